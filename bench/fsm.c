@@ -1,0 +1,6 @@
+#include "cmd.h"
+int main(void);
+int main(void)
+{
+    return 0;
+}

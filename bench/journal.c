@@ -1,0 +1,6 @@
+#include "journal.h"
+int main(void);
+int main(void)
+{
+    return 0;
+}
