@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# test: the README's test command. Installs what is missing, builds in build/, runs every
+# test suite (unit, cluster, fault, fuzz corpus replay). Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+if [ -d build ]; then
+    meson setup --reconfigure build >/dev/null
+else
+    meson setup build >/dev/null
+fi
+ninja -C build
+meson test -C build --print-errorlogs "$@"
