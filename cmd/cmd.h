@@ -1,0 +1,22 @@
+/* cmd: the ledger-node command line. One function per subcommand; each returns the
+ * process exit code (LG_CMD_EXIT_*). */
+#ifndef LG_CMD_H
+#define LG_CMD_H
+
+/* Exit codes, documented in docs/cli.md. */
+#define LG_CMD_EXIT_OK 0
+#define LG_CMD_EXIT_FAILED 1   /* the command ran and found a problem (e.g. corruption) */
+#define LG_CMD_EXIT_USAGE 2    /* bad flags or arguments */
+#define LG_CMD_EXIT_REJECTED 3 /* a transaction was rejected (funds, conditions...) */
+#define LG_CMD_EXIT_UNAVAIL 4  /* the cluster or data could not be reached */
+
+int lg_cmd_verify(int argc, char **argv);
+int lg_cmd_demo(int argc, char **argv);
+
+/* Print "ledger-node: <msg>\n" to stderr; returns code. */
+int lg_cmd_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Lowercase hex of n bytes into out (2n + 1 bytes). */
+void lg_cmd_hex(const unsigned char *bytes, unsigned n, char *out);
+
+#endif /* LG_CMD_H */

@@ -1,0 +1,64 @@
+/* main: `ledger-node <subcommand> [flags]` dispatch. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+#define LG_VERSION "0.1.0"
+
+static const char usage_text[] =
+    "usage: ledger-node <command> [flags]\n"
+    "\n"
+    "commands:\n"
+    "  demo    [--dir DIR] [--transfers N]   run the ledger in this process on a short\n"
+    "                                        workload and print what it did\n"
+    "  verify  --data DIR                    check a node's journal offline: every CRC and\n"
+    "                                        the whole hash chain\n"
+    "  version                               print the version\n"
+    "\n"
+    "`ledger-node <command> --help` describes a command. Exit codes: 0 ok, 1 failed,\n"
+    "2 usage error, 3 rejected, 4 unavailable.\n";
+
+int lg_cmd_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("ledger-node: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+void lg_cmd_hex(const unsigned char *bytes, unsigned n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned i = 0; i < n; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? LG_CMD_EXIT_USAGE : LG_CMD_EXIT_OK;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "version") == 0 || strcmp(sub, "--version") == 0) {
+        printf("ledger-node %s\n", LG_VERSION);
+        return LG_CMD_EXIT_OK;
+    }
+    if (strcmp(sub, "verify") == 0) {
+        return lg_cmd_verify(argc - 1, argv + 1);
+    }
+    if (strcmp(sub, "demo") == 0) {
+        return lg_cmd_demo(argc - 1, argv + 1);
+    }
+    fputs(usage_text, stderr);
+    return lg_cmd_fail(LG_CMD_EXIT_USAGE, "unknown command '%s'", sub);
+}
