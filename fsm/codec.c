@@ -9,15 +9,6 @@
  * the decoders, so the same value gets the same verdict and message everywhere. */
 #include "cmd.h"
 
-/* lib/limits.h is on the include path (lib/meson.build exposes lib/) and shadows the
- * system <limits.h> that msgpack's pack template reads CHAR_MIN from: say it here. */
-#ifndef CHAR_MIN
-#ifdef __CHAR_UNSIGNED__
-#define CHAR_MIN 0
-#else
-#define CHAR_MIN (-128)
-#endif
-#endif
 #include <msgpack.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
