@@ -102,6 +102,21 @@ static int check_name(int (*check)(const char *, size_t, const char *, char *),
     return rc;
 }
 
+/* check_name for an indexed field ("postings[3].source"): the name is formatted only on
+ * failure, keeping snprintf off the hot path. */
+static int check_name_at(int (*check)(const char *, size_t, const char *, char *),
+                         struct lg_str s, const char *array, uint32_t i, const char *field,
+                         struct lg_cmd_result *res)
+{
+    char msg[LG_ERRMSG_SIZE];
+    if (check(s.ptr, s.len, field, msg) == LG_OK) {
+        return LG_OK;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "%s[%u].%s", array, i, field);
+    return check_name(check, s, what, res);
+}
+
 static int check_submit(const struct lg_cmd_submit *s, struct lg_cmd_result *res)
 {
     int rc = check_name(lg_name_check_ledger, s->ledger, "ledger", res);
@@ -116,19 +131,14 @@ static int check_submit(const struct lg_cmd_submit *s, struct lg_cmd_result *res
         reject(res, LG_ETOOLARGE, "postings: %u, at most %u", s->n_postings, LG_POSTINGS_MAX);
         return LG_ETOOLARGE;
     }
-    char what[48];
     for (uint32_t i = 0; i < s->n_postings; i++) {
         const struct lg_posting *p = &s->postings[i];
-        snprintf(what, sizeof what, "postings[%u].source", i);
-        if ((rc = check_name(lg_name_check_address, p->source, what, res)) != LG_OK) {
-            return rc;
-        }
-        snprintf(what, sizeof what, "postings[%u].destination", i);
-        if ((rc = check_name(lg_name_check_address, p->destination, what, res)) != LG_OK) {
-            return rc;
-        }
-        snprintf(what, sizeof what, "postings[%u].asset", i);
-        if ((rc = check_name(lg_name_check_asset, p->asset, what, res)) != LG_OK) {
+        if ((rc = check_name_at(lg_name_check_address, p->source, "postings", i, "source",
+                                res)) != LG_OK ||
+            (rc = check_name_at(lg_name_check_address, p->destination, "postings", i,
+                                "destination", res)) != LG_OK ||
+            (rc = check_name_at(lg_name_check_asset, p->asset, "postings", i, "asset",
+                                res)) != LG_OK) {
             return rc;
         }
         if (p->amount == 0) {
@@ -155,13 +165,13 @@ static int check_submit(const struct lg_cmd_submit *s, struct lg_cmd_result *res
     }
     for (uint32_t i = 0; i < s->n_conditions; i++) {
         const struct lg_condition *c = &s->conditions[i];
-        snprintf(what, sizeof what, "conditions[%u].account", i);
-        if ((rc = check_name(lg_name_check_address, c->account, what, res)) != LG_OK) {
+        if ((rc = check_name_at(lg_name_check_address, c->account, "conditions", i,
+                                "account", res)) != LG_OK) {
             return rc;
         }
         if (c->kind == LG_COND_MIN_BALANCE) {
-            snprintf(what, sizeof what, "conditions[%u].asset", i);
-            if ((rc = check_name(lg_name_check_asset, c->asset, what, res)) != LG_OK) {
+            if ((rc = check_name_at(lg_name_check_asset, c->asset, "conditions", i, "asset",
+                                    res)) != LG_OK) {
                 return rc;
             }
         } else if (c->kind != LG_COND_VERSION) {
@@ -178,8 +188,15 @@ static int check_submit(const struct lg_cmd_submit *s, struct lg_cmd_result *res
  * (state false: records the state already covers). digest: the reference digest when
  * known (apply), else computed from the record. Returns LG_OK, LG_ECORRUPT (a record
  * that contradicts the state), LG_ENOMEM. */
+/* Accounts and asset ids of rec's volumes, resolved by apply (all existed before the
+ * transaction), so the hot path does not look them up again. */
+struct fsm_resolved {
+    struct fsm_acct *const *accts;
+    const uint32_t *assets;
+};
+
 static int mutate(struct lg_fsm *f, const struct lg_record *rec, bool state,
-                  const uint8_t *digest)
+                  const uint8_t *digest, const struct fsm_resolved *hint)
 {
     struct fsm_state *s = &f->st;
     struct fsm_ledger *l = NULL;
@@ -202,7 +219,7 @@ static int mutate(struct lg_fsm *f, const struct lg_record *rec, bool state,
             (!state && rec->tx_id >= l->n_txs)) {
             return LG_ECORRUPT;
         }
-        if (state) {
+        if (state && hint == NULL) {
             /* creation order = posting order, as apply creates them */
             for (uint32_t i = 0; i < rec->n_postings; i++) {
                 const struct lg_posting *p = &rec->postings[i];
@@ -227,13 +244,17 @@ static int mutate(struct lg_fsm *f, const struct lg_record *rec, bool state,
                     return LG_ECORRUPT; /* volumes must be sorted and unique */
                 }
             }
-            if (new_acct) {
+            if (new_acct && hint != NULL) {
+                a = hint->accts[i];
+            } else if (new_acct) {
                 idx = lg_fsm_acct_find(l, v->account.ptr, v->account.len,
                                        lg_fsm_hash(v->account.ptr, v->account.len));
                 if (idx == FSM_NONE) {
                     return LG_ECORRUPT;
                 }
                 a = fsm_acct_at(l, idx);
+            }
+            if (new_acct) {
                 if ((rc = lg_fsm_acct_push_tx(a, rec->tx_id)) != LG_OK) {
                     return rc;
                 }
@@ -242,7 +263,8 @@ static int mutate(struct lg_fsm *f, const struct lg_record *rec, bool state,
                 }
             }
             if (state) {
-                asset = lg_fsm_asset_find(s, v->asset.ptr, v->asset.len);
+                asset = hint != NULL ? hint->assets[i]
+                                     : lg_fsm_asset_find(s, v->asset.ptr, v->asset.len);
                 if (asset == FSM_NONE) {
                     return LG_ECORRUPT;
                 }
@@ -327,7 +349,7 @@ static int mutate(struct lg_fsm *f, const struct lg_record *rec, bool state,
  * (record too large, encoder refusal) fills res and returns LG_OK; a journal or memory
  * failure is fatal (sticky) and returned. */
 static int commit(struct lg_fsm *f, struct lg_record *rec, const uint8_t *digest,
-                  struct lg_cmd_result *res)
+                  const struct fsm_resolved *hint, struct lg_cmd_result *res)
 {
     char msg[LG_ERRMSG_SIZE];
     rec->seq = f->st.last_seq + 1u;
@@ -354,7 +376,7 @@ static int commit(struct lg_fsm *f, struct lg_record *rec, const uint8_t *digest
         return rc;
     }
     LG_ASSERT(seq == rec->seq);
-    rc = mutate(f, rec, true, digest);
+    rc = mutate(f, rec, true, digest, hint);
     if (rc != LG_OK) {
         fail(f, rc, "applying a committed record");
         return rc;
@@ -394,6 +416,7 @@ static struct fsm_pair *pair_get(struct lg_fsm *f, uint32_t *n, const struct fsm
     p->asset = asset.ptr;
     p->asset_len = asset.len;
     p->h = h;
+    p->asset_id = asset_id;
     p->unbounded = lg_name_is_world(addr.ptr, addr.len);
     if (l != NULL) {
         uint32_t idx = lg_fsm_acct_find(l, addr.ptr, addr.len, h);
@@ -546,9 +569,25 @@ static int apply_submit(struct lg_fsm *f, uint64_t raft_index, const struct lg_c
         f->order[i] = i;
     }
     sort_pairs_base = f->pairs;
-    qsort(f->order, n, sizeof f->order[0], pair_order_cmp);
+    if (n > 16u) {
+        qsort(f->order, n, sizeof f->order[0], pair_order_cmp);
+    } else {
+        for (uint32_t i = 1; i < n; i++) { /* small: insertion sort */
+            uint32_t v = f->order[i];
+            uint32_t j = i;
+            while (j > 0 && pair_order_cmp(&f->order[j - 1], &v) > 0) {
+                f->order[j] = f->order[j - 1];
+                j--;
+            }
+            f->order[j] = v;
+        }
+    }
+    bool resolved = true;
     for (uint32_t i = 0; i < n; i++) {
         const struct fsm_pair *p = &f->pairs[f->order[i]];
+        f->vol_accts[i] = p->acct;
+        f->vol_assets[i] = p->asset_id;
+        resolved = resolved && p->acct != NULL && p->asset_id != FSM_NONE;
         f->vols[i].account.ptr = p->addr;
         f->vols[i].account.len = p->addr_len;
         f->vols[i].asset.ptr = p->asset;
@@ -570,7 +609,9 @@ static int apply_submit(struct lg_fsm *f, uint64_t raft_index, const struct lg_c
     rec.reference = s->reference;
     rec.volumes = f->vols;
     rec.n_volumes = n;
-    return commit(f, &rec, s->reference.len > 0 ? digest : NULL, res);
+    struct fsm_resolved hint = {f->vol_accts, f->vol_assets};
+    return commit(f, &rec, s->reference.len > 0 ? digest : NULL, resolved ? &hint : NULL,
+                  res);
 }
 
 static int apply_set_metadata(struct lg_fsm *f, uint64_t raft_index, const struct lg_cmd *cmd,
@@ -607,7 +648,7 @@ static int apply_set_metadata(struct lg_fsm *f, uint64_t raft_index, const struc
     rec.address = m->address;
     rec.metadata = m->metadata;
     rec.n_metadata = m->n_metadata;
-    return commit(f, &rec, NULL, res);
+    return commit(f, &rec, NULL, NULL, res);
 }
 
 static int apply_set_limit(struct lg_fsm *f, uint64_t raft_index, const struct lg_cmd *cmd,
@@ -633,7 +674,7 @@ static int apply_set_limit(struct lg_fsm *f, uint64_t raft_index, const struct l
     rec.asset = m->asset;
     rec.limit = m->unlimited ? 0 : m->limit;
     rec.unlimited = m->unlimited;
-    return commit(f, &rec, NULL, res);
+    return commit(f, &rec, NULL, NULL, res);
 }
 
 /* Does the journaled record hold what cmd would have committed? (Crash-cut entries.) */
@@ -928,7 +969,7 @@ static int replay(struct lg_fsm *f, uint64_t state_from_seq, uint64_t ckpt_appli
                                     rc != LG_OK ? msg : "seq does not match its position");
         }
         bool state = jr.seq >= state_from_seq;
-        rc = mutate(f, &rec, state, NULL);
+        rc = mutate(f, &rec, state, NULL, NULL);
         if (rc != LG_OK) {
             return lg_errmsg_printf(f->errmsg, rc, "journal record %llu: %s",
                                     (unsigned long long)jr.seq,
@@ -1298,7 +1339,7 @@ int lg_fsm_gap_append(struct lg_fsm *f, const void *body, uint32_t len)
         fail(f, rc, "journal append (gap)");
         return rc;
     }
-    rc = mutate(f, &rec, false, NULL);
+    rc = mutate(f, &rec, false, NULL, NULL);
     if (rc == LG_OK && seq == f->st.last_seq &&
         memcmp(hash, f->st.last_hash, LG_HASH_BYTES) != 0) {
         rc = LG_ECORRUPT;
@@ -1323,6 +1364,8 @@ static void fsm_free(struct lg_fsm *f)
     free(f->pairs);
     free(f->order);
     free(f->vols);
+    free(f->vol_accts);
+    free(f->vol_assets);
     lg_arena_close(&f->arena);
     lg_arena_close(&f->rec_arena);
     lg_buf_close(&f->enc);
@@ -1436,9 +1479,12 @@ int lg_fsm_open(struct lg_fsm **out, const struct lg_fsm_options *opts, char *er
     f->pairs = calloc(FSM_PAIRS_MAX, sizeof *f->pairs);
     f->order = calloc(FSM_PAIRS_MAX, sizeof *f->order);
     f->vols = calloc(FSM_PAIRS_MAX, sizeof *f->vols);
+    f->vol_accts = calloc(FSM_PAIRS_MAX, sizeof *f->vol_accts);
+    f->vol_assets = calloc(FSM_PAIRS_MAX, sizeof *f->vol_assets);
     if (f->journal_dir == NULL || f->state_dir == NULL || f->results == NULL ||
         f->cmd_codes == NULL || f->cmd_errors == NULL || f->pairs == NULL ||
-        f->order == NULL || f->vols == NULL) {
+        f->order == NULL || f->vols == NULL || f->vol_accts == NULL ||
+        f->vol_assets == NULL) {
         fsm_free(f);
         return lg_errmsg_printf(errmsg, LG_ENOMEM, "out of memory");
     }

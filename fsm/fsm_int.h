@@ -75,11 +75,14 @@ struct fsm_acct_ext {
     struct fsm_meta *meta; /* sorted by key */
 };
 
-/* An account: 80 bytes plus its address bytes in the ledger's slab. */
+/* An account: 112 bytes; an address longer than FSM_ADDR_INLINE bytes lives in the
+ * ledger's slab. Keeping short addresses inline saves a cache miss per lookup. */
+#define FSM_ADDR_INLINE 30u
 struct fsm_acct {
     lg_u128 in0;  /* volumes of asset0 */
     lg_u128 out0;
-    const char *addr;
+    const char *addr; /* inl, or the slab */
+    char inl[FSM_ADDR_INLINE];
     uint64_t version;
     uint64_t *txs; /* tx ids touching the account, ascending (index) */
     struct fsm_acct_ext *ext;
@@ -180,6 +183,7 @@ struct fsm_pair {
     lg_u128 limit;
     uint32_t addr_len;
     uint32_t asset_len;
+    uint32_t asset_id; /* FSM_NONE: the asset does not exist yet */
     bool unbounded;
 };
 
@@ -205,6 +209,8 @@ struct lg_fsm {
     struct fsm_pair *pairs;
     uint32_t *order;
     struct lg_volume *vols;
+    struct fsm_acct **vol_accts;
+    uint32_t *vol_assets;
     struct lg_buf enc;
     char errmsg[LG_ERRMSG_SIZE];
 };

@@ -243,7 +243,10 @@ static uint32_t get_u32(struct rd *r)
 static uint16_t get_u16(struct rd *r)
 {
     const uint8_t *p = take(r, 2);
-    return p == NULL ? 0 : (uint16_t)(p[0] | (p[1] << 8));
+    if (p == NULL) {
+        return 0;
+    }
+    return (uint16_t)((unsigned)p[0] | ((unsigned)p[1] << 8u));
 }
 
 static uint8_t get_u8(struct rd *r)

@@ -543,12 +543,14 @@ int lg_fsm_acct_get(struct fsm_state *s, struct fsm_ledger *l, const char *addr,
         }
         l->n_chunks++;
     }
-    const char *copy = lg_fsm_slab_copy(&l->strings, addr, len);
-    if (copy == NULL) {
-        return LG_ENOMEM;
-    }
     struct fsm_acct *a = fsm_acct_at(l, idx);
     memset(a, 0, sizeof *a);
+    const char *copy = a->inl;
+    if (len <= FSM_ADDR_INLINE) {
+        memcpy(a->inl, addr, len);
+    } else if ((copy = lg_fsm_slab_copy(&l->strings, addr, len)) == NULL) {
+        return LG_ENOMEM;
+    }
     a->addr = copy;
     a->addr_len = (uint16_t)len;
     a->asset0 = FSM_NONE;
@@ -771,8 +773,8 @@ int lg_fsm_acct_push_tx(struct fsm_acct *a, uint64_t tx_id)
         if (a->cap_txs >= UINT32_MAX / 2u) {
             return LG_ENOMEM;
         }
-        uint32_t cap = a->cap_txs == 0 ? 2u : (a->cap_txs < 64u ? a->cap_txs * 2u
-                                                                 : a->cap_txs + a->cap_txs / 2u);
+        /* 2 first (most accounts are touched rarely: 16 bytes), then doubling */
+        uint32_t cap = a->cap_txs == 0 ? 2u : a->cap_txs * 2u;
         uint64_t *v = realloc(a->txs, cap * sizeof *v);
         if (v == NULL) {
             return LG_ENOMEM;
