@@ -521,8 +521,18 @@ static int enc_write(void *data, const char *bytes, size_t n)
 /* Pack a map key (a literal). */
 #define PACK_KEY(pk, lit) pack_bytes((pk), (lit), sizeof(lit) - 1u)
 
+/* A string; short ones (fixstr, the common case: keys, names) in one write. */
 static void pack_bytes(msgpack_packer *pk, const char *s, size_t n)
 {
+    if (n < 32u) {
+        char tmp[32];
+        tmp[0] = (char)(0xa0u | n);
+        if (n > 0) {
+            memcpy(tmp + 1, s, n);
+        }
+        pk->callback(pk->data, tmp, n + 1u);
+        return;
+    }
     msgpack_pack_str(pk, n);
     msgpack_pack_str_body(pk, s, n);
 }

@@ -21,31 +21,49 @@ LG_STATIC_ASSERT(LG_ASSET_BYTES_MAX == NAME_ASSET_BASE_MAX + 1u + NAME_ASSET_SCA
 
 static const char ASSET_RULE[] = "must match [A-Z][A-Z0-9]{0,15}(/[0-9]{1,2})?";
 
-static bool name_is_lower(unsigned char c)
-{
-    return c >= 'a' && c <= 'z';
-}
+/* Byte classes, one table lookup per byte on the hot path. */
+#define NAME_SEGMENT 0x01u /* [A-Za-z0-9_-]: address segment byte */
+#define NAME_LEDGER 0x02u  /* [a-z0-9_-]: ledger byte */
+#define NAME_UPPER 0x04u   /* [A-Z] */
+#define NAME_DIGIT 0x08u   /* [0-9] */
+
+static const uint8_t name_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, /* 0x20 */
+    11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 0, 0, 0, 0, 0, 0, /* 0x30 */
+    0, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, /* 0x40 */
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 0, 0, 0, 0, 3, /* 0x50 */
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* 0x60 */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, /* 0x70 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x80 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x90 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xa0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xb0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xc0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xd0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xe0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xf0 */
+};
 
 static bool name_is_upper(unsigned char c)
 {
-    return c >= 'A' && c <= 'Z';
+    return (name_class[c] & NAME_UPPER) != 0;
 }
 
 static bool name_is_digit(unsigned char c)
 {
-    return c >= '0' && c <= '9';
+    return (name_class[c] & NAME_DIGIT) != 0;
 }
 
-/* [A-Za-z0-9_-]: a byte of an address segment. */
 static bool name_is_segment_byte(unsigned char c)
 {
-    return name_is_lower(c) || name_is_upper(c) || name_is_digit(c) || c == '_' || c == '-';
+    return (name_class[c] & NAME_SEGMENT) != 0;
 }
 
-/* [a-z0-9_-]: a byte of a ledger name. */
 static bool name_is_ledger_byte(unsigned char c)
 {
-    return name_is_lower(c) || name_is_digit(c) || c == '_' || c == '-';
+    return (name_class[c] & NAME_LEDGER) != 0;
 }
 
 /* Render byte c for a message: 'x' when printable, else 0xNN. */
@@ -115,6 +133,9 @@ static int name_check_segments(const char *s, size_t len, const char *what, char
     }
     size_t seg_start = 0;
     for (size_t i = 0; i <= len; i++) {
+        while (i < len && name_is_segment_byte((unsigned char)s[i])) {
+            i++;
+        }
         if (i == len || s[i] == ':') {
             if (i == seg_start) {
                 return name_fail(errmsg, what, fallback, "empty segment at byte %zu", i);
@@ -123,9 +144,6 @@ static int name_check_segments(const char *s, size_t len, const char *what, char
             continue;
         }
         unsigned char c = (unsigned char)s[i];
-        if (name_is_segment_byte(c)) {
-            continue;
-        }
         if (c == '*') {
             if (!allow_star) {
                 return name_fail(errmsg, what, fallback,
