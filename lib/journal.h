@@ -117,6 +117,7 @@ struct lg_journal_iter {
     uint64_t to_seq;
     int segment;      /* internal cursor */
     uint64_t offset;  /* internal cursor */
+    uint8_t prev_hash[LG_HASH_BYTES]; /* internal: hash of the record before next_seq */
 };
 
 /* Returns LG_OK; LG_ERANGE (from_seq 0, or from_seq > last seq + 1, or to < from - 1). An

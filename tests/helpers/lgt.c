@@ -154,3 +154,53 @@ uint64_t lgt_file_size(const char *path)
     cr_assert_eq(stat(path, &st), 0, "stat(%s)", path);
     return (uint64_t)st.st_size;
 }
+
+/* ---- journal helpers ---- */
+
+#include "crc32c.h"
+
+uint32_t lgt_journal_body(uint64_t seq, uint32_t salt, uint8_t *buf, uint32_t cap)
+{
+    cr_assert_geq(cap, 1);
+    struct lgt_rng r;
+    lgt_rng_init(&r, seq * 0x9E3779B97F4A7C15ull ^ salt);
+    uint32_t len = 1 + (uint32_t)lgt_rng_below(&r, cap);
+    for (uint32_t i = 0; i < len; i++) {
+        buf[i] = (uint8_t)lgt_rng_next(&r);
+    }
+    return len;
+}
+
+/* Record header layout (docs/journal.md): body_len u32 at 8, body_crc at 12, header CRC
+ * of bytes [0, 56) at 56, body at 64. */
+void lgt_journal_fix_record_crcs(const char *path, uint64_t offset)
+{
+    size_t len = 0;
+    uint8_t *data = lgt_read_file(path, &len);
+    cr_assert_not_null(data, "read %s", path);
+    cr_assert_leq(offset + 64, len);
+    uint8_t *h = data + offset;
+    uint32_t body_len = (uint32_t)h[8] | ((uint32_t)h[9] << 8) | ((uint32_t)h[10] << 16) |
+                        ((uint32_t)h[11] << 24);
+    cr_assert_leq(offset + 64 + body_len, len);
+    uint32_t crc = lg_crc32c(0, h + 64, body_len);
+    for (int i = 0; i < 4; i++) {
+        h[12 + i] = (uint8_t)(crc >> (8 * i));
+    }
+    crc = lg_crc32c(0, h, 56);
+    for (int i = 0; i < 4; i++) {
+        h[56 + i] = (uint8_t)(crc >> (8 * i));
+    }
+    lgt_write_at(path, offset, h, 64);
+    free(data);
+}
+
+void lgt_write_at_create(const char *path, const void *bytes, size_t n)
+{
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    cr_assert_geq(fd, 0, "create %s", path);
+    if (n > 0) {
+        cr_assert_eq(pwrite(fd, bytes, n, 0), (ssize_t)n, "write %s", path);
+    }
+    close(fd);
+}

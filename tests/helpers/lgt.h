@@ -37,4 +37,19 @@ void lgt_flip_bit(const char *path, uint64_t offset, unsigned bit);
 void lgt_truncate(const char *path, uint64_t size);
 uint64_t lgt_file_size(const char *path);
 
+/* Journal test helpers (lib/journal). */
+
+/* A deterministic record body for seq: 1..cap bytes (length and content derived from seq
+ * and salt only), written into buf. Returns its length. cap >= 1. */
+uint32_t lgt_journal_body(uint64_t seq, uint32_t salt, uint8_t *buf, uint32_t cap);
+
+/* Recompute the body CRC32C and the header CRC32C of the journal record whose header
+ * starts at offset in the segment file at path (after a test edited its body or hash),
+ * so that only the hash chain can catch the change. Aborts the test on failure. */
+void lgt_journal_fix_record_crcs(const char *path, uint64_t offset);
+
+/* Create (or replace) the file at path holding exactly bytes[0..n) (bytes may be NULL
+ * when n is 0). Aborts the test on failure. */
+void lgt_write_at_create(const char *path, const void *bytes, size_t n);
+
 #endif /* LGT_H */
