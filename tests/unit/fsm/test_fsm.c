@@ -334,6 +334,35 @@ Test(fsm, reference_is_idempotent_and_conflicts)
     fx_fini(&x);
 }
 
+Test(fsm, duplicate_in_the_same_entry_reports_the_original)
+{
+    struct fx x;
+    fx_init(&x);
+    struct lg_posting p = P("world", "alice", 10, "USD");
+    struct lg_cmd c[2];
+    memset(c, 0, sizeof c);
+    for (int i = 0; i < 2; i++) {
+        c[i].kind = LG_CMD_SUBMIT;
+        c[i].timestamp_us = 10u + (uint64_t)i;
+        c[i].u.submit = (struct lg_cmd_submit){.ledger = S("main"), .postings = &p,
+                                               .n_postings = 1, .reference = S("once")};
+    }
+    struct lg_batch b = {c, 2};
+    const struct lg_cmd_result *res;
+    uint32_t n;
+    cr_assert_eq(lg_fsm_apply_batch(x.f, 1, &b, &res, &n), LG_OK);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(res[0].code, LG_OK);
+    cr_assert(!res[0].duplicate);
+    cr_assert(res[1].duplicate);
+    cr_assert_eq(res[1].seq, res[0].seq);
+    cr_assert_eq(res[1].timestamp_us, res[0].timestamp_us);
+    cr_assert_eq(res[1].raft_index, 1);
+    cr_assert_eq(memcmp(res[1].hash, res[0].hash, LG_HASH_BYTES), 0);
+    cr_assert(fx_balance(&x, "main", "alice", "USD") == 10);
+    fx_fini(&x);
+}
+
 Test(fsm, rejected_reference_can_be_retried)
 {
     struct fx x;
