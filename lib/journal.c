@@ -1452,6 +1452,9 @@ static int journal_recover(struct lg_journal *j, struct seq_list *segs, struct s
             }
         }
     }
+    if (j->seg_count == 0) {
+        return LG_OK; /* the only segment was a torn creation */
+    }
     const struct journal_seg *s = &j->segs[j->seg_count - 1];
     j->last_seq = s->last_seq;
     memcpy(j->last_hash, s->last_hash, LG_HASH_BYTES);
