@@ -1421,22 +1421,29 @@ static int load(struct lg_fsm *f)
             lg_fsm_state_free(&ns); /* invalid: try an older one */
             continue;
         }
-        if (ns.last_seq <= jl) {
-            uint8_t h[LG_HASH_BYTES];
-            rc = journal_hash_at(f, ns.last_seq, h);
-            if (rc == LG_OK && memcmp(h, ns.last_hash, LG_HASH_BYTES) != 0) {
-                rc = LG_ECORRUPT;
-            }
-            if (rc != LG_OK) {
-                lg_fsm_state_free(&ns);
-                free_names(names, n);
-                return lg_errmsg_printf(f->errmsg, rc, "%s: chain head does not match the "
-                                        "journal at seq %llu", path,
-                                        (unsigned long long)ns.last_seq);
-            }
+        /* A checkpoint is written only after the journal was fsync'd and only without a
+         * journal gap (lg_fsm_checkpoint), so a journal that ends before the checkpoint's
+         * last seq has lost records it once held durably: corruption, never a gap. */
+        if (ns.last_seq > jl) {
+            lg_fsm_state_free(&ns);
+            free_names(names, n);
+            return lg_errmsg_printf(f->errmsg, LG_ECORRUPT, "%s covers journal seq %llu but "
+                                    "the journal ends at seq %llu: durable records are "
+                                    "missing", path, (unsigned long long)ns.last_seq,
+                                    (unsigned long long)jl);
         }
-        /* else: a journal behind its checkpoint (a restore whose gap was not filled
-         * yet): accepted, the gap is reported. */
+        uint8_t h[LG_HASH_BYTES];
+        rc = journal_hash_at(f, ns.last_seq, h);
+        if (rc == LG_OK && memcmp(h, ns.last_hash, LG_HASH_BYTES) != 0) {
+            rc = LG_ECORRUPT;
+        }
+        if (rc != LG_OK) {
+            lg_fsm_state_free(&ns);
+            free_names(names, n);
+            return lg_errmsg_printf(f->errmsg, rc, "%s: chain head does not match the "
+                                    "journal at seq %llu", path,
+                                    (unsigned long long)ns.last_seq);
+        }
         lg_fsm_state_free(&f->st);
         f->st = ns;
         break;

@@ -918,6 +918,35 @@ Test(fsm, checkpoint_from_another_history_is_corruption)
     fx_fini(&b);
 }
 
+/* A checkpoint is written only after a journal fsync and never with a journal gap, so a
+ * journal that ends before its checkpoint lost durable records: open must refuse. */
+Test(fsm, journal_shorter_than_its_checkpoint_is_corruption)
+{
+    struct fx a;
+    fx_init(&a);
+    fx_send(&a, "world", "x", 1, "USD");
+    cr_assert_eq(lg_fsm_checkpoint(a.f), LG_OK); /* syncs the journal: seq 1 is durable */
+    char early[2 * LGT_PATH_MAX];
+    snprintf(early, sizeof early, "%s/journal-early", a.dir);
+    char cmd[8 * LGT_PATH_MAX];
+    snprintf(cmd, sizeof cmd, "cp -r %s %s", a.jdir, early);
+    cr_assert_eq(system(cmd), 0);
+    fx_send(&a, "world", "x", 2, "USD");
+    fx_send(&a, "world", "x", 3, "USD");
+    cr_assert_eq(lg_fsm_close(a.f), LG_OK); /* checkpoint at seq 3 */
+    a.f = NULL;
+    snprintf(cmd, sizeof cmd, "chmod -R u+w %s && rm -rf %s && mv %s %s", a.jdir, a.jdir,
+             early, a.jdir);
+    cr_assert_eq(system(cmd), 0);
+    struct lg_fsm_options o = {.journal_dir = a.jdir, .state_dir = a.sdir};
+    char err[LG_ERRMSG_SIZE];
+    struct lg_fsm *g;
+    cr_assert_eq(lg_fsm_open(&g, &o, err), LG_ECORRUPT, "%s", err);
+    cr_assert_null(g);
+    cr_assert_not_null(strstr(err, "durable records are missing"), "%s", err);
+    fx_fini(&a);
+}
+
 Test(fsm, automatic_checkpoints)
 {
     struct fx x;
