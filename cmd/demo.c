@@ -4,9 +4,11 @@
  * idempotent retry and a conflicting one, balances by pattern with per-asset totals,
  * then a restart (checkpoint + journal replay) that must reproduce the same chain head,
  * and a full journal verification. Until the Raft cluster exists this is the main job. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -203,13 +205,15 @@ static int demo_run(struct demo *d, uint32_t transfers)
                 return rv;
             }
             entries++;
-            printf("\rtransfers %u/%u", t + 1, transfers);
-            fflush(stdout);
+            if (isatty(STDOUT_FILENO)) {
+                printf("\rtransfers %u/%u", t + 1, transfers);
+                fflush(stdout);
+            }
         }
     }
-    printf("\rtransfers %u in %llu entries: %llu committed, %llu rejected (insufficient "
+    printf("%stransfers %u in %llu entries: %llu committed, %llu rejected (insufficient "
            "funds)\n",
-           transfers, (unsigned long long)entries,
+           isatty(STDOUT_FILENO) ? "\r" : "", transfers, (unsigned long long)entries,
            (unsigned long long)d->committed - DEMO_USERS,
            (unsigned long long)d->rejected_funds);
 
@@ -275,6 +279,9 @@ int lg_cmd_demo(int argc, char **argv)
         return rv < 0 ? LG_CMD_EXIT_OK : rv;
     }
     char tmp[] = "/tmp/ledger-demo-XXXXXX";
+    if (dir != NULL && mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        return lg_cmd_fail(LG_CMD_EXIT_UNAVAIL, "demo: mkdir %s: %s", dir, strerror(errno));
+    }
     if (dir == NULL) {
         if (mkdtemp(tmp) == NULL) {
             return lg_cmd_fail(LG_CMD_EXIT_FAILED, "demo: cannot create a directory in /tmp");
