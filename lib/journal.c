@@ -80,6 +80,7 @@ struct lg_journal {
     int dirfd;
     uint64_t segment_bytes_max;
     uint32_t index_every;
+    bool read_only; /* opened with options.read_only: nothing on disk changes */
     struct journal_seg *segs;
     size_t seg_count;
     size_t seg_cap;
@@ -827,10 +828,12 @@ static int idx_rebuild(struct lg_journal *j, size_t si)
     if (rc != LG_OK) {
         return rc;
     }
-    char keep[LG_ERRMSG_SIZE];
-    memcpy(keep, j->errmsg, sizeof keep);
-    (void)idx_write(j, si, j->index_every);
-    memcpy(j->errmsg, keep, sizeof keep);
+    if (!j->read_only) {
+        char keep[LG_ERRMSG_SIZE];
+        memcpy(keep, j->errmsg, sizeof keep);
+        (void)idx_write(j, si, j->index_every);
+        memcpy(j->errmsg, keep, sizeof keep);
+    }
     return LG_OK;
 }
 
@@ -1172,7 +1175,9 @@ static int dir_list(struct lg_journal *j, struct seq_list *segs, struct seq_list
         } else if (ext != NULL && seq >= 1 && strcmp(ext, "idx") == 0) {
             rc = seq_list_push(j, idxs, seq);
         } else if (ext != NULL && seq >= 1 && strcmp(ext, "idx.tmp") == 0) {
-            unlinkat(j->dirfd, name, 0);
+            if (!j->read_only) {
+                unlinkat(j->dirfd, name, 0);
+            }
         } else {
             rc = lg_errmsg_printf(j->errmsg, LG_EINVAL,
                                   "%s is not a journal directory: unexpected file '%s'", j->dir,
@@ -1181,8 +1186,12 @@ static int dir_list(struct lg_journal *j, struct seq_list *segs, struct seq_list
     }
     closedir(d);
     if (rc == LG_OK) {
-        qsort(segs->v, segs->n, sizeof *segs->v, u64_cmp);
-        qsort(idxs->v, idxs->n, sizeof *idxs->v, u64_cmp);
+        if (segs->n > 1) {
+            qsort(segs->v, segs->n, sizeof *segs->v, u64_cmp);
+        }
+        if (idxs->n > 1) {
+            qsort(idxs->v, idxs->n, sizeof *idxs->v, u64_cmp);
+        }
     }
     return rc;
 }
@@ -1298,6 +1307,29 @@ static int seg_open_file(struct lg_journal *j, size_t si, bool writable, bool *s
     return LG_OK;
 }
 
+/* Is there, after the bad record at bad_off, a record header that verifies on its own
+ * (magic, header CRC) with a seq above bad_seq? Then the damage is in the middle of the
+ * open segment, not a torn tail, and truncating would drop good records. */
+static int tail_has_later_record(struct lg_journal *j, size_t si, uint64_t bad_off,
+                                 uint64_t bad_seq, bool *later)
+{
+    const struct journal_seg *s = &j->segs[si];
+    *later = false;
+    for (uint64_t off = bad_off + 8; off + REC_HDR_BYTES <= s->file_bytes; off += 8) {
+        const uint8_t *h;
+        int rc = seg_view(j, si, off, REC_HDR_BYTES, READAHEAD_SEQ_BYTES, &h);
+        if (rc != LG_OK) {
+            return rc;
+        }
+        if (h != NULL && get32(h) == REC_MAGIC && rec_hdr_check(h) == NULL &&
+            get64(h + 16) > bad_seq) {
+            *later = true;
+            return LG_OK;
+        }
+    }
+    return LG_OK;
+}
+
 /* Recover the last segment when it has no trailer: scan it, truncate a torn tail, build
  * its in-memory index. A read-only last segment was sealed (chmod follows the trailer's
  * fdatasync), so a missing trailer there is corruption. */
@@ -1316,7 +1348,25 @@ static int seg_recover_open(struct lg_journal *j, size_t si, mode_t mode,
     if (rc != LG_OK) {
         return rc;
     }
-    if (sc.end_off < s->file_bytes) {
+    if (sc.why != NULL) {
+        bool later = false;
+        rc = tail_has_later_record(j, si, sc.bad_off, sc.last_seq + 1, &later);
+        if (rc != LG_OK) {
+            return rc;
+        }
+        if (later) {
+            char why[160];
+            snprintf(why, sizeof why, "%s, and valid records follow (not a torn tail)",
+                     sc.why);
+            return journal_corrupt(j, si, sc.last_seq + 1, sc.bad_off, why);
+        }
+    }
+    if (sc.end_off < s->file_bytes && j->read_only) {
+        /* Report what a writable open would cut; reads stop at the last good record. */
+        j->recovered_bytes += s->file_bytes - sc.end_off;
+        s->file_bytes = sc.end_off;
+        j->rbuf_seg = SIZE_MAX;
+    } else if (sc.end_off < s->file_bytes) {
         char name[64];
         seg_name(j, s->first_seq, "log", name);
         if (ftruncate(s->fd, (off_t)sc.end_off) != 0 || fdatasync(s->fd) != 0) {
@@ -1345,7 +1395,7 @@ static int journal_open_dir(struct lg_journal *j, const char *dir, bool create)
         if (errno != ENOENT) {
             return lg_errmsg_printf(j->errmsg, LG_EIO, "stat %s: %s", dir, strerror(errno));
         }
-        if (!create) {
+        if (!create || j->read_only) {
             return lg_errmsg_printf(j->errmsg, LG_ENOTFOUND, "journal directory %s not found",
                                     dir);
         }
@@ -1368,7 +1418,7 @@ static int journal_open_dir(struct lg_journal *j, const char *dir, bool create)
     if (j->dirfd < 0) {
         return lg_errmsg_printf(j->errmsg, LG_EIO, "open %s: %s", dir, strerror(errno));
     }
-    if (flock(j->dirfd, LOCK_EX | LOCK_NB) != 0) {
+    if (!j->read_only && flock(j->dirfd, LOCK_EX | LOCK_NB) != 0) {
         return lg_errmsg_printf(j->errmsg, LG_EIO, "journal %s is locked by another user: %s",
                                 dir, strerror(errno));
     }
@@ -1379,7 +1429,11 @@ static int journal_recover(struct lg_journal *j, struct seq_list *segs, struct s
 {
     /* Orphan index files (no segment) are stale: remove them. */
     for (size_t i = 0; i < idxs->n; i++) {
-        if (bsearch(&idxs->v[i], segs->v, segs->n, sizeof *segs->v, u64_cmp) == NULL) {
+        if (segs->n == 0 ||
+            bsearch(&idxs->v[i], segs->v, segs->n, sizeof *segs->v, u64_cmp) == NULL) {
+            if (j->read_only) {
+                continue;
+            }
             char name[64];
             seg_name(j, idxs->v[i], "idx", name);
             unlinkat(j->dirfd, name, 0);
@@ -1398,7 +1452,7 @@ static int journal_recover(struct lg_journal *j, struct seq_list *segs, struct s
     if (torn) {
         char name[64];
         seg_name(j, segs->v[segs->n - 1], "log", name);
-        if (unlinkat(j->dirfd, name, 0) != 0) {
+        if (!j->read_only && unlinkat(j->dirfd, name, 0) != 0) {
             return lg_errmsg_printf(j->errmsg, LG_EIO, "remove torn %s: %s", name,
                                     strerror(errno));
         }
@@ -1426,14 +1480,14 @@ static int journal_recover(struct lg_journal *j, struct seq_list *segs, struct s
             return lg_errmsg_printf(j->errmsg, LG_EINVAL, "%s/%s is not a regular file",
                                     j->dir, name);
         }
-        bool writable = last && (st.st_mode & 0200) != 0;
+        bool writable = last && (st.st_mode & 0200) != 0 && !j->read_only;
         rc = seg_open_file(j, i, writable, &sealed, &trailer_why);
         if (rc != LG_OK) {
             return rc;
         }
         if (sealed) {
             s->sealed = true;
-            if (last) {
+            if (last && !j->read_only) {
                 /* Crash after the seal, before the next segment existed: finish the seal
                  * (durable, read-only) and let the next append create a segment. */
                 (void)fdatasync(s->fd);
@@ -1509,6 +1563,7 @@ static int journal_open_inner(struct lg_journal *j, const char *dir,
                                 dir_len);
     }
     memcpy(j->dir, dir, dir_len + 1);
+    j->read_only = o.read_only;
     j->md = EVP_MD_fetch(NULL, "SHA256", NULL);
     j->mdctx = EVP_MD_CTX_new();
     j->wbuf = malloc(WBUF_BYTES);
@@ -1590,6 +1645,9 @@ int lg_journal_append(struct lg_journal *j, const void *body, uint32_t body_len,
     LG_PRE(j != NULL);
     if (j->failed) {
         return journal_sticky(j);
+    }
+    if (j->read_only) {
+        return lg_errmsg_printf(j->errmsg, LG_EINVAL, "append: journal opened read-only");
     }
     if (body == NULL || body_len == 0) {
         return lg_errmsg_printf(j->errmsg, LG_EINVAL, "append: empty record body");
@@ -1684,6 +1742,9 @@ int lg_journal_sync(struct lg_journal *j)
     LG_PRE(j != NULL);
     if (j->failed) {
         return journal_sticky(j);
+    }
+    if (j->read_only) {
+        return lg_errmsg_printf(j->errmsg, LG_EINVAL, "sync: journal opened read-only");
     }
     struct journal_seg *s = j->seg_count > 0 ? &j->segs[j->seg_count - 1] : NULL;
     if (s != NULL && !s->sealed) {
@@ -1937,7 +1998,7 @@ int lg_journal_verify(struct lg_journal *j, uint64_t from_seq,
         if (!same) {
             /* A wrong index is not history: replace it with the scanned one. */
             rc = idx_install(j, si, s->idx_every);
-            if (rc == LG_OK && s->sealed) {
+            if (rc == LG_OK && s->sealed && !j->read_only) {
                 char keep[LG_ERRMSG_SIZE];
                 memcpy(keep, j->errmsg, sizeof keep);
                 (void)idx_write(j, si, s->idx_every);

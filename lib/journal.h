@@ -42,6 +42,8 @@ struct lg_journal_options {
     uint64_t segment_bytes_max; /* roll size; 0 means LG_JOURNAL_SEGMENT_BYTES_DEFAULT */
     uint32_t index_every;       /* one sparse index entry per this many records; 0 = 64 */
     bool create;                /* create the directory/journal if absent */
+    bool read_only;             /* change nothing on disk (for verify tools): no truncation,
+                                   no index rewrite, no lock; append/sync return LG_EINVAL */
 };
 
 /* What recovery or a read found wrong (valid after LG_ECORRUPT). */

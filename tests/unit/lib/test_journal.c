@@ -347,6 +347,75 @@ Test(journal, truncates_garbage_after_the_last_record, .init = setup, .fini = te
     lg_journal_close(j);
 }
 
+Test(journal, damage_inside_the_open_segment_is_corruption_not_a_torn_tail, .init = setup,
+     .fini = teardown)
+{
+    struct lg_journal *j = jopen(1024 * 1024, 4);
+    fill(j, 50);
+    lg_journal_close(j);
+    char names[4][64];
+    segments(names, 4);
+    char p[PATH_BYTES];
+    path_of(p, names[0]);
+    struct layout l;
+    layout_of(p, &l, false);
+    uint64_t size = lgt_file_size(p);
+    /* A flipped bit in records 1..49 (header or body): good records follow, so open must
+     * refuse with LG_ECORRUPT and leave the file alone. */
+    for (size_t k = 0; k + 1 < l.n; k += 3) {
+        uint64_t off = l.off[k] + (k * 37u) % (l.off[k + 1] - l.off[k]);
+        lgt_flip_bit(p, off, (unsigned)(k % 8u));
+        char err[LG_ERRMSG_SIZE];
+        struct lg_journal_corruption c;
+        cr_assert_eq(jopen_rc(1024 * 1024, &j, err, &c), LG_ECORRUPT, "record %zu", k);
+        cr_assert_eq(c.seq, k + 1, "%s", err);
+        cr_assert_eq(c.offset, l.off[k]);
+        cr_assert_eq(lgt_file_size(p), size);
+        lgt_flip_bit(p, off, (unsigned)(k % 8u));
+    }
+    j = jopen(1024 * 1024, 4);
+    cr_assert_eq(lg_journal_recovered_bytes(j), 0);
+    check_all(j);
+    lg_journal_close(j);
+}
+
+Test(journal, read_only_open_changes_nothing, .init = setup, .fini = teardown)
+{
+    struct lg_journal *j = jopen(4096, 4);
+    fill(j, 100);
+    lg_journal_close(j);
+    char names[64][64];
+    size_t n = segments(names, 64);
+    char p[PATH_BYTES];
+    path_of(p, names[n - 1]);
+    uint64_t size = lgt_file_size(p);
+    uint8_t junk[40];
+    memset(junk, 0x33, sizeof junk);
+    lgt_write_at(p, size, junk, sizeof junk); /* a torn tail */
+    char idx[PATH_BYTES];
+    snprintf(idx, sizeof idx, "%s/%.24s.idx", dir, names[0]);
+    chmod(idx, 0600);
+    unlink(idx); /* a missing index */
+    struct lg_journal_options o = {.segment_bytes_max = 4096, .read_only = true};
+    char err[LG_ERRMSG_SIZE];
+    cr_assert_eq(lg_journal_open(&j, dir, &o, err, NULL), LG_OK, "%s", err);
+    cr_assert_eq(lg_journal_recovered_bytes(j), sizeof junk);
+    check_all(j);
+    uint8_t b = 1;
+    cr_assert_eq(lg_journal_append(j, &b, 1, NULL, NULL), LG_EINVAL);
+    cr_assert_eq(lg_journal_sync(j), LG_EINVAL);
+    lg_journal_close(j);
+    cr_assert_eq(lgt_file_size(p), size + sizeof junk);
+    cr_assert_eq(access(idx, F_OK), -1);
+    /* A writable open then repairs both. */
+    j = jopen(4096, 4);
+    cr_assert_eq(lg_journal_recovered_bytes(j), sizeof junk);
+    check_all(j);
+    lg_journal_close(j);
+    cr_assert_eq(lgt_file_size(p), size);
+    cr_assert_eq(access(idx, F_OK), 0);
+}
+
 /* Flip every bit position class (one bit per byte, rotating) of the first sealed segment;
  * each time the damage must surface as LG_ECORRUPT naming the right place. */
 Test(journal, detects_flipped_bit_anywhere_in_sealed_segment, .init = setup, .fini = teardown)
