@@ -122,7 +122,8 @@ struct lg_journal_iter {
     uint8_t prev_hash[LG_HASH_BYTES]; /* internal: hash of the record before next_seq */
 };
 
-/* Returns LG_OK; LG_ERANGE (from_seq 0, or from_seq > last seq + 1, or to < from - 1). An
+/* Returns LG_OK; LG_ERANGE (from_seq 0, or from_seq > last seq + 1, or to < from - 1, or
+ * to_seq > last seq). An
  * iterator over an empty range is valid and yields nothing. */
 int lg_journal_iter_init(struct lg_journal_iter *it, struct lg_journal *j, uint64_t from_seq,
                          uint64_t to_seq);
@@ -133,7 +134,9 @@ int lg_journal_iter_next(struct lg_journal_iter *it, struct lg_journal_record *r
 
 /* Full check of records from_seq..last: every header, CRC, index entry, and the hash chain
  * (including the link into from_seq from its predecessor). progress (may be NULL) is called
- * about every 1% or 64 MiB with the seq reached. Returns LG_OK or LG_ECORRUPT/LG_EIO. */
+ * about every 1% or 64 MiB with the seq reached. Returns LG_OK or LG_ECORRUPT/LG_EIO;
+ * LG_ERANGE when from_seq > last seq + 1 (from_seq 0 means 1). A wrong index is repaired,
+ * not reported. */
 int lg_journal_verify(struct lg_journal *j, uint64_t from_seq,
                       void (*progress)(void *arg, uint64_t seq_done, uint64_t seq_last),
                       void *progress_arg);
