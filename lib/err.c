@@ -79,7 +79,6 @@ int lg_err_from_errno(int errnum)
     case ETIMEDOUT:
         return LG_ETIMEOUT;
     case E2BIG:
-    case EFBIG:
     case EMSGSIZE:
         return LG_ETOOLARGE;
     default:
