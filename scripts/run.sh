@@ -14,14 +14,15 @@ else
 fi
 ninja -C build >/dev/null
 
-dir=$(mktemp -d /tmp/ledger-run-XXXXXX)
-trap 'rm -rf "$dir"' EXIT
+dir=$(mktemp -d /tmp/ledger-run-XXXXXX)   # the demo's data stays here for you to inspect
+trap 'rm -rf "$dir/bench-journal" "$dir/bench-fsm"' EXIT
 build/cmd/ledger-node demo --dir "$dir/demo"
 echo
 build/cmd/ledger-node verify --data "$dir/demo"
 echo
+mkdir -p "$dir/bench-journal" "$dir/bench-fsm"
 echo "== journal benchmark (bench/journal.sh has the full run with fio) =="
 build/bench/bench-journal --dir "$dir/bench-journal" --records 200000
 echo
 echo "== state machine benchmark =="
-build/bench/bench-fsm --dir "$dir/bench-fsm" --quick
+build/bench/bench-fsm --dir "$dir/bench-fsm" --tx 300000 --tx5 50000
