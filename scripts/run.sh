@@ -6,13 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
-if [ -d build ]; then
-    meson setup --reconfigure build >/dev/null
-else
-    meson setup build >/dev/null
-fi
-ninja -C build >/dev/null
+scripts/build.sh >/dev/null
 
 dir=$(mktemp -d /tmp/ledger-run-XXXXXX)   # the demo's data stays here for you to inspect
 trap 'rm -rf "$dir/bench-journal" "$dir/bench-fsm"' EXIT

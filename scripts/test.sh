@@ -4,11 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
-if [ -d build ]; then
-    meson setup --reconfigure build >/dev/null
-else
-    meson setup build >/dev/null
-fi
-ninja -C build
+scripts/build.sh
 meson test -C build --print-errorlogs "$@"
