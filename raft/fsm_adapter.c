@@ -1,0 +1,357 @@
+/* fsm_adapter: struct raft_fsm (version 2) over an lg_fsm; the entry envelope. */
+#include "fsm_adapter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../lib/assert.h"
+
+/* A byte the batch decoder can never accept (msgpack's "never used" 0xc1): fed to the
+ * FSM for an entry whose envelope is invalid, so that the FSM consumes the index with a
+ * deterministic rejection like any malformed batch. */
+static const uint8_t never_a_batch[1] = {0xc1};
+
+LG_STATIC_ASSERT(LG_RAFT_ENTRY_HEADER_BYTES % LG_RAFT_ENTRY_ALIGN == 0,
+                 "the header keeps the payload aligned");
+LG_STATIC_ASSERT(LG_RAFT_ENTRY_PAYLOAD_MAX <= UINT32_MAX - LG_RAFT_ENTRY_ALIGN,
+                 "payload length fits the u32 header field with its padding");
+
+/* Default fatal hook: say why on stderr and leave; the supervisor restarts the node,
+ * which recovers from its journal and the Raft log (DESIGN §7: disk errors are fatal). */
+static void fatal_default(void *arg, int code, const char *what)
+{
+    (void)arg;
+    fprintf(stderr, "ledger-node: fatal: %s: %s (%s)\n", what, lg_err_message(code),
+            lg_err_name(code));
+    fflush(stderr);
+    _exit(LG_RAFT_EXIT_FATAL);
+}
+
+/* Report an unrecoverable condition through the hook; if the hook returns (tests), the
+ * adapter stops applying. */
+static void adapter_fatal(struct lg_raft_fsm *a, int code, const char *what)
+{
+    LG_PRE(code != LG_OK);
+    lg_errmsg_printf(a->errmsg, code, "%s: %s", what, lg_fsm_errmsg(a->ledger));
+    a->failed = true;
+    a->fatal(a->fatal_arg, code, a->errmsg);
+}
+
+/* Fill the adapter's own one-result slot with a rejection and point the result at it. */
+static void set_own_result(struct lg_raft_fsm *a, uint64_t index, int code, const char *msg)
+{
+    struct lg_cmd_result *r = &a->envelope_result;
+    memset(r, 0, sizeof *r);
+    r->code = code;
+    r->raft_index = index;
+    size_t n = strnlen(msg, sizeof r->message - 1u);
+    memcpy(r->message, msg, n); /* truncated to the result's message size */
+    r->message[n] = '\0';
+    a->result.results = r;
+    a->result.n_results = 1;
+}
+
+/* Index of the entry being applied: libraft advances last_applied after apply returns,
+ * in 0.15.0 and later (c-raft §4). */
+static uint64_t entry_index(const struct lg_raft_fsm *a)
+{
+    LG_PRE(a->raft != NULL);
+    return (uint64_t)raft_last_applied(a->raft) + 1u;
+}
+
+/* raft_fsm.apply: decode the envelope, apply the batch, never fail towards libraft. */
+static int adapter_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    struct lg_raft_fsm *a = fsm->data;
+    LG_PRE(a != NULL && buf != NULL && result != NULL);
+    uint64_t index = entry_index(a);
+    a->n_entries++;
+    a->result = (struct lg_raft_result){.index = index};
+    *result = &a->result;
+    if (a->failed) {
+        set_own_result(a, index, LG_EUNAVAIL, "node failed: not applying");
+        return 0;
+    }
+    const void *payload;
+    size_t payload_len;
+    char msg[LG_ERRMSG_SIZE];
+    int rc = lg_raft_entry_decode(buf->base, buf->len, &payload, &payload_len, msg);
+    if (rc != LG_OK) {
+        a->n_malformed++;
+        a->result.malformed = true;
+        payload = never_a_batch;
+        payload_len = sizeof never_a_batch;
+    }
+    const struct lg_cmd_result *res = NULL;
+    uint32_t n = 0;
+    int frc = lg_fsm_apply(a->ledger, index, payload, payload_len, &res, &n);
+    if (frc == LG_EUNAVAIL && a->gap != NULL && lg_fsm_journal_gap(a->ledger) > 0) {
+        a->gap(a->gap_arg, a->ledger);
+        frc = lg_fsm_apply(a->ledger, index, payload, payload_len, &res, &n);
+    }
+    if (frc != LG_OK) {
+        adapter_fatal(a, frc, "apply");
+        set_own_result(a, index, LG_EUNAVAIL, "node failed: not applying");
+        return 0;
+    }
+    a->result.results = res;
+    a->result.n_results = n;
+    if (rc != LG_OK && n > 0) {
+        /* The FSM consumed the index; the client sees the envelope's reason. */
+        set_own_result(a, index, LG_EBADREQ, msg);
+    }
+    return 0;
+}
+
+/* raft_fsm.snapshot: one frozen malloc'd buffer, freed by snapshot_finalize. Returns 0
+ * or RAFT_BUSY only (c-raft §4: other codes can turn a follower unavailable). */
+static int adapter_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
+{
+    struct lg_raft_fsm *a = fsm->data;
+    LG_PRE(a != NULL && bufs != NULL && n != NULL);
+    *bufs = NULL;
+    *n = 0;
+    if (a->failed) {
+        return RAFT_BUSY;
+    }
+    struct raft_buffer *arr = malloc(sizeof *arr);
+    if (arr == NULL) {
+        return RAFT_BUSY;
+    }
+    struct lg_buf snap;
+    lg_buf_init(&snap);
+    int rc = lg_fsm_snapshot(a->ledger, &snap);
+    if (rc != LG_OK) {
+        lg_buf_close(&snap);
+        free(arr);
+        if (rc != LG_ENOMEM) {
+            adapter_fatal(a, rc, "snapshot (journal sync)");
+        }
+        return RAFT_BUSY;
+    }
+    LG_ASSERT(snap.len > 0);
+    arr[0].base = snap.data; /* ownership moves to the array; finalize frees both */
+    arr[0].len = snap.len;
+    *bufs = arr;
+    *n = 1;
+    a->n_snapshots++;
+    return 0;
+}
+
+/* raft_fsm.snapshot_finalize: free what adapter_snapshot handed out (called after the
+ * write, whether it worked or not). */
+static int adapter_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                                     unsigned *n)
+{
+    (void)fsm;
+    LG_PRE(bufs != NULL && n != NULL);
+    if (*bufs != NULL) {
+        for (unsigned i = 0; i < *n; i++) {
+            free((*bufs)[i].base);
+        }
+        free(*bufs);
+    }
+    *bufs = NULL;
+    *n = 0;
+    return 0;
+}
+
+/* raft_fsm.restore: replace the state; on success the buffer is ours (raft_free it). A
+ * failed restore is fatal: 0.15.0 does not retry it until a restart (c-raft §4). */
+static int adapter_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct lg_raft_fsm *a = fsm->data;
+    LG_PRE(a != NULL && buf != NULL);
+    if (a->failed) {
+        return RAFT_SHUTDOWN; /* raft frees buf */
+    }
+    int rc = lg_fsm_restore(a->ledger, buf->base, buf->len);
+    if (rc != LG_OK) {
+        adapter_fatal(a, rc, "restore");
+        return RAFT_CORRUPT; /* only reached when a test hook returns; raft frees buf */
+    }
+    raft_free(buf->base);
+    buf->base = NULL;
+    a->n_restores++;
+    if (a->gap != NULL && lg_fsm_journal_gap(a->ledger) > 0) {
+        a->gap(a->gap_arg, a->ledger);
+    }
+    return 0;
+}
+
+void lg_raft_fsm_init(struct lg_raft_fsm *a, struct lg_fsm *ledger)
+{
+    LG_PRE(a != NULL && ledger != NULL);
+    memset(a, 0, sizeof *a);
+    a->ledger = ledger;
+    a->fsm.version = 2;
+    a->fsm.data = a;
+    a->fsm.apply = adapter_apply;
+    a->fsm.snapshot = adapter_snapshot;
+    a->fsm.snapshot_finalize = adapter_snapshot_finalize;
+    a->fsm.restore = adapter_restore;
+    a->fatal = fatal_default;
+}
+
+void lg_raft_fsm_attach(struct lg_raft_fsm *a, struct raft *r)
+{
+    LG_PRE(a != NULL && r != NULL);
+    a->raft = r;
+}
+
+void lg_raft_fsm_set_fatal(struct lg_raft_fsm *a, lg_raft_fatal_cb cb, void *arg)
+{
+    LG_PRE(a != NULL);
+    a->fatal = cb != NULL ? cb : fatal_default;
+    a->fatal_arg = cb != NULL ? arg : NULL;
+}
+
+void lg_raft_fsm_set_gap(struct lg_raft_fsm *a, lg_raft_gap_cb cb, void *arg)
+{
+    LG_PRE(a != NULL);
+    a->gap = cb;
+    a->gap_arg = arg;
+}
+
+void lg_raft_fsm_close(struct lg_raft_fsm *a)
+{
+    if (a != NULL) {
+        a->raft = NULL;
+    }
+}
+
+/* ---- entry envelope ---- */
+
+/* Bytes of an entry carrying payload_len bytes (header + payload, rounded up to 8). */
+static size_t entry_bytes(size_t payload_len)
+{
+    size_t n = LG_RAFT_ENTRY_HEADER_BYTES + payload_len;
+    return (n + LG_RAFT_ENTRY_ALIGN - 1u) / LG_RAFT_ENTRY_ALIGN * LG_RAFT_ENTRY_ALIGN;
+}
+
+int lg_raft_entry_wrap(const void *payload, size_t len, struct raft_buffer *out)
+{
+    LG_PRE(out != NULL);
+    LG_PRE(payload != NULL || len == 0);
+    out->base = NULL;
+    out->len = 0;
+    if (len > LG_RAFT_ENTRY_PAYLOAD_MAX) {
+        return LG_ETOOLARGE;
+    }
+    size_t total = entry_bytes(len);
+    uint8_t *p = raft_malloc(total);
+    if (p == NULL) {
+        return LG_ENOMEM;
+    }
+    uint32_t l32 = (uint32_t)len;
+    p[0] = LG_RAFT_ENTRY_MAGIC0;
+    p[1] = LG_RAFT_ENTRY_MAGIC1;
+    p[2] = (uint8_t)LG_RAFT_ENTRY_VERSION;
+    p[3] = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        p[4 + i] = (uint8_t)(l32 >> (8u * i));
+    }
+    if (len > 0) {
+        memcpy(p + LG_RAFT_ENTRY_HEADER_BYTES, payload, len);
+    }
+    memset(p + LG_RAFT_ENTRY_HEADER_BYTES + len, 0, total - LG_RAFT_ENTRY_HEADER_BYTES - len);
+    out->base = p;
+    out->len = total;
+    LG_POST(out->len % LG_RAFT_ENTRY_ALIGN == 0);
+    return LG_OK;
+}
+
+int lg_raft_entry_encode(const struct lg_batch *batch, struct raft_buffer *out, char *errmsg)
+{
+    LG_PRE(batch != NULL && out != NULL);
+    char local[LG_ERRMSG_SIZE];
+    char *msg = errmsg != NULL ? errmsg : local;
+    msg[0] = '\0';
+    out->base = NULL;
+    out->len = 0;
+    struct lg_buf b;
+    lg_buf_init(&b);
+    int rc = lg_cmd_encode_batch(batch, &b, msg);
+    if (rc == LG_OK) {
+        rc = lg_raft_entry_wrap(b.data, b.len, out);
+        if (rc != LG_OK) {
+            lg_errmsg_printf(msg, rc, "entry of %zu bytes", b.len);
+        }
+    }
+    lg_buf_close(&b);
+    return rc;
+}
+
+int lg_raft_entry_decode(const void *buf, size_t len, const void **payload,
+                         size_t *payload_len, char *errmsg)
+{
+    LG_PRE(payload != NULL && payload_len != NULL);
+    char local[LG_ERRMSG_SIZE];
+    char *msg = errmsg != NULL ? errmsg : local;
+    const uint8_t *p = buf;
+    *payload = NULL;
+    *payload_len = 0;
+    if (p == NULL || len < LG_RAFT_ENTRY_HEADER_BYTES) {
+        return lg_errmsg_printf(msg, LG_EBADREQ, "entry: %zu bytes, shorter than its header",
+                                len);
+    }
+    if (len % LG_RAFT_ENTRY_ALIGN != 0) {
+        return lg_errmsg_printf(msg, LG_EBADREQ, "entry: %zu bytes, not a multiple of %u",
+                                len, LG_RAFT_ENTRY_ALIGN);
+    }
+    if (p[0] != LG_RAFT_ENTRY_MAGIC0 || p[1] != LG_RAFT_ENTRY_MAGIC1) {
+        return lg_errmsg_printf(msg, LG_EBADREQ, "entry: bad magic 0x%02x%02x", p[0], p[1]);
+    }
+    if (p[2] != LG_RAFT_ENTRY_VERSION || p[3] != 0) {
+        return lg_errmsg_printf(msg, LG_EBADREQ, "entry: unknown version %u / flags %u", p[2],
+                                p[3]);
+    }
+    uint32_t l32 = (uint32_t)p[4] | ((uint32_t)p[5] << 8) | ((uint32_t)p[6] << 16) |
+                   ((uint32_t)p[7] << 24);
+    if (l32 > LG_RAFT_ENTRY_PAYLOAD_MAX || entry_bytes(l32) != len) {
+        return lg_errmsg_printf(msg, LG_EBADREQ,
+                                "entry: payload length %u does not match %zu bytes", l32, len);
+    }
+    for (size_t i = LG_RAFT_ENTRY_HEADER_BYTES + l32; i < len; i++) {
+        if (p[i] != 0) {
+            return lg_errmsg_printf(msg, LG_EBADREQ, "entry: non-zero padding at %zu", i);
+        }
+    }
+    *payload = p + LG_RAFT_ENTRY_HEADER_BYTES;
+    *payload_len = l32;
+    return LG_OK;
+}
+
+int lg_raft_err(int raft_code)
+{
+    switch (raft_code) {
+        case 0:
+            return LG_OK;
+        case RAFT_NOTLEADER:
+            return LG_ENOTLEADER;
+        case RAFT_LEADERSHIPLOST:
+        case RAFT_NOCONNECTION:
+        case RAFT_BUSY:
+        case RAFT_CANTCHANGE:
+            return LG_EUNAVAIL;
+        case RAFT_SHUTDOWN:
+        case RAFT_CANCELED:
+            return LG_ESHUTDOWN;
+        case RAFT_NOMEM:
+            return LG_ENOMEM;
+        case RAFT_NOSPACE:
+            return LG_ENOSPC;
+        case RAFT_CORRUPT:
+            return LG_ECORRUPT;
+        case RAFT_TOOBIG:
+            return LG_ETOOLARGE;
+        case RAFT_NOTFOUND:
+            return LG_ENOTFOUND;
+        case RAFT_IOERR:
+            return LG_EIO;
+        default:
+            return LG_EINVAL;
+    }
+}

@@ -1,0 +1,119 @@
+/* fsm_adapter: the ledger state machine (fsm/) behind libraft's struct raft_fsm.
+ *
+ * One struct lg_raft_fsm per node wraps one lg_fsm and exposes a version-2 raft_fsm
+ * (apply, snapshot, snapshot_finalize, restore). The rules it enforces (DESIGN §7,
+ * notes/c-raft.md §4, §15):
+ * - apply ALWAYS returns 0 to libraft. A rejected command, and even a malformed entry, is
+ *   a deterministic result. A failure to make progress (journal write error, FSM failed)
+ *   calls the fatal hook, which by default logs and exits the process.
+ * - *result points to the adapter's one struct lg_raft_result, valid until the apply
+ *   callback returns (until the next apply); nothing is allocated per entry.
+ * - snapshot hands libraft one malloc'd buffer (lg_fsm_snapshot, which fsyncs the
+ *   journal first) that snapshot_finalize frees; the buffer is never touched again by
+ *   the FSM, so the pool thread that writes it reads frozen bytes.
+ * - restore: lg_fsm_restore, then the adapter frees the buffer with raft_free (0.15.0
+ *   transfers ownership of buf->base to the FSM on success; on failure raft frees it).
+ *
+ * Entry format (docs/raft.md): every buffer given to raft_apply is
+ *   [0..2) magic "LE", [2] format version 1, [3] flags 0, [4..8) payload length u32 LE,
+ *   payload (a canonical batch, fsm/cmd.h), zero padding to a multiple of 8 bytes
+ * so libraft 0.15.0's raft_uv never writes an unpadded entry (c-raft §0.3).
+ *
+ * Threading: the loop thread only, like every libraft callback. */
+#ifndef LG_RAFT_FSM_ADAPTER_H
+#define LG_RAFT_FSM_ADAPTER_H
+
+#include <raft.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../fsm/fsm.h"
+
+#define LG_RAFT_ENTRY_MAGIC0 ((uint8_t)'L')
+#define LG_RAFT_ENTRY_MAGIC1 ((uint8_t)'E')
+#define LG_RAFT_ENTRY_VERSION 1u
+#define LG_RAFT_ENTRY_HEADER_BYTES 8u
+/* Every raft_apply buffer length is a multiple of this (c-raft §0.3). */
+#define LG_RAFT_ENTRY_ALIGN 8u
+/* Largest payload: one frame's worth of commands (lib/limits.h). */
+#define LG_RAFT_ENTRY_PAYLOAD_MAX LG_FRAME_BYTES_MAX
+
+/* Exit status of the default fatal hook (sysexits' EX_IOERR: the supervisor restarts). */
+#define LG_RAFT_EXIT_FATAL 74
+
+/* What the apply callback of the proposing leader receives as `result`: the per-command
+ * results of the entry at index. A view into the adapter, valid until the callback
+ * returns. n_results is 0 when the entry was already applied before (a re-fed index). */
+struct lg_raft_result {
+    uint64_t index;
+    const struct lg_cmd_result *results;
+    uint32_t n_results;
+    bool malformed; /* the entry envelope was invalid: results[0] says why */
+};
+
+/* Called when the node cannot go on (journal I/O error, failed restore, FSM failed):
+ * code is an LG_ code, what says where. Must not return in production (the default logs
+ * to stderr and _exit(LG_RAFT_EXIT_FATAL)s). If a test hook returns, the adapter is
+ * marked failed, answers every later entry with an LG_EUNAVAIL result and still returns
+ * 0 to libraft. */
+typedef void (*lg_raft_fatal_cb)(void *arg, int code, const char *what);
+
+/* Called when the FSM has a journal gap (after a restore from a peer's snapshot, and
+ * before an apply that the gap blocks): the node fills it (lg_fsm_gap_append). If the
+ * gap is still open when an entry must be applied, that is fatal. */
+typedef void (*lg_raft_gap_cb)(void *arg, struct lg_fsm *fsm);
+
+struct lg_raft_fsm {
+    struct raft_fsm fsm;       /* give &a->fsm to raft_init; fsm.data points to a */
+    struct lg_fsm *ledger;     /* borrowed; outlives the adapter */
+    struct raft *raft;         /* set by lg_raft_fsm_attach after raft_init */
+    struct lg_raft_result result;
+    struct lg_cmd_result envelope_result; /* the result of a malformed entry */
+    lg_raft_fatal_cb fatal;
+    void *fatal_arg;
+    lg_raft_gap_cb gap;
+    void *gap_arg;
+    bool failed;
+    uint64_t n_entries;        /* RAFT_COMMAND entries seen by apply */
+    uint64_t n_malformed;      /* ... of which had an invalid envelope */
+    uint64_t n_snapshots;      /* snapshots taken */
+    uint64_t n_restores;       /* restores done */
+    char errmsg[LG_ERRMSG_SIZE];
+};
+
+/* Fill a (zeroed first) around ledger: version-2 callbacks, default fatal hook, no gap
+ * hook. Always succeeds. */
+void lg_raft_fsm_init(struct lg_raft_fsm *a, struct lg_fsm *ledger);
+
+/* Tell the adapter which raft instance feeds it (after raft_init / raft_fixture_grow):
+ * apply computes each entry's index as raft_last_applied(r) + 1 (c-raft §4). */
+void lg_raft_fsm_attach(struct lg_raft_fsm *a, struct raft *r);
+
+/* Replace the fatal hook (NULL restores the default) / set the gap hook (NULL: none). */
+void lg_raft_fsm_set_fatal(struct lg_raft_fsm *a, lg_raft_fatal_cb cb, void *arg);
+void lg_raft_fsm_set_gap(struct lg_raft_fsm *a, lg_raft_gap_cb cb, void *arg);
+
+/* Nothing to free today (the ledger is borrowed); kept for symmetry. */
+void lg_raft_fsm_close(struct lg_raft_fsm *a);
+
+/* Encode a batch as one entry: header, canonical batch, zero padding. out->base is
+ * raft_malloc'd (give it to raft_apply, or raft_free it), out->len % 8 == 0.
+ * Returns LG_OK; LG_EBADREQ (the batch does not encode; errmsg says why); LG_ETOOLARGE
+ * (payload > LG_RAFT_ENTRY_PAYLOAD_MAX); LG_ENOMEM. errmsg may be NULL. */
+int lg_raft_entry_encode(const struct lg_batch *batch, struct raft_buffer *out, char *errmsg);
+
+/* Wrap an already encoded payload (any bytes) in an entry; same contract as above. */
+int lg_raft_entry_wrap(const void *payload, size_t len, struct raft_buffer *out);
+
+/* Validate an entry envelope and return a view of its payload.
+ * Returns LG_OK; LG_EBADREQ (length not a multiple of 8, short, bad magic, version,
+ * flags, payload length or non-zero padding; errmsg says which). errmsg may be NULL. */
+int lg_raft_entry_decode(const void *buf, size_t len, const void **payload,
+                         size_t *payload_len, char *errmsg);
+
+/* Map a libraft status code to an LG_ code (RAFT_NOTLEADER -> LG_ENOTLEADER,
+ * RAFT_LEADERSHIPLOST -> LG_EUNAVAIL, ...). 0 -> LG_OK. */
+int lg_raft_err(int raft_code);
+
+#endif /* LG_RAFT_FSM_ADAPTER_H */

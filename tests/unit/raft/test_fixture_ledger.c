@@ -1,0 +1,594 @@
+/* test_fixture_ledger: the ledger state machine replicated by libraft's in-memory fixture.
+ *
+ * Goal: the Raft side's core rules hold without processes: every replica that applied the
+ * same entries has the same chain head and state digest (3 and 5 servers); entries are
+ * padded to 8 bytes and odd-length payloads round-trip; a malformed entry is a rejection
+ * on every replica and never stalls; a follower that missed compacted entries catches up
+ * through InstallSnapshot + restore (+ journal gap fill); a partitioned leader's write and
+ * its retry under the same reference commit exactly once; a journal write error calls
+ * the fatal hook (default: exit LG_RAFT_EXIT_FATAL).
+ * Method: raft_fixture (zeroed, c-raft §13) with one lg_fsm per server in its own temp
+ * dir behind lg_raft_fsm; seeded random batches (LG_TEST_SEED replays a run); every
+ * stepping loop bounded by simulated time. */
+#include <criterion/criterion.h>
+#include <raft.h>
+#include <raft/fixture.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fsm_adapter.h"
+#include "lgt.h"
+
+#define S(lit) ((struct lg_str){(lit), (uint32_t)(sizeof(lit) - 1u)})
+#define N_USERS 40u
+#define PER_ENTRY 16u
+#define STEP_MS 20000u
+
+static const char *const assets[] = {"USD/2", "EUR/2"};
+
+/* Names shared by all generated commands (views into these stay valid). */
+static char user_addr[N_USERS][24];
+static char ref_names[4096][16];
+
+static struct lg_str str_of(const char *s)
+{
+    return (struct lg_str){s, (uint32_t)strlen(s)};
+}
+
+static void names_init(void)
+{
+    for (unsigned i = 0; i < N_USERS; i++) {
+        snprintf(user_addr[i], sizeof user_addr[i], "users:%u", i);
+    }
+    for (unsigned i = 0; i < 4096; i++) {
+        snprintf(ref_names[i], sizeof ref_names[i], "ref-%u", i);
+    }
+}
+
+/* ---- the cluster ---- */
+
+struct cluster {
+    struct raft_fixture f;
+    unsigned n;
+    char dir[RAFT_FIXTURE_MAX_SERVERS][LGT_PATH_MAX];
+    struct lg_fsm *fsm[RAFT_FIXTURE_MAX_SERVERS];
+    struct lg_raft_fsm ad[RAFT_FIXTURE_MAX_SERVERS];
+    unsigned gap_fills; /* records appended by the gap hook */
+};
+
+static struct lg_fsm *open_fsm(const char *dir)
+{
+    char j[LGT_PATH_MAX + 16];
+    char s[LGT_PATH_MAX + 16];
+    snprintf(j, sizeof j, "%s/journal", dir);
+    snprintf(s, sizeof s, "%s/state", dir);
+    struct lg_fsm_options o = {.journal_dir = j, .state_dir = s, .create = true};
+    struct lg_fsm *f = NULL;
+    char err[LG_ERRMSG_SIZE];
+    int rc = lg_fsm_open(&f, &o, err);
+    cr_assert_eq(rc, LG_OK, "lg_fsm_open: %s", err);
+    return f;
+}
+
+/* The gap hook: what the node will do over the network, done here from the FSM of the
+ * replica with the longest journal (the records are byte-identical on every replica). */
+static void gap_fill(void *arg, struct lg_fsm *fsm)
+{
+    struct cluster *c = arg;
+    struct lg_journal *dst = lg_fsm_journal(fsm);
+    uint64_t from = lg_journal_last_seq(dst) + 1u;
+    uint64_t to = lg_fsm_last_seq(fsm);
+    struct lg_fsm *src = NULL;
+    for (unsigned i = 0; i < c->n; i++) {
+        if (c->fsm[i] != fsm && lg_journal_last_seq(lg_fsm_journal(c->fsm[i])) >= to) {
+            src = c->fsm[i];
+        }
+    }
+    cr_assert_not_null(src, "no replica holds seqs %llu..%llu", (unsigned long long)from,
+                       (unsigned long long)to);
+    struct lg_journal *sj = lg_fsm_journal(src);
+    cr_assert_eq(lg_journal_sync(sj), LG_OK);
+    struct lg_journal_iter it;
+    cr_assert_eq(lg_journal_iter_init(&it, sj, from, to), LG_OK);
+    struct lg_journal_record rec;
+    int got;
+    while ((got = lg_journal_iter_next(&it, &rec)) == 1) {
+        int rc = lg_fsm_gap_append(fsm, rec.body, rec.body_len);
+        cr_assert_eq(rc, LG_OK, "gap_append seq %llu: %s", (unsigned long long)rec.seq,
+                     lg_fsm_errmsg(fsm));
+        c->gap_fills++;
+    }
+    cr_assert_eq(got, 0);
+    cr_assert_eq(lg_fsm_journal_gap(fsm), 0);
+}
+
+static struct cluster *cluster_start(unsigned n, unsigned threshold, unsigned trailing)
+{
+    struct cluster *c = calloc(1, sizeof *c); /* zeroed: 0.15.0 does not reset f.n */
+    cr_assert_not_null(c);
+    c->n = n;
+    cr_assert_eq(raft_fixture_initialize(&c->f), 0);
+    for (unsigned i = 0; i < n; i++) {
+        lgt_tmpdir(c->dir[i]);
+        c->fsm[i] = open_fsm(c->dir[i]);
+        lg_raft_fsm_init(&c->ad[i], c->fsm[i]);
+        lg_raft_fsm_set_gap(&c->ad[i], gap_fill, c);
+        cr_assert_eq(raft_fixture_grow(&c->f, &c->ad[i].fsm), 0);
+        struct raft *r = raft_fixture_get(&c->f, i);
+        lg_raft_fsm_attach(&c->ad[i], r);
+        if (threshold > 0) {
+            raft_set_snapshot_threshold(r, threshold);
+            raft_set_snapshot_trailing(r, trailing);
+        }
+    }
+    struct raft_configuration conf;
+    cr_assert_eq(raft_fixture_configuration(&c->f, n, &conf), 0);
+    cr_assert_eq(raft_fixture_bootstrap(&c->f, &conf), 0);
+    raft_configuration_close(&conf);
+    cr_assert_eq(raft_fixture_start(&c->f), 0);
+    cr_assert(raft_fixture_step_until_has_leader(&c->f, STEP_MS));
+    return c;
+}
+
+static void cluster_stop(struct cluster *c)
+{
+    raft_fixture_close(&c->f);
+    for (unsigned i = 0; i < c->n; i++) {
+        lg_raft_fsm_close(&c->ad[i]);
+        cr_assert_eq(lg_fsm_close(c->fsm[i]), LG_OK);
+        lgt_rmtree(c->dir[i]);
+    }
+    free(c);
+}
+
+static unsigned leader_of(struct cluster *c)
+{
+    unsigned l = raft_fixture_leader_index(&c->f);
+    cr_assert_lt(l, c->n, "no leader");
+    return l;
+}
+
+/* ---- proposals ---- */
+
+struct proposal {
+    struct raft_apply req;
+    bool done;
+    int status;
+    uint64_t index;
+    uint32_t n_results;
+    bool malformed;
+    struct lg_cmd_result results[PER_ENTRY];
+};
+
+static void proposal_cb(struct raft_apply *req, int status, void *result)
+{
+    struct proposal *p = req->data;
+    p->done = true;
+    p->status = status;
+    if (status == 0) {
+        const struct lg_raft_result *r = result;
+        cr_assert_not_null(r);
+        p->index = r->index;
+        p->malformed = r->malformed;
+        p->n_results = r->n_results;
+        cr_assert_leq(r->n_results, PER_ENTRY);
+        memcpy(p->results, r->results, r->n_results * sizeof r->results[0]);
+    }
+}
+
+/* raft_apply one buffer (taken: raft owns it on success, freed here on failure). */
+static int propose_buffer(struct cluster *c, unsigned server, struct raft_buffer buf,
+                          struct proposal *p)
+{
+    memset(p, 0, sizeof *p);
+    p->req.data = p;
+    int rv = raft_apply(raft_fixture_get(&c->f, server), &p->req, &buf, 1, proposal_cb);
+    if (rv != 0) {
+        raft_free(buf.base);
+    }
+    return rv;
+}
+
+static int propose(struct cluster *c, unsigned server, const struct lg_batch *b,
+                   struct proposal *p)
+{
+    struct raft_buffer buf;
+    char err[LG_ERRMSG_SIZE];
+    int rc = lg_raft_entry_encode(b, &buf, err);
+    cr_assert_eq(rc, LG_OK, "encode: %s", err);
+    cr_assert_eq(buf.len % 8u, 0, "entry of %zu bytes is not padded", buf.len);
+    return propose_buffer(c, server, buf, p);
+}
+
+struct wait_done {
+    struct proposal *p;
+    unsigned n;
+};
+
+static bool all_done(struct raft_fixture *f, void *arg)
+{
+    (void)f;
+    struct wait_done *w = arg;
+    for (unsigned i = 0; i < w->n; i++) {
+        if (!w->p[i].done) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- workload ---- */
+
+/* One batch's storage: commands and their postings (views into static names). */
+struct gen_batch {
+    struct lg_cmd cmds[PER_ENTRY];
+    struct lg_posting postings[PER_ENTRY][2];
+    uint32_t n;
+};
+
+struct gen {
+    struct lgt_rng rng;
+    uint64_t ts;
+    uint32_t next_ref;
+    struct lg_cmd last_ref_cmd;       /* a committed-or-not referenced command to retry */
+    struct lg_posting last_ref_posting[2];
+    bool has_last_ref;
+};
+
+static void gen_batch(struct gen *g, struct gen_batch *b, bool funding)
+{
+    memset(b, 0, sizeof *b);
+    b->n = 1u + (uint32_t)lgt_rng_below(&g->rng, PER_ENTRY);
+    for (uint32_t c = 0; c < b->n; c++) {
+        struct lg_cmd *cmd = &b->cmds[c];
+        cmd->kind = LG_CMD_SUBMIT;
+        cmd->timestamp_us = ++g->ts;
+        if (g->has_last_ref && lgt_rng_below(&g->rng, 8) == 0) {
+            /* a client retrying an earlier request: same content, same reference */
+            *cmd = g->last_ref_cmd;
+            memcpy(b->postings[c], g->last_ref_posting, sizeof b->postings[c]);
+            cmd->u.submit.postings = b->postings[c];
+            cmd->timestamp_us = g->ts;
+            continue;
+        }
+        struct lg_cmd_submit *s = &cmd->u.submit;
+        s->ledger = S("bank");
+        s->postings = b->postings[c];
+        s->n_postings = 1u + (uint32_t)lgt_rng_below(&g->rng, 2);
+        for (uint32_t p = 0; p < s->n_postings; p++) {
+            uint64_t src = lgt_rng_below(&g->rng, N_USERS);
+            uint64_t dst = lgt_rng_below(&g->rng, N_USERS);
+            if (dst == src) {
+                dst = (src + 1u) % N_USERS;
+            }
+            const char *asset = assets[lgt_rng_below(&g->rng, 2)];
+            bool fund = funding || lgt_rng_below(&g->rng, 6) == 0;
+            b->postings[c][p] = (struct lg_posting){
+                fund ? S("world") : str_of(user_addr[src]), str_of(user_addr[dst]),
+                1u + lgt_rng_below(&g->rng, fund ? 10000u : 3000u), str_of(asset)};
+        }
+        if (lgt_rng_below(&g->rng, 4) == 0 && g->next_ref < 4096u) {
+            s->reference = str_of(ref_names[g->next_ref++]);
+            g->last_ref_cmd = *cmd;
+            memcpy(g->last_ref_posting, b->postings[c], sizeof g->last_ref_posting);
+            g->has_last_ref = true;
+        }
+    }
+}
+
+/* ---- checks ---- */
+
+static void check_sums_zero(struct lg_fsm *f)
+{
+    struct lg_arena arena;
+    lg_arena_init(&arena, 64u * 1024u * 1024u);
+    struct lg_fsm_balances b;
+    struct lg_fsm_balances_query q = {.ledger = S("bank"), .match = LG_FSM_MATCH_PREFIX,
+                                      .address = S(""), .totals = true,
+                                      .limit = LG_PAGE_LIMIT_MAX};
+    cr_assert_eq(lg_fsm_balances(f, &q, &arena, &b), LG_OK);
+    cr_assert_gt(b.n_totals, 0);
+    for (uint32_t i = 0; i < b.n_totals; i++) {
+        cr_assert(b.totals[i].total == 0, "asset %.*s does not sum to 0",
+                  (int)b.totals[i].asset.len, b.totals[i].asset.ptr);
+    }
+    for (uint32_t i = 0; i < b.n_rows; i++) {
+        bool world = b.rows[i].address.len == 5 && memcmp(b.rows[i].address.ptr, "world", 5) == 0;
+        cr_assert(world || b.rows[i].balance >= 0, "%.*s is overdrawn",
+                  (int)b.rows[i].address.len, b.rows[i].address.ptr);
+    }
+    lg_arena_close(&arena);
+}
+
+/* Every replica in [0, n) except skip has the same chain head, digest and last seq as
+ * replica 0 (or the first not skipped). */
+static void check_identical(struct cluster *c)
+{
+    uint8_t h0[LG_HASH_BYTES];
+    uint8_t d0[LG_HASH_BYTES];
+    lg_fsm_chain_head(c->fsm[0], h0);
+    cr_assert_eq(lg_fsm_state_digest(c->fsm[0], d0), LG_OK);
+    for (unsigned i = 1; i < c->n; i++) {
+        uint8_t h[LG_HASH_BYTES];
+        uint8_t d[LG_HASH_BYTES];
+        lg_fsm_chain_head(c->fsm[i], h);
+        cr_assert_eq(lg_fsm_state_digest(c->fsm[i], d), LG_OK);
+        cr_assert_eq(memcmp(h0, h, LG_HASH_BYTES), 0, "replica %u: chain head differs", i);
+        cr_assert_eq(memcmp(d0, d, LG_HASH_BYTES), 0, "replica %u: state differs", i);
+        cr_assert_eq(lg_fsm_last_seq(c->fsm[0]), lg_fsm_last_seq(c->fsm[i]));
+        cr_assert_eq(lg_journal_last_seq(lg_fsm_journal(c->fsm[i])), lg_fsm_last_seq(c->fsm[i]),
+                     "replica %u: journal and state disagree", i);
+    }
+}
+
+/* Propose n_entries random batches to the leader, at most `inflight` at a time, and
+ * check every result. Returns the index of the last entry. */
+static uint64_t run_stream(struct cluster *c, struct gen *g, unsigned n_entries,
+                           unsigned inflight, uint32_t *committed, uint32_t *funds,
+                           uint32_t *dups)
+{
+    struct proposal *p = calloc(inflight, sizeof *p);
+    struct gen_batch *b = calloc(1, sizeof *b);
+    cr_assert(p != NULL && b != NULL);
+    uint64_t last = 0;
+    for (unsigned done = 0; done < n_entries; done += inflight) {
+        unsigned k = n_entries - done < inflight ? n_entries - done : inflight;
+        unsigned leader = leader_of(c);
+        uint32_t n_cmds[64];
+        cr_assert_leq(k, 64);
+        for (unsigned i = 0; i < k; i++) {
+            gen_batch(g, b, done == 0 && i == 0);
+            n_cmds[i] = b->n;
+            struct lg_batch lb = {b->cmds, b->n};
+            cr_assert_eq(propose(c, leader, &lb, &p[i]), 0);
+        }
+        struct wait_done w = {p, k};
+        cr_assert(raft_fixture_step_until(&c->f, all_done, &w, STEP_MS));
+        for (unsigned i = 0; i < k; i++) {
+            cr_assert_eq(p[i].status, 0, "apply status %d", p[i].status);
+            cr_assert_eq(p[i].n_results, n_cmds[i]);
+            cr_assert_eq(p[i].index, p[i].req.index);
+            last = p[i].index > last ? p[i].index : last;
+            for (uint32_t r = 0; r < p[i].n_results; r++) {
+                const struct lg_cmd_result *res = &p[i].results[r];
+                cr_assert(res->code == LG_OK || res->code == LG_EFUNDS,
+                          "%s: %s", lg_err_name(res->code), res->message);
+                *committed += res->code == LG_OK && !res->duplicate;
+                *funds += res->code == LG_EFUNDS;
+                *dups += res->duplicate;
+            }
+        }
+    }
+    free(b);
+    free(p);
+    return last;
+}
+
+static void stream_case(unsigned n_servers)
+{
+    names_init();
+    uint64_t seed = lgt_seed();
+    struct gen g = {.ts = 1000};
+    lgt_rng_init(&g.rng, seed);
+    struct cluster *c = cluster_start(n_servers, 0, 0);
+    uint32_t committed = 0;
+    uint32_t funds = 0;
+    uint32_t dups = 0;
+    uint64_t last = run_stream(c, &g, 200, 8, &committed, &funds, &dups);
+    cr_assert(raft_fixture_step_until_applied(&c->f, c->n, (raft_index)last, STEP_MS));
+    for (unsigned i = 0; i < c->n; i++) {
+        cr_assert_eq(lg_fsm_applied_index(c->fsm[i]), last);
+        check_sums_zero(c->fsm[i]);
+    }
+    check_identical(c);
+    cr_assert_gt(committed, 100);
+    cr_assert_gt(funds, 0, "the workload must over-spend sometimes");
+    cr_assert_gt(dups, 0, "the workload must retry references sometimes");
+    fprintf(stderr, "stream %u servers: %u committed, %u funds, %u duplicates, index %llu\n",
+            n_servers, committed, funds, dups, (unsigned long long)last);
+    cluster_stop(c);
+}
+
+Test(raft_fixture, stream_identical_heads_3, .timeout = 120)
+{
+    stream_case(3);
+}
+
+Test(raft_fixture, stream_identical_heads_5, .timeout = 120)
+{
+    stream_case(5);
+}
+
+/* ---- (b) padding ---- */
+
+Test(raft_entry, wrap_pads_and_round_trips)
+{
+    uint8_t payload[64];
+    for (unsigned i = 0; i < sizeof payload; i++) {
+        payload[i] = (uint8_t)(0xA5u ^ i);
+    }
+    for (size_t len = 0; len <= sizeof payload; len++) {
+        struct raft_buffer buf;
+        cr_assert_eq(lg_raft_entry_wrap(payload, len, &buf), LG_OK);
+        cr_assert_eq(buf.len % 8u, 0);
+        cr_assert_geq(buf.len, len + 8u);
+        cr_assert_lt(buf.len, len + 16u);
+        const void *out;
+        size_t out_len;
+        char err[LG_ERRMSG_SIZE];
+        cr_assert_eq(lg_raft_entry_decode(buf.base, buf.len, &out, &out_len, err), LG_OK, "%s",
+                     err);
+        cr_assert_eq(out_len, len);
+        cr_assert_eq(memcmp(out, payload, len), 0);
+        raft_free(buf.base);
+    }
+}
+
+Test(raft_entry, decode_rejects_bad_envelopes)
+{
+    uint8_t payload[13] = "thirteen-byte";
+    struct raft_buffer buf;
+    cr_assert_eq(lg_raft_entry_wrap(payload, sizeof payload, &buf), LG_OK);
+    cr_assert_eq(buf.len, 24u);
+    uint8_t *p = buf.base;
+    const void *out;
+    size_t out_len;
+    char err[LG_ERRMSG_SIZE];
+    /* odd length, short, truncated to a multiple of 8 */
+    cr_assert_eq(lg_raft_entry_decode(p, 23, &out, &out_len, err), LG_EBADREQ);
+    cr_assert_eq(lg_raft_entry_decode(p, 7, &out, &out_len, err), LG_EBADREQ);
+    cr_assert_eq(lg_raft_entry_decode(p, 16, &out, &out_len, err), LG_EBADREQ);
+    cr_assert_eq(lg_raft_entry_decode(NULL, 0, &out, &out_len, err), LG_EBADREQ);
+    /* each header byte and the padding */
+    const size_t probes[] = {0, 1, 2, 3, 4, 7, 21, 23};
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+        uint8_t saved = p[probes[i]];
+        p[probes[i]] ^= 0x40u;
+        cr_assert_eq(lg_raft_entry_decode(p, buf.len, &out, &out_len, err), LG_EBADREQ,
+                     "byte %zu", probes[i]);
+        p[probes[i]] = saved;
+    }
+    cr_assert_eq(lg_raft_entry_decode(p, buf.len, &out, &out_len, err), LG_OK);
+    raft_free(buf.base);
+    cr_assert_eq(lg_raft_entry_wrap(payload, (size_t)LG_RAFT_ENTRY_PAYLOAD_MAX + 1u, &buf),
+                 LG_ETOOLARGE);
+}
+
+/* Batches whose canonical encoding has every length mod 8 go through the fixture: each
+ * raft_apply buffer is padded and each commits with the expected result. */
+Test(raft_fixture, odd_length_batches_are_padded, .timeout = 60)
+{
+    names_init();
+    struct cluster *c = cluster_start(3, 0, 0);
+    char refs[16][48];
+    bool residues[8] = {false};
+    uint64_t last = 0;
+    for (unsigned k = 0; k < 16; k++) {
+        /* a reference of k+1 characters moves the payload length one byte at a time */
+        memset(refs[k], 'r', k + 1u);
+        refs[k][k + 1u] = '\0';
+        struct lg_posting post = {S("world"), str_of(user_addr[k]), 100u + k, S("USD/2")};
+        struct lg_cmd cmd = {.kind = LG_CMD_SUBMIT, .timestamp_us = 10u + k};
+        cmd.u.submit = (struct lg_cmd_submit){.ledger = S("bank"), .postings = &post,
+                                              .n_postings = 1, .reference = str_of(refs[k])};
+        struct lg_batch b = {&cmd, 1};
+        struct lg_buf plain;
+        lg_buf_init(&plain);
+        cr_assert_eq(lg_cmd_encode_batch(&b, &plain, NULL), LG_OK);
+        residues[plain.len % 8u] = true;
+        struct raft_buffer buf;
+        cr_assert_eq(lg_raft_entry_encode(&b, &buf, NULL), LG_OK);
+        cr_assert_eq(buf.len % 8u, 0);
+        const void *out;
+        size_t out_len;
+        cr_assert_eq(lg_raft_entry_decode(buf.base, buf.len, &out, &out_len, NULL), LG_OK);
+        cr_assert_eq(out_len, plain.len);
+        cr_assert_eq(memcmp(out, plain.data, plain.len), 0);
+        lg_buf_close(&plain);
+        struct proposal p;
+        cr_assert_eq(propose_buffer(c, leader_of(c), buf, &p), 0);
+        struct wait_done w = {&p, 1};
+        cr_assert(raft_fixture_step_until(&c->f, all_done, &w, STEP_MS));
+        cr_assert_eq(p.status, 0);
+        cr_assert_eq(p.n_results, 1);
+        cr_assert_eq(p.results[0].code, LG_OK, "%s", p.results[0].message);
+        last = p.index;
+    }
+    for (unsigned r = 0; r < 8; r++) {
+        cr_assert(residues[r], "no payload of length %u mod 8 was tried", r);
+    }
+    cr_assert(raft_fixture_step_until_applied(&c->f, c->n, (raft_index)last, STEP_MS));
+    check_identical(c);
+    cluster_stop(c);
+}
+
+/* ---- (e) malformed entries ---- */
+
+Test(raft_fixture, malformed_entry_is_a_rejection_everywhere, .timeout = 60)
+{
+    names_init();
+    struct cluster *c = cluster_start(3, 0, 0);
+    unsigned leader = leader_of(c);
+    /* garbage of odd length, garbage padded to 8, a valid envelope around garbage */
+    struct raft_buffer bufs[3];
+    bufs[0].len = 13;
+    bufs[0].base = raft_malloc(bufs[0].len);
+    memset(bufs[0].base, 0xEE, bufs[0].len);
+    bufs[1].len = 24;
+    bufs[1].base = raft_malloc(bufs[1].len);
+    memset(bufs[1].base, 0x5A, bufs[1].len);
+    cr_assert_eq(lg_raft_entry_wrap("\x93\x01\x02", 3, &bufs[2]), LG_OK);
+    struct proposal p[4];
+    for (unsigned i = 0; i < 3; i++) {
+        cr_assert_eq(propose_buffer(c, leader, bufs[i], &p[i]), 0);
+    }
+    /* and a valid entry behind them */
+    struct lg_posting post = {S("world"), S("users:1"), 5u, S("USD/2")};
+    struct lg_cmd cmd = {.kind = LG_CMD_SUBMIT, .timestamp_us = 7};
+    cmd.u.submit = (struct lg_cmd_submit){.ledger = S("bank"), .postings = &post,
+                                          .n_postings = 1};
+    struct lg_batch b = {&cmd, 1};
+    cr_assert_eq(propose(c, leader, &b, &p[3]), 0);
+    struct wait_done w = {p, 4};
+    cr_assert(raft_fixture_step_until(&c->f, all_done, &w, STEP_MS));
+    for (unsigned i = 0; i < 3; i++) {
+        cr_assert_eq(p[i].status, 0);
+        cr_assert_eq(p[i].n_results, 1);
+        cr_assert_eq(p[i].results[0].code, LG_EBADREQ);
+        cr_assert_eq(p[i].malformed, i < 2, "entry %u", i);
+        cr_assert_neq(p[i].results[0].message[0], '\0');
+    }
+    cr_assert_eq(p[3].results[0].code, LG_OK, "%s", p[3].results[0].message);
+    cr_assert(raft_fixture_step_until_applied(&c->f, c->n, (raft_index)p[3].index, STEP_MS));
+    for (unsigned i = 0; i < c->n; i++) {
+        cr_assert_eq(lg_fsm_applied_index(c->fsm[i]), p[3].index);
+        cr_assert_eq(c->ad[i].n_malformed, 2);
+        cr_assert_eq(lg_fsm_last_seq(c->fsm[i]), 1);
+        cr_assert_eq(raft_state(raft_fixture_get(&c->f, i)) == RAFT_UNAVAILABLE, false);
+    }
+    check_identical(c);
+    cluster_stop(c);
+}
+
+/* ---- (c) InstallSnapshot ---- */
+
+Test(raft_fixture, lagging_follower_catches_up_by_snapshot, .timeout = 120)
+{
+    names_init();
+    uint64_t seed = lgt_seed();
+    struct gen g = {.ts = 1000};
+    lgt_rng_init(&g.rng, seed);
+    struct cluster *c = cluster_start(3, 8, 2);
+    unsigned leader = leader_of(c);
+    unsigned lag = (leader + 1u) % c->n;
+    unsigned other = (leader + 2u) % c->n;
+    uint32_t committed = 0;
+    uint32_t funds = 0;
+    uint32_t dups = 0;
+    uint64_t last = run_stream(c, &g, 4, 2, &committed, &funds, &dups);
+    cr_assert(raft_fixture_step_until_applied(&c->f, c->n, (raft_index)last, STEP_MS));
+    raft_fixture_kill(&c->f, lag);
+    last = run_stream(c, &g, 60, 4, &committed, &funds, &dups);
+    cr_assert(raft_fixture_step_until_applied(&c->f, other, (raft_index)last, STEP_MS));
+    cr_assert_gt(c->ad[leader].n_snapshots, 0);
+    cr_assert_lt(lg_fsm_applied_index(c->fsm[lag]), last);
+    raft_fixture_revive(&c->f, lag);
+    cr_assert(raft_fixture_step_until_applied(&c->f, c->n, (raft_index)last, STEP_MS));
+    cr_assert_gt(raft_fixture_n_recv(&c->f, lag, RAFT_IO_INSTALL_SNAPSHOT), 0);
+    cr_assert_gt(c->ad[lag].n_restores, 0);
+    cr_assert_gt(c->gap_fills, 0, "the restore left a journal gap that was filled");
+    cr_assert_eq(lg_fsm_journal_gap(c->fsm[lag]), 0);
+    /* writes go on, the caught-up follower applies them too */
+    last = run_stream(c, &g, 8, 4, &committed, &funds, &dups);
+    cr_assert(raft_fixture_step_until_applied(&c->f, c->n, (raft_index)last, STEP_MS));
+    check_identical(c);
+    for (unsigned i = 0; i < c->n; i++) {
+        check_sums_zero(c->fsm[i]);
+    }
+    cluster_stop(c);
+}
