@@ -121,6 +121,7 @@ static struct cluster *cluster_start(unsigned n, unsigned threshold, unsigned tr
         cr_assert_eq(raft_fixture_grow(&c->f, &c->ad[i].fsm), 0);
         struct raft *r = raft_fixture_get(&c->f, i);
         lg_raft_fsm_attach(&c->ad[i], r);
+        raft_set_pre_vote(r, true); /* as the node will run (c-raft §11) */
         if (threshold > 0) {
             raft_set_snapshot_threshold(r, threshold);
             raft_set_snapshot_trailing(r, trailing);
@@ -146,8 +147,12 @@ static void cluster_stop(struct cluster *c)
     free(c);
 }
 
+/* The current leader, stepping (bounded) until there is one. */
 static unsigned leader_of(struct cluster *c)
 {
+    if (raft_fixture_leader_index(&c->f) >= c->n) {
+        raft_fixture_step_until_has_leader(&c->f, STEP_MS);
+    }
     unsigned l = raft_fixture_leader_index(&c->f);
     cr_assert_lt(l, c->n, "no leader");
     return l;
@@ -591,4 +596,223 @@ Test(raft_fixture, lagging_follower_catches_up_by_snapshot, .timeout = 120)
         check_sums_zero(c->fsm[i]);
     }
     cluster_stop(c);
+}
+
+/* ---- (d) partitioned leader, retried reference ---- */
+
+struct stored_arg {
+    struct cluster *c;
+    unsigned leader;
+    raft_index index;
+};
+
+static bool followers_stored(struct raft_fixture *f, void *arg)
+{
+    struct stored_arg *a = arg;
+    for (unsigned j = 0; j < a->c->n; j++) {
+        if (j != a->leader && raft_fixture_get(f, j)->last_stored < a->index) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool leader_is_not(struct raft_fixture *f, void *arg)
+{
+    unsigned old = *(unsigned *)arg;
+    unsigned l = raft_fixture_leader_index(f);
+    return l < raft_fixture_n(f) && l != old;
+}
+
+static void partition(struct cluster *c, unsigned who, bool cut)
+{
+    for (unsigned j = 0; j < c->n; j++) {
+        if (j == who) {
+            continue;
+        }
+        if (cut) {
+            raft_fixture_saturate(&c->f, who, j);
+            raft_fixture_saturate(&c->f, j, who);
+        } else {
+            raft_fixture_desaturate(&c->f, who, j);
+            raft_fixture_desaturate(&c->f, j, who);
+        }
+    }
+}
+
+static void partition_case(unsigned n_servers)
+{
+    names_init();
+    uint64_t seed = lgt_seed();
+    struct gen g = {.ts = 1000};
+    lgt_rng_init(&g.rng, seed);
+    struct cluster *c = cluster_start(n_servers, 0, 0);
+    uint32_t committed = 0;
+    uint32_t funds = 0;
+    uint32_t dups = 0;
+    run_stream(c, &g, 6, 3, &committed, &funds, &dups);
+    unsigned old = leader_of(c);
+
+    /* The request reaches every follower's log, then its leader is cut off. */
+    struct lg_posting post = {S("world"), S("users:retry"), 77u, S("USD/2")};
+    struct lg_cmd cmd = {.kind = LG_CMD_SUBMIT, .timestamp_us = ++g.ts};
+    cmd.u.submit = (struct lg_cmd_submit){.ledger = S("bank"), .postings = &post,
+                                          .n_postings = 1, .reference = S("retry-1")};
+    struct lg_batch b = {&cmd, 1};
+    struct proposal *first = calloc(1, sizeof *first);
+    struct proposal *retry = calloc(1, sizeof *retry);
+    cr_assert(first != NULL && retry != NULL);
+    cr_assert_eq(propose(c, old, &b, first), 0);
+    struct stored_arg sa = {c, old, first->req.index};
+    cr_assert(raft_fixture_step_until(&c->f, followers_stored, &sa, STEP_MS));
+    partition(c, old, true);
+    cr_assert(raft_fixture_step_until(&c->f, leader_is_not, &old, STEP_MS));
+    unsigned now = leader_of(c);
+
+    /* The client saw no answer (or an ambiguous one) and retries with its reference. */
+    cmd.timestamp_us = ++g.ts;
+    cr_assert_eq(propose(c, now, &b, retry), 0);
+    struct wait_done w = {retry, 1};
+    cr_assert(raft_fixture_step_until(&c->f, all_done, &w, STEP_MS));
+    cr_assert_eq(retry->status, 0);
+    cr_assert_eq(retry->results[0].code, LG_OK, "%s", retry->results[0].message);
+    uint64_t last = run_stream(c, &g, 12, 4, &committed, &funds, &dups);
+
+    /* Heal: the old leader learns the new term and converges. */
+    partition(c, old, false);
+    w.p = first;
+    cr_assert(raft_fixture_step_until(&c->f, all_done, &w, STEP_MS));
+    cr_assert(first->status == 0 || first->status == RAFT_LEADERSHIPLOST,
+              "first attempt: status %d", first->status);
+    last = run_stream(c, &g, 4, 2, &committed, &funds, &dups);
+    cr_assert(raft_fixture_step_until_applied(&c->f, c->n, (raft_index)last, STEP_MS));
+    check_identical(c);
+    struct lg_arena arena;
+    lg_arena_init(&arena, 1024u * 1024u);
+    for (unsigned i = 0; i < c->n; i++) {
+        struct lg_fsm_tx tx;
+        lg_arena_reset(&arena);
+        cr_assert_eq(lg_fsm_get_tx_by_ref(c->fsm[i], S("bank"), S("retry-1"), &arena, &tx),
+                     LG_OK);
+        cr_assert_eq(tx.rec.tx_id, retry->results[0].tx_id);
+        struct lg_fsm_account acc;
+        cr_assert_eq(lg_fsm_account(c->fsm[i], S("bank"), S("users:retry"), &arena, &acc),
+                     LG_OK);
+        cr_assert_eq(acc.n_txs, 1, "replica %u: the reference applied %llu times", i,
+                     (unsigned long long)acc.n_txs);
+        cr_assert_eq(acc.n_volumes, 1);
+        cr_assert(acc.volumes[0].input == 77u);
+        check_sums_zero(c->fsm[i]);
+    }
+    fprintf(stderr, "partition %u servers: leader %u -> %u, first status %d, retry %s\n",
+            n_servers, old, now, first->status,
+            retry->results[0].duplicate ? "duplicate of the first" : "new");
+    lg_arena_close(&arena);
+    free(first);
+    free(retry);
+    cluster_stop(c);
+}
+
+Test(raft_fixture, partitioned_leader_retry_applies_once_3, .timeout = 120)
+{
+    partition_case(3);
+}
+
+Test(raft_fixture, partitioned_leader_retry_applies_once_5, .timeout = 120)
+{
+    partition_case(5);
+}
+
+/* ---- (f) journal write errors are fatal ---- */
+
+/* Cap regular files at 64 KiB for this test process (Criterion runs each test in its own
+ * process): the journal's writes past it fail with EFBIG instead of raising SIGXFSZ. */
+static void cap_file_size(void)
+{
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl = {64u * 1024u, 64u * 1024u};
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+/* Write until the journal fails; returns how many entries were proposed. */
+static unsigned write_until_failed(struct cluster *c, struct gen *g, const bool *failed)
+{
+    struct proposal *p = calloc(1, sizeof *p);
+    struct gen_batch *b = calloc(1, sizeof *b);
+    cr_assert(p != NULL && b != NULL);
+    unsigned k = 0;
+    for (; k < 2000 && !*failed; k++) {
+        gen_batch(g, b, k == 0);
+        struct lg_batch lb = {b->cmds, b->n};
+        cr_assert_eq(propose(c, leader_of(c), &lb, p), 0);
+        struct wait_done w = {p, 1};
+        cr_assert(raft_fixture_step_until(&c->f, all_done, &w, STEP_MS));
+        cr_assert_eq(p->status, 0);
+    }
+    free(b);
+    free(p);
+    return k;
+}
+
+Test(raft_fatal, journal_error_exits_the_process, .timeout = 60,
+     .exit_code = LG_RAFT_EXIT_FATAL)
+{
+    names_init();
+    struct gen g = {.ts = 1000};
+    lgt_rng_init(&g.rng, 7);
+    struct cluster *c = cluster_start(1, 8, 2);
+    cap_file_size();
+    bool never = false;
+    write_until_failed(c, &g, &never); /* the default hook _exits from inside raft */
+    cr_assert_fail("the journal never failed");
+}
+
+struct fatal_seen {
+    bool failed;
+    int code;
+    char what[LG_ERRMSG_SIZE];
+};
+
+static void fatal_record(void *arg, int code, const char *what)
+{
+    struct fatal_seen *s = arg;
+    s->failed = true;
+    s->code = code;
+    snprintf(s->what, sizeof s->what, "%s", what);
+}
+
+Test(raft_fatal, hook_sees_the_error_and_apply_still_returns_0, .timeout = 60)
+{
+    names_init();
+    struct gen g = {.ts = 1000};
+    lgt_rng_init(&g.rng, 7);
+    struct cluster *c = cluster_start(1, 8, 2);
+    struct fatal_seen seen = {0};
+    lg_raft_fsm_set_fatal(&c->ad[0], fatal_record, &seen);
+    cap_file_size();
+    unsigned k = write_until_failed(c, &g, &seen.failed);
+    cr_assert(seen.failed, "the journal never failed in %u entries", k);
+    cr_assert(seen.code == LG_EIO || seen.code == LG_ENOSPC, "%s: %s", lg_err_name(seen.code),
+              seen.what);
+    fprintf(stderr, "fatal after %u entries: %s\n", k, seen.what);
+    /* libraft saw success: the node is not stuck in RAFT_UNAVAILABLE, and later entries
+     * answer "unavailable" instead of applying. */
+    struct proposal p;
+    struct lg_posting post = {S("world"), S("users:1"), 5u, S("USD/2")};
+    struct lg_cmd cmd = {.kind = LG_CMD_SUBMIT, .timestamp_us = ++g.ts};
+    cmd.u.submit = (struct lg_cmd_submit){.ledger = S("bank"), .postings = &post,
+                                          .n_postings = 1};
+    struct lg_batch b = {&cmd, 1};
+    cr_assert_eq(propose(c, leader_of(c), &b, &p), 0);
+    struct wait_done w = {&p, 1};
+    cr_assert(raft_fixture_step_until(&c->f, all_done, &w, STEP_MS));
+    cr_assert_eq(p.status, 0);
+    cr_assert_eq(p.results[0].code, LG_EUNAVAIL);
+    cr_assert_eq(raft_state(raft_fixture_get(&c->f, 0)), RAFT_LEADER);
+    struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+    setrlimit(RLIMIT_FSIZE, &rl);
+    raft_fixture_close(&c->f);
+    lg_fsm_abandon(c->fsm[0]); /* the FSM failed: close would report the I/O error */
+    lgt_rmtree(c->dir[0]);
+    free(c);
 }
