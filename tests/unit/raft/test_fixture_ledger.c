@@ -6,7 +6,9 @@
  * on every replica and never stalls; a follower that missed compacted entries catches up
  * through InstallSnapshot + restore (+ journal gap fill); a partitioned leader's write and
  * its retry under the same reference commit exactly once; a journal write error calls
- * the fatal hook (default: exit LG_RAFT_EXIT_FATAL).
+ * the fatal hook (default: exit LG_RAFT_EXIT_FATAL); the leader queue batches requests into
+ * one entry per flush, hands out no timestamp before its post-election barrier applied,
+ * stamps max(last_ts + 1, now), and answers not_leader / unavailable on leadership loss.
  * Method: raft_fixture (zeroed, c-raft §13) with one lg_fsm per server in its own temp
  * dir behind lg_raft_fsm; seeded random batches (LG_TEST_SEED replays a run); every
  * stepping loop bounded by simulated time. */
@@ -23,6 +25,7 @@
 
 #include "fsm_adapter.h"
 #include "lgt.h"
+#include "queue.h"
 
 #define S(lit) ((struct lg_str){(lit), (uint32_t)(sizeof(lit) - 1u)})
 #define N_USERS 40u
@@ -815,4 +818,253 @@ Test(raft_fatal, hook_sees_the_error_and_apply_still_returns_0, .timeout = 60)
     lg_fsm_abandon(c->fsm[0]); /* the FSM failed: close would report the I/O error */
     lgt_rmtree(c->dir[0]);
     free(c);
+}
+
+/* ---- the leader queue ---- */
+
+struct qcluster {
+    struct cluster *c;
+    struct lg_raft_queue q[RAFT_FIXTURE_MAX_SERVERS];
+    uint64_t now; /* the fake wall clock, µs */
+};
+
+static uint64_t fake_now(void *arg)
+{
+    return ((struct qcluster *)arg)->now;
+}
+
+static struct qcluster *qcluster_start(unsigned n, uint32_t cmds_max, uint32_t inflight_max)
+{
+    struct qcluster *qc = calloc(1, sizeof *qc);
+    cr_assert_not_null(qc);
+    qc->c = cluster_start(n, 0, 0);
+    qc->now = 5000;
+    struct lg_raft_queue_options o = {.cmds_max = cmds_max, .inflight_max = inflight_max,
+                                      .now_us = fake_now, .now_arg = qc};
+    for (unsigned i = 0; i < n; i++) {
+        cr_assert_eq(lg_raft_queue_init(&qc->q[i], raft_fixture_get(&qc->c->f, i),
+                                        qc->c->fsm[i], &o), LG_OK);
+    }
+    return qc;
+}
+
+static void qcluster_stop(struct qcluster *qc)
+{
+    raft_fixture_close(&qc->c->f); /* fails in-flight entries before the queues go */
+    for (unsigned i = 0; i < qc->c->n; i++) {
+        lg_raft_queue_close(&qc->q[i]);
+    }
+    for (unsigned i = 0; i < qc->c->n; i++) {
+        lg_raft_fsm_close(&qc->c->ad[i]);
+        cr_assert_eq(lg_fsm_close(qc->c->fsm[i]), LG_OK);
+        lgt_rmtree(qc->c->dir[i]);
+    }
+    free(qc->c);
+    free(qc);
+}
+
+/* One loop turn of every node: tick then flush (what the node's uv_check will do). */
+static void queues_turn(struct qcluster *qc)
+{
+    for (unsigned i = 0; i < qc->c->n; i++) {
+        lg_raft_queue_tick(&qc->q[i]);
+        lg_raft_queue_flush(&qc->q[i]);
+    }
+}
+
+struct sub {
+    struct lg_raft_submit s;
+    struct lg_posting post;
+    char ref[24];
+    bool done;
+    unsigned answers;
+    struct lg_cmd_result res;
+};
+
+static void sub_cb(struct lg_raft_submit *req, const struct lg_cmd_result *res)
+{
+    struct sub *x = req->data;
+    x->done = true;
+    x->answers++;
+    x->res = *res;
+}
+
+/* A funding request world -> users:q<k> of k+1 units with reference "q-<k>". */
+static void sub_init(struct sub *x, unsigned k)
+{
+    memset(x, 0, sizeof *x);
+    snprintf(x->ref, sizeof x->ref, "q-%u", k);
+    x->post = (struct lg_posting){S("world"), str_of(user_addr[k % N_USERS]), 1u + k,
+                                  S("USD/2")};
+    x->s.data = x;
+    x->s.cb = sub_cb;
+    x->s.cmd.kind = LG_CMD_SUBMIT;
+    x->s.cmd.u.submit = (struct lg_cmd_submit){.ledger = S("bank"), .postings = &x->post,
+                                               .n_postings = 1, .reference = str_of(x->ref)};
+}
+
+struct turn_arg {
+    struct qcluster *qc;
+    struct sub *subs;
+    unsigned n;
+    unsigned server; /* for turn_ready */
+};
+
+static bool turn_all_done(struct raft_fixture *f, void *arg)
+{
+    (void)f;
+    struct turn_arg *t = arg;
+    queues_turn(t->qc);
+    for (unsigned i = 0; i < t->n; i++) {
+        if (!t->subs[i].done) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool turn_ready(struct raft_fixture *f, void *arg)
+{
+    (void)f;
+    struct turn_arg *t = arg;
+    queues_turn(t->qc);
+    return t->qc->q[t->server].state == LG_RAFT_QUEUE_READY;
+}
+
+Test(raft_queue, batches_and_stamps_after_the_barrier, .timeout = 60)
+{
+    names_init();
+    struct qcluster *qc = qcluster_start(3, 10, 8);
+    unsigned l = leader_of(qc->c);
+    struct lg_raft_queue *q = &qc->q[l];
+    /* History from an earlier leader whose clock was ahead of ours. */
+    struct lg_posting post = {S("world"), S("users:0"), 1u, S("USD/2")};
+    struct lg_cmd cmd = {.kind = LG_CMD_SUBMIT, .timestamp_us = 1000000u};
+    cmd.u.submit = (struct lg_cmd_submit){.ledger = S("bank"), .postings = &post,
+                                          .n_postings = 1};
+    struct lg_batch b = {&cmd, 1};
+    struct proposal p;
+    cr_assert_eq(propose(qc->c, l, &b, &p), 0);
+
+    /* Requests accepted before the barrier are queued, not stamped. */
+    static struct sub subs[28];
+    for (unsigned k = 0; k < 25; k++) {
+        sub_init(&subs[k], k);
+        cr_assert_eq(lg_raft_queue_submit(q, &subs[k].s, NULL), LG_OK);
+    }
+    cr_assert_eq(q->n_queued, 25);
+    cr_assert_eq(q->n_entries, 0);
+    cr_assert_eq(subs[0].s.cmd.timestamp_us, 0, "stamped before the barrier applied");
+    struct turn_arg t = {qc, subs, 25, l};
+    cr_assert(raft_fixture_step_until(&qc->c->f, turn_all_done, &t, STEP_MS));
+    cr_assert_eq(q->n_barriers, 1);
+    cr_assert_eq(q->n_entries, 3, "25 requests, 10 per entry");
+    for (unsigned k = 0; k < 25; k++) {
+        cr_assert_eq(subs[k].answers, 1);
+        cr_assert_eq(subs[k].res.code, LG_OK, "%s", subs[k].res.message);
+        cr_assert_eq(subs[k].res.timestamp_us, 1000001u + k, "clock behind: last_ts + 1");
+        cr_assert_eq(subs[k].res.tx_id, 1u + k);
+    }
+    /* The clock moves ahead: now, then +1 for requests stamped in the same turn. */
+    qc->now = 2000000u;
+    for (unsigned k = 25; k < 28; k++) {
+        sub_init(&subs[k], k);
+        cr_assert_eq(lg_raft_queue_submit(q, &subs[k].s, NULL), LG_OK);
+    }
+    t = (struct turn_arg){qc, subs + 25, 3, l};
+    cr_assert(raft_fixture_step_until(&qc->c->f, turn_all_done, &t, STEP_MS));
+    for (unsigned k = 25; k < 28; k++) {
+        cr_assert_eq(subs[k].res.timestamp_us, 2000000u + (k - 25u));
+    }
+    cr_assert_eq(q->n_entries, 4);
+
+    /* Followers refuse; invalid shapes are refused before queueing. */
+    struct sub x;
+    sub_init(&x, 99);
+    char err[LG_ERRMSG_SIZE];
+    cr_assert_eq(lg_raft_queue_submit(&qc->q[(l + 1u) % 3u], &x.s, err), LG_ENOTLEADER);
+    x.post.amount = 0;
+    cr_assert_eq(lg_raft_queue_submit(q, &x.s, err), LG_EBADREQ);
+    cr_assert_eq(x.answers, 0);
+    cr_assert(raft_fixture_step_until_applied(&qc->c->f, 3, raft_last_applied(
+                                                  raft_fixture_get(&qc->c->f, l)), STEP_MS));
+    check_identical(qc->c);
+    qcluster_stop(qc);
+}
+
+Test(raft_queue, leadership_loss_answers_and_retries_apply_once, .timeout = 120)
+{
+    names_init();
+    struct qcluster *qc = qcluster_start(3, 4, 1);
+    unsigned old = leader_of(qc->c);
+    struct turn_arg t = {qc, NULL, 0, old};
+    cr_assert(raft_fixture_step_until(&qc->c->f, turn_ready, &t, STEP_MS));
+    static struct sub subs[12];
+    for (unsigned k = 0; k < 12; k++) {
+        sub_init(&subs[k], k);
+        cr_assert_eq(lg_raft_queue_submit(&qc->q[old], &subs[k].s, NULL), LG_OK);
+    }
+    /* One entry (4 requests) proposed, 8 requests still queued: cut the leader off. */
+    lg_raft_queue_flush(&qc->q[old]);
+    cr_assert_eq(qc->q[old].n_inflight, 1);
+    cr_assert_eq(qc->q[old].n_queued, 8);
+    /* the barrier is stored (it applied): the proposed entry is the next index */
+    struct stored_arg sa = {qc->c, old, raft_fixture_get(&qc->c->f, old)->last_stored + 1u};
+    cr_assert(raft_fixture_step_until(&qc->c->f, followers_stored, &sa, STEP_MS));
+    partition(qc->c, old, true);
+    t.subs = subs;
+    t.n = 12;
+    cr_assert(raft_fixture_step_until(&qc->c->f, turn_all_done, &t, STEP_MS));
+    unsigned unavailable = 0;
+    unsigned not_leader = 0;
+    for (unsigned k = 0; k < 12; k++) {
+        cr_assert_eq(subs[k].answers, 1);
+        cr_assert(subs[k].res.code == LG_EUNAVAIL || subs[k].res.code == LG_ENOTLEADER ||
+                      subs[k].res.code == LG_OK,
+                  "%s: %s", lg_err_name(subs[k].res.code), subs[k].res.message);
+        unavailable += subs[k].res.code == LG_EUNAVAIL;
+        not_leader += subs[k].res.code == LG_ENOTLEADER;
+    }
+    cr_assert_gt(not_leader, 0, "queued requests must get not_leader");
+    cr_assert_gt(unavailable + not_leader, 0);
+    unsigned now = leader_of(qc->c);
+    cr_assert_neq(now, old);
+    /* Clients retry every request that did not succeed, on the new leader. */
+    uint64_t floor_ts = lg_fsm_last_timestamp(qc->c->fsm[now]);
+    t.server = now;
+    cr_assert(raft_fixture_step_until(&qc->c->f, turn_ready, &t, STEP_MS));
+    cr_assert_geq(qc->q[now].last_ts, floor_ts);
+    for (unsigned k = 0; k < 12; k++) {
+        if (subs[k].res.code != LG_OK) {
+            subs[k].done = false;
+            cr_assert_eq(lg_raft_queue_submit(&qc->q[now], &subs[k].s, NULL), LG_OK);
+        }
+    }
+    cr_assert(raft_fixture_step_until(&qc->c->f, turn_all_done, &t, STEP_MS));
+    partition(qc->c, old, false);
+    cr_assert(raft_fixture_step_until_has_leader(&qc->c->f, STEP_MS));
+    unsigned dup = 0;
+    for (unsigned k = 0; k < 12; k++) {
+        cr_assert_eq(subs[k].res.code, LG_OK, "%s", subs[k].res.message);
+        dup += subs[k].res.duplicate;
+    }
+    raft_index last = raft_last_applied(raft_fixture_get(&qc->c->f, now));
+    cr_assert(raft_fixture_step_until_applied(&qc->c->f, 3, last, STEP_MS));
+    check_identical(qc->c);
+    struct lg_arena arena;
+    lg_arena_init(&arena, 1024u * 1024u);
+    for (unsigned i = 0; i < 3; i++) {
+        cr_assert_eq(lg_fsm_last_seq(qc->c->fsm[i]), 12, "each request committed once");
+        for (unsigned k = 0; k < 12; k++) {
+            struct lg_fsm_tx tx;
+            lg_arena_reset(&arena);
+            cr_assert_eq(lg_fsm_get_tx_by_ref(qc->c->fsm[i], S("bank"), str_of(subs[k].ref),
+                                              &arena, &tx), LG_OK);
+            cr_assert_eq(tx.rec.tx_id, subs[k].res.tx_id);
+        }
+    }
+    lg_arena_close(&arena);
+    fprintf(stderr, "queue: leader %u -> %u, %u unavailable, %u not_leader, %u duplicates\n",
+            old, now, unavailable, not_leader, dup);
+    qcluster_stop(qc);
 }
