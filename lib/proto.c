@@ -1,0 +1,2446 @@
+/* proto: client protocol requests and responses (DESIGN §8), both directions.
+ *
+ * Decoding is a small bounded reader over the frame body: it accepts every msgpack form of
+ * a value (clients' libraries differ in integer widths), bounds every count by the limits
+ * and by the bytes left before allocating, and never recurses: request shapes are fixed,
+ * and skipping an unknown value walks an explicit stack of LG_PROTO_DEPTH_MAX levels.
+ * A request map is read twice: first for "id" and "op" (keys come in any order), then
+ * for the op's arguments. One validator serves the decoder and the request encoder, so a
+ * value gets the same verdict and message on both sides. Encoding uses msgpack-c's packer
+ * (shortest forms). */
+#include "proto.h"
+
+#include <msgpack.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assert.h"
+#include "frame.h"
+#include "name.h"
+
+/* ---------------------------------------------------------------------------------------
+ * Names */
+
+static const char *const op_names[LG_PROTO_OP_COUNT] = {
+    "", "ping", "status", "submit", "submit_batch", "get_tx", "list_txs", "account",
+    "balances", "digest",
+};
+
+static const char *const role_names[LG_PROTO_ROLE_COUNT] = {
+    "leader", "follower", "candidate", "standby", "spare",
+};
+
+static const char *const consistency_names[] = {"", "stale", "after", "linearizable"};
+static const char *const order_names[] = {"", "asc", "desc"};
+
+/* Name of an op. */
+const char *lg_proto_op_name(int op)
+{
+    return op > 0 && op < LG_PROTO_OP_COUNT ? op_names[op] : "";
+}
+
+static bool str_is(const char *s, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+    return n == len && memcmp(s, lit, n) == 0;
+}
+
+/* Index of s in names[0..n), or -1 (entries "" never match). */
+static int name_index(const char *s, size_t len, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (names[i][0] != '\0' && str_is(s, len, names[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Op named by s. */
+int lg_proto_op_from_name(const char *s, size_t len)
+{
+    LG_PRE(s != NULL || len == 0);
+    int i = name_index(s, len, op_names, LG_PROTO_OP_COUNT);
+    return i < 0 ? LG_PROTO_OP_NONE : i;
+}
+
+/* Name of a role. */
+const char *lg_proto_role_name(int role)
+{
+    return role >= 0 && role < LG_PROTO_ROLE_COUNT ? role_names[role] : "";
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Output buffer */
+
+void lg_proto_buf_init(struct lg_proto_buf *b)
+{
+    LG_PRE(b != NULL);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void lg_proto_buf_reset(struct lg_proto_buf *b)
+{
+    LG_PRE(b != NULL);
+    b->len = 0;
+}
+
+void lg_proto_buf_close(struct lg_proto_buf *b)
+{
+    LG_PRE(b != NULL);
+    free(b->data);
+    lg_proto_buf_init(b);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Errors and field paths */
+
+/* Where messages go; pfx is prepended to every field path ("txs[3]." inside a batch). */
+struct ctx {
+    char *errmsg; /* LG_ERRMSG_SIZE bytes, never NULL inside this file */
+    char pfx[32];
+};
+
+/* Fail with "<pfx><path>: <reason>". Returns code. */
+static int ctx_fail(const struct ctx *c, int code, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int ctx_fail(const struct ctx *c, int code, const char *reason, const char *fmt, ...)
+{
+    char path[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    LG_ASSERT(code != LG_OK);
+    return lg_errmsg_printf(c->errmsg, code, "%s%s: %s", c->pfx, path, reason);
+}
+
+/* Fail with "<pfx><path>: " then a printf reason. */
+static int ctx_failf(const struct ctx *c, int code, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int ctx_failf(const struct ctx *c, int code, const char *path, const char *fmt, ...)
+{
+    char reason[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    return ctx_fail(c, code, reason, "%s", path);
+}
+
+/* Copy at most 40 bytes of s into out (64 bytes) for a message, printable ASCII only. */
+static void quote(struct lg_proto_str s, char out[64])
+{
+    uint32_t n = s.len > 40 ? 40 : s.len;
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned char b = (unsigned char)s.ptr[i];
+        out[i] = b >= 0x20 && b < 0x7f && b != '"' ? (char)b : '?';
+    }
+    out[n] = '\0';
+    if (s.len > n) {
+        memcpy(out + n, "...", 4);
+    }
+}
+
+typedef int (*name_check_fn)(const char *s, size_t len, const char *what, char *errmsg);
+
+/* Validate a name with fn; the message names the field path. */
+static int check_name(const struct ctx *c, name_check_fn fn, struct lg_proto_str s,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int check_name(const struct ctx *c, name_check_fn fn, struct lg_proto_str s,
+                      const char *fmt, ...)
+{
+    if (fn(s.ptr, s.len, NULL, NULL) == LG_OK) {
+        return LG_OK;
+    }
+    char field[96];
+    char path[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(field, sizeof field, fmt, ap);
+    va_end(ap);
+    snprintf(path, sizeof path, "%s%s", c->pfx, field);
+    return fn(s.ptr, s.len, path, c->errmsg);
+}
+
+static bool pstr_eq(struct lg_proto_str a, struct lg_proto_str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+/* Is s valid UTF-8 (shortest forms, no surrogates, at most U+10FFFF)? */
+static bool utf8_ok(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t b = s[i];
+        size_t more;
+        uint32_t cp;
+        if (b < 0x80) {
+            i++;
+            continue;
+        } else if (b >= 0xc2 && b <= 0xdf) {
+            more = 1, cp = b & 0x1fu;
+        } else if (b >= 0xe0 && b <= 0xef) {
+            more = 2, cp = b & 0x0fu;
+        } else if (b >= 0xf0 && b <= 0xf4) {
+            more = 3, cp = b & 0x07u;
+        } else {
+            return false;
+        }
+        if (len - i <= more) {
+            return false;
+        }
+        for (size_t k = 1; k <= more; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (s[i + k] & 0x3fu);
+        }
+        if ((more == 2 && cp < 0x800) || (more == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += more + 1;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Validation (shared by the request decoder and encoder) */
+
+static int check_metadata(const struct ctx *c, const struct lg_proto_kv *kv, uint32_t n)
+{
+    if (n > LG_METADATA_ENTRIES_MAX) {
+        return ctx_failf(c, LG_ETOOLARGE, "metadata", "%u entries, at most %u", n,
+                         LG_METADATA_ENTRIES_MAX);
+    }
+    LG_ASSERT(n == 0 || kv != NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        struct lg_proto_str k = kv[i].key;
+        struct lg_proto_str v = kv[i].value;
+        char q[64];
+        quote(k, q);
+        if (k.len == 0) {
+            return ctx_fail(c, LG_EBADREQ, "key must not be empty", "metadata");
+        }
+        if (k.len > LG_METADATA_KEY_BYTES_MAX) {
+            return ctx_failf(c, LG_ETOOLARGE, "metadata", "key \"%s\" is %u bytes, at most %u",
+                             q, k.len, LG_METADATA_KEY_BYTES_MAX);
+        }
+        if (!utf8_ok((const uint8_t *)k.ptr, k.len)) {
+            return ctx_failf(c, LG_EBADREQ, "metadata", "key \"%s\" is not valid UTF-8", q);
+        }
+        if (v.len > LG_METADATA_VALUE_BYTES_MAX) {
+            return ctx_failf(c, LG_ETOOLARGE, "metadata", "value of \"%s\" is %u bytes, at most %u",
+                             q, v.len, LG_METADATA_VALUE_BYTES_MAX);
+        }
+        if (!utf8_ok((const uint8_t *)v.ptr, v.len)) {
+            return ctx_failf(c, LG_EBADREQ, "metadata", "value of \"%s\" is not valid UTF-8",
+                             q);
+        }
+        for (uint32_t j = 0; j < i; j++) {
+            if (pstr_eq(kv[j].key, k)) {
+                return ctx_failf(c, LG_EBADREQ, "metadata", "duplicate key \"%s\"", q);
+            }
+        }
+    }
+    return LG_OK;
+}
+
+static int check_postings(const struct ctx *c, const struct lg_proto_posting *p, uint32_t n)
+{
+    if (n == 0) {
+        return ctx_fail(c, LG_EBADREQ, "must not be empty", "postings");
+    }
+    if (n > LG_POSTINGS_MAX) {
+        return ctx_failf(c, LG_ETOOLARGE, "postings", "%u postings, at most %u", n,
+                         LG_POSTINGS_MAX);
+    }
+    LG_ASSERT(p != NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        int rc = check_name(c, lg_name_check_address, p[i].source, "postings[%u].source", i);
+        if (rc == LG_OK) {
+            rc = check_name(c, lg_name_check_address, p[i].destination,
+                            "postings[%u].destination", i);
+        }
+        if (rc == LG_OK && p[i].amount == 0) {
+            rc = ctx_fail(c, LG_EBADREQ, "must be > 0", "postings[%u].amount", i);
+        }
+        if (rc == LG_OK) {
+            rc = check_name(c, lg_name_check_asset, p[i].asset, "postings[%u].asset", i);
+        }
+        if (rc == LG_OK && pstr_eq(p[i].source, p[i].destination)) {
+            rc = ctx_fail(c, LG_EBADREQ, "source and destination are the same account",
+                          "postings[%u]", i);
+        }
+        if (rc != LG_OK) {
+            return rc;
+        }
+    }
+    return LG_OK;
+}
+
+/* A reference or cursor: printable ASCII, at most max bytes (len 0: absent). */
+static int check_token(const struct ctx *c, struct lg_proto_str r, uint32_t max,
+                       const char *field)
+{
+    if (r.len > max) {
+        return ctx_failf(c, LG_ETOOLARGE, field, "%u bytes, at most %u", r.len, max);
+    }
+    for (uint32_t i = 0; i < r.len; i++) {
+        unsigned char b = (unsigned char)r.ptr[i];
+        if (b < 0x20 || b > 0x7e) {
+            return ctx_failf(c, LG_EBADREQ, field, "byte 0x%02x at %u is not printable ASCII",
+                             b, i);
+        }
+    }
+    return LG_OK;
+}
+
+static int check_conditions(const struct ctx *c, const struct lg_proto_condition *cond,
+                            uint32_t n)
+{
+    if (n > LG_CONDITIONS_MAX) {
+        return ctx_failf(c, LG_ETOOLARGE, "conditions", "%u conditions, at most %u", n,
+                         LG_CONDITIONS_MAX);
+    }
+    LG_ASSERT(n == 0 || cond != NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        if (cond[i].kind != LG_PROTO_COND_VERSION && cond[i].kind != LG_PROTO_COND_MIN_BALANCE) {
+            return ctx_fail(c, LG_EBADREQ, "give either version, or asset and min_balance",
+                            "conditions[%u]", i);
+        }
+        int rc = check_name(c, lg_name_check_address, cond[i].account, "conditions[%u].account",
+                            i);
+        if (rc == LG_OK && cond[i].kind == LG_PROTO_COND_MIN_BALANCE) {
+            rc = check_name(c, lg_name_check_asset, cond[i].asset, "conditions[%u].asset", i);
+        }
+        if (rc != LG_OK) {
+            return rc;
+        }
+    }
+    return LG_OK;
+}
+
+static int check_submit(const struct ctx *c, const struct lg_proto_submit *s)
+{
+    int rc = check_name(c, lg_name_check_ledger, s->ledger, "ledger");
+    if (rc == LG_OK) {
+        rc = check_postings(c, s->postings, s->n_postings);
+    }
+    if (rc == LG_OK) {
+        rc = check_metadata(c, s->metadata, s->n_metadata);
+    }
+    if (rc == LG_OK) {
+        rc = check_token(c, s->reference, LG_REFERENCE_BYTES_MAX, "reference");
+    }
+    if (rc == LG_OK) {
+        rc = check_conditions(c, s->conditions, s->n_conditions);
+    }
+    return rc;
+}
+
+static bool op_is_read(int op)
+{
+    return op == LG_PROTO_OP_GET_TX || op == LG_PROTO_OP_LIST_TXS ||
+           op == LG_PROTO_OP_ACCOUNT || op == LG_PROTO_OP_BALANCES || op == LG_PROTO_OP_DIGEST;
+}
+
+static int check_read(const struct ctx *c, const struct lg_proto_request *q)
+{
+    if (q->consistency > LG_PROTO_READ_LINEARIZABLE) {
+        return ctx_fail(c, LG_EBADREQ, "must be \"stale\", \"after\" or \"linearizable\"",
+                        "consistency");
+    }
+    if (q->consistency != LG_PROTO_READ_DEFAULT && !op_is_read(q->op)) {
+        return ctx_failf(c, LG_EBADREQ, "consistency", "not an argument of %s",
+                         lg_proto_op_name(q->op));
+    }
+    if (q->consistency != LG_PROTO_READ_AFTER && q->after_index != 0) {
+        return ctx_fail(c, LG_EBADREQ, "only with consistency \"after\"", "after_index");
+    }
+    return LG_OK;
+}
+
+static int check_request(const struct ctx *c0, const struct lg_proto_request *q)
+{
+    struct ctx c = *c0;
+    int rc = check_read(&c, q);
+    if (rc != LG_OK) {
+        return rc;
+    }
+    switch (q->op) {
+    case LG_PROTO_OP_PING:
+    case LG_PROTO_OP_STATUS:
+    case LG_PROTO_OP_DIGEST:
+        return LG_OK;
+    case LG_PROTO_OP_SUBMIT:
+        return check_submit(&c, &q->u.submit);
+    case LG_PROTO_OP_SUBMIT_BATCH: {
+        const struct lg_proto_submit_batch *b = &q->u.batch;
+        if (b->n_txs == 0) {
+            return ctx_fail(&c, LG_EBADREQ, "must not be empty", "txs");
+        }
+        if (b->n_txs > LG_PROTO_BATCH_TXS_MAX) {
+            return ctx_failf(&c, LG_ETOOLARGE, "txs", "%u transactions, at most %u", b->n_txs,
+                             LG_PROTO_BATCH_TXS_MAX);
+        }
+        for (uint32_t i = 0; i < b->n_txs && rc == LG_OK; i++) {
+            snprintf(c.pfx, sizeof c.pfx, "txs[%u].", i);
+            rc = check_submit(&c, &b->txs[i]);
+        }
+        return rc;
+    }
+    case LG_PROTO_OP_GET_TX: {
+        const struct lg_proto_get_tx *g = &q->u.get_tx;
+        rc = check_name(&c, lg_name_check_ledger, g->ledger, "ledger");
+        if (rc == LG_OK && g->by_reference) {
+            if (g->reference.len == 0) {
+                return ctx_fail(&c, LG_EBADREQ, "must not be empty", "reference");
+            }
+            rc = check_token(&c, g->reference, LG_REFERENCE_BYTES_MAX, "reference");
+        }
+        return rc;
+    }
+    case LG_PROTO_OP_LIST_TXS: {
+        const struct lg_proto_list_txs *l = &q->u.list_txs;
+        rc = check_name(&c, lg_name_check_ledger, l->ledger, "ledger");
+        if (rc == LG_OK && l->account.len != 0) {
+            rc = check_name(&c, lg_name_check_address, l->account, "account");
+        }
+        if (rc == LG_OK && l->has_from_ts && l->has_to_ts && l->from_ts > l->to_ts) {
+            rc = ctx_fail(&c, LG_EBADREQ, "must not be after to_ts", "from_ts");
+        }
+        if (rc == LG_OK && l->order > LG_PROTO_ORDER_DESC) {
+            rc = ctx_fail(&c, LG_EBADREQ, "must be \"asc\" or \"desc\"", "order");
+        }
+        if (rc == LG_OK && l->limit > LG_PAGE_LIMIT_MAX) {
+            rc = ctx_failf(&c, LG_ETOOLARGE, "limit", "%u, at most %u", l->limit,
+                           LG_PAGE_LIMIT_MAX);
+        }
+        if (rc == LG_OK) {
+            rc = check_token(&c, l->cursor, LG_PROTO_CURSOR_BYTES_MAX, "cursor");
+        }
+        return rc;
+    }
+    case LG_PROTO_OP_ACCOUNT:
+        rc = check_name(&c, lg_name_check_ledger, q->u.account.ledger, "ledger");
+        if (rc == LG_OK) {
+            rc = check_name(&c, lg_name_check_address, q->u.account.address, "address");
+        }
+        return rc;
+    case LG_PROTO_OP_BALANCES: {
+        const struct lg_proto_balances_req *b = &q->u.balances;
+        rc = check_name(&c, lg_name_check_ledger, b->ledger, "ledger");
+        if (rc == LG_OK && (b->address.len == 0) == (b->pattern.len == 0)) {
+            rc = ctx_fail(&c, LG_EBADREQ, "give exactly one of address and pattern", "address");
+        }
+        if (rc == LG_OK && b->address.len != 0) {
+            rc = check_name(&c, lg_name_check_address, b->address, "address");
+        }
+        if (rc == LG_OK && b->pattern.len != 0) {
+            rc = check_name(&c, lg_name_check_pattern, b->pattern, "pattern");
+        }
+        if (rc == LG_OK && b->asset.len != 0) {
+            rc = check_name(&c, lg_name_check_asset, b->asset, "asset");
+        }
+        return rc;
+    }
+    default:
+        return lg_errmsg_printf(c.errmsg, LG_EUNKNOWNOP, "op: unknown operation %u", q->op);
+    }
+}
+
+/* Validate a request as the decoder would. */
+int lg_proto_check_request(const struct lg_proto_request *req, char *errmsg)
+{
+    LG_PRE(req != NULL);
+    char local[LG_ERRMSG_SIZE];
+    struct ctx c = {errmsg != NULL ? errmsg : local, ""};
+    return check_request(&c, req);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Reader: every msgpack form accepted, every length bounded */
+
+enum rd_status {
+    RD_OK = 0,
+    RD_TRUNCATED, /* input ends inside the value */
+    RD_TYPE,      /* another msgpack type */
+    RD_NEGATIVE,  /* a negative integer where an unsigned one belongs */
+    RD_BADTEXT,   /* a decimal string that is not one */
+    RD_OVERFLOW,  /* an amount above 2^128 - 1 (or a balance outside i128) */
+    RD_DEEP,      /* containers nested deeper than LG_PROTO_DEPTH_MAX */
+    RD_BADBYTE,   /* 0xc1, never used by msgpack */
+};
+
+struct rd {
+    const uint8_t *p;
+    const uint8_t *end;
+};
+
+static size_t rd_left(const struct rd *r)
+{
+    return (size_t)(r->end - r->p);
+}
+
+static uint64_t rd_be(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+/* Any integer: *neg set for a negative value, whose magnitude is then -(int64) in *mag. */
+static int rd_integer(struct rd *r, bool *neg, uint64_t *v)
+{
+    if (r->p == r->end) {
+        return RD_TRUNCATED;
+    }
+    uint8_t b = *r->p;
+    *neg = false;
+    if (b <= 0x7f) {
+        r->p++;
+        *v = b;
+        return RD_OK;
+    }
+    if (b >= 0xe0) {
+        r->p++;
+        *neg = true;
+        *v = (uint64_t)(int64_t)(int8_t)b;
+        return RD_OK;
+    }
+    unsigned n;
+    bool is_signed;
+    switch (b) {
+    case 0xcc: case 0xcd: case 0xce: case 0xcf:
+        n = 1u << (b - 0xcc), is_signed = false;
+        break;
+    case 0xd0: case 0xd1: case 0xd2: case 0xd3:
+        n = 1u << (b - 0xd0), is_signed = true;
+        break;
+    default:
+        return RD_TYPE;
+    }
+    if (rd_left(r) < 1u + n) {
+        return RD_TRUNCATED;
+    }
+    uint64_t x = rd_be(r->p + 1, n);
+    r->p += 1u + n;
+    if (is_signed) {
+        unsigned shift = 64u - 8u * n;
+        int64_t s = (int64_t)(x << shift) >> shift; /* sign-extend */
+        *neg = s < 0;
+        x = (uint64_t)s;
+    }
+    *v = x;
+    return RD_OK;
+}
+
+/* An unsigned integer (a signed form holding a non-negative value is fine). */
+static int rd_uint(struct rd *r, uint64_t *v)
+{
+    bool neg;
+    uint64_t x;
+    int st = rd_integer(r, &neg, &x);
+    if (st != RD_OK) {
+        return st;
+    }
+    if (neg) {
+        return RD_NEGATIVE;
+    }
+    *v = x;
+    return RD_OK;
+}
+
+/* A header of width 1, 2 or 4 bytes after code byte b. */
+static int rd_len(struct rd *r, unsigned width, uint32_t *n)
+{
+    if (rd_left(r) < 1u + width) {
+        return RD_TRUNCATED;
+    }
+    *n = (uint32_t)rd_be(r->p + 1, width);
+    r->p += 1u + width;
+    return RD_OK;
+}
+
+static bool rd_is_str(const struct rd *r)
+{
+    return r->p < r->end &&
+           ((*r->p >= 0xa0 && *r->p <= 0xbf) || *r->p == 0xd9 || *r->p == 0xda || *r->p == 0xdb);
+}
+
+static bool rd_is_nil(const struct rd *r)
+{
+    return r->p < r->end && *r->p == 0xc0;
+}
+
+/* A string, as a view into the input. */
+static int rd_str(struct rd *r, struct lg_proto_str *s)
+{
+    if (r->p == r->end) {
+        return RD_TRUNCATED;
+    }
+    uint8_t b = *r->p;
+    uint32_t n;
+    int st = RD_OK;
+    if (b >= 0xa0 && b <= 0xbf) {
+        n = b & 0x1fu;
+        r->p++;
+    } else if (b == 0xd9 || b == 0xda || b == 0xdb) {
+        st = rd_len(r, 1u << (b - 0xd9), &n);
+    } else {
+        return RD_TYPE;
+    }
+    if (st != RD_OK) {
+        return st;
+    }
+    if (rd_left(r) < n) {
+        return RD_TRUNCATED;
+    }
+    s->ptr = (const char *)r->p;
+    s->len = n;
+    r->p += n;
+    return RD_OK;
+}
+
+/* A container header: fix form at fix_base (0..15), 16- and 32-bit forms at c16, c32. */
+static int rd_container(struct rd *r, uint8_t fix_base, uint8_t c16, uint8_t c32, uint32_t *n)
+{
+    if (r->p == r->end) {
+        return RD_TRUNCATED;
+    }
+    uint8_t b = *r->p;
+    if (b >= fix_base && b <= fix_base + 15u) {
+        r->p++;
+        *n = b & 0x0fu;
+        return RD_OK;
+    }
+    if (b == c16) {
+        return rd_len(r, 2, n);
+    }
+    if (b == c32) {
+        return rd_len(r, 4, n);
+    }
+    return RD_TYPE;
+}
+
+static int rd_array(struct rd *r, uint32_t *n)
+{
+    return rd_container(r, 0x90, 0xdc, 0xdd, n);
+}
+
+static int rd_map(struct rd *r, uint32_t *n)
+{
+    return rd_container(r, 0x80, 0xde, 0xdf, n);
+}
+
+static int rd_bool(struct rd *r, bool *v)
+{
+    if (r->p == r->end) {
+        return RD_TRUNCATED;
+    }
+    if (*r->p != 0xc2 && *r->p != 0xc3) {
+        return RD_TYPE;
+    }
+    *v = *r->p == 0xc3;
+    r->p++;
+    return RD_OK;
+}
+
+/* An amount: an unsigned integer, or a decimal string (any u128). */
+static int rd_amount(struct rd *r, lg_u128 *v)
+{
+    if (rd_is_str(r)) {
+        struct lg_proto_str s;
+        int st = rd_str(r, &s);
+        if (st != RD_OK) {
+            return st;
+        }
+        int rc = lg_amount_parse(s.ptr, s.len, v);
+        return rc == LG_OK ? RD_OK : rc == LG_EOVERFLOW ? RD_OVERFLOW : RD_BADTEXT;
+    }
+    uint64_t x;
+    int st = rd_uint(r, &x);
+    if (st == RD_OK) {
+        *v = x;
+    }
+    return st;
+}
+
+/* A balance: any integer, or a signed decimal string. */
+static int rd_balance(struct rd *r, lg_i128 *v)
+{
+    if (rd_is_str(r)) {
+        struct lg_proto_str s;
+        int st = rd_str(r, &s);
+        if (st != RD_OK) {
+            return st;
+        }
+        int rc = lg_amount_parse_signed(s.ptr, s.len, v);
+        return rc == LG_OK ? RD_OK : rc == LG_EOVERFLOW ? RD_OVERFLOW : RD_BADTEXT;
+    }
+    bool neg;
+    uint64_t x;
+    int st = rd_integer(r, &neg, &x);
+    if (st == RD_OK) {
+        *v = neg ? (lg_i128)(int64_t)x : (lg_i128)x;
+    }
+    return st;
+}
+
+/* Skip one value of any type. Containers are walked with an explicit stack of at most
+ * depth_max levels (no recursion); deeper is RD_DEEP. */
+static int rd_skip(struct rd *r, unsigned depth_max)
+{
+    uint64_t stack[LG_PROTO_DEPTH_MAX + 1];
+    unsigned depth = 0;
+    uint64_t pending = 1; /* values left at the current level */
+    LG_PRE(depth_max <= LG_PROTO_DEPTH_MAX);
+    for (;;) {
+        while (pending == 0) {
+            if (depth == 0) {
+                return RD_OK;
+            }
+            pending = stack[--depth];
+        }
+        if (r->p == r->end) {
+            return RD_TRUNCATED;
+        }
+        pending--;
+        uint8_t b = *r->p;
+        uint64_t items = 0;
+        uint64_t body = 0;
+        uint32_t n = 0;
+        int st = RD_OK;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+            r->p++;
+        } else if (b <= 0x8f || b == 0xde || b == 0xdf) {
+            st = rd_map(r, &n);
+            items = 2u * (uint64_t)n;
+        } else if (b <= 0x9f || b == 0xdc || b == 0xdd) {
+            st = rd_array(r, &n);
+            items = n;
+        } else if (b <= 0xbf) {
+            r->p++;
+            body = b & 0x1fu;
+        } else if (b == 0xc1) {
+            return RD_BADBYTE;
+        } else if (b >= 0xc4 && b <= 0xc6) { /* bin 8/16/32 */
+            st = rd_len(r, 1u << (b - 0xc4), &n);
+            body = n;
+        } else if (b >= 0xc7 && b <= 0xc9) { /* ext 8/16/32: length, type, payload */
+            st = rd_len(r, 1u << (b - 0xc7), &n);
+            body = (uint64_t)n + 1u;
+        } else if (b == 0xca || b == 0xcb) {
+            r->p++;
+            body = b == 0xca ? 4u : 8u;
+        } else if (b >= 0xcc && b <= 0xd3) {
+            r->p++;
+            body = 1u << ((b - 0xcc) & 3u);
+        } else if (b >= 0xd4 && b <= 0xd8) { /* fixext: type + 1..16 bytes */
+            r->p++;
+            body = 1u + (1u << (b - 0xd4));
+        } else { /* str 8/16/32 */
+            st = rd_len(r, 1u << (b - 0xd9), &n);
+            body = n;
+        }
+        if (st != RD_OK) {
+            return st;
+        }
+        if (rd_left(r) < body) {
+            return RD_TRUNCATED;
+        }
+        r->p += body;
+        if (items > 0) {
+            if (items > rd_left(r)) {
+                return RD_TRUNCATED; /* every value takes at least one byte */
+            }
+            if (depth == depth_max) {
+                return RD_DEEP;
+            }
+            stack[depth++] = pending;
+            pending = items;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Decoder helpers */
+
+struct dec {
+    struct rd r;
+    struct lg_arena *arena;
+    struct ctx c;
+    int op;             /* response decoding: the op whose result is expected */
+    uint32_t last_seen; /* response decoding: fields seen by the last dec_fields */
+};
+
+static const char *rd_reason(int st, const char *want)
+{
+    switch (st) {
+    case RD_TRUNCATED:
+        return "truncated";
+    case RD_NEGATIVE:
+        return "must not be negative";
+    case RD_BADTEXT:
+        return "must be a decimal string of digits (no sign, spaces or leading zeros)";
+    case RD_OVERFLOW:
+        return "exceeds 2^128 - 1";
+    case RD_DEEP:
+        return "nested too deeply";
+    case RD_BADBYTE:
+        return "invalid msgpack byte 0xc1";
+    default:
+        return want;
+    }
+}
+
+/* Fail on reader status st at the printf path. */
+static int dec_fail_rd(const struct dec *d, int st, const char *want, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int dec_fail_rd(const struct dec *d, int st, const char *want, const char *fmt, ...)
+{
+    char path[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    int code = st == RD_OVERFLOW ? LG_EOVERFLOW : LG_EBADREQ;
+    return ctx_fail(&d->c, code, rd_reason(st, want), "%s", path);
+}
+
+#define D_READ(d, call, want, ...)                                            \
+    do {                                                                      \
+        int st_ = (call);                                                     \
+        if (st_ != RD_OK) {                                                   \
+            return dec_fail_rd((d), st_, (want), __VA_ARGS__);                \
+        }                                                                     \
+    } while (0)
+#define D_TRY(expr)                                                           \
+    do {                                                                      \
+        int rc_ = (expr);                                                     \
+        if (rc_ != LG_OK) {                                                   \
+            return rc_;                                                       \
+        }                                                                     \
+    } while (0)
+
+#define W_UINT "must be an unsigned integer"
+#define W_STR "must be a string"
+#define W_MAP "must be a map"
+#define W_ARRAY "must be an array"
+#define W_AMOUNT "must be an integer or a decimal string"
+
+/* A count of at most max items, each taking at least min_bytes: checked before any
+ * allocation. */
+static int dec_count(struct dec *d, uint32_t n, uint32_t max, size_t min_bytes,
+                     const char *what, const char *field)
+{
+    if (n > max) {
+        return ctx_failf(&d->c, LG_ETOOLARGE, field, "%u %s, at most %u", n, what, max);
+    }
+    if ((uint64_t)n * min_bytes > rd_left(&d->r)) {
+        return ctx_fail(&d->c, LG_EBADREQ, "truncated", "%s", field);
+    }
+    return LG_OK;
+}
+
+static int dec_alloc(struct dec *d, size_t n, size_t size, void **out)
+{
+    *out = NULL;
+    if (n == 0) {
+        return LG_OK;
+    }
+    *out = lg_arena_calloc(d->arena, n, size);
+    if (*out == NULL) {
+        return lg_errmsg_printf(d->c.errmsg, LG_ENOMEM, "decode: arena exhausted");
+    }
+    return LG_OK;
+}
+
+/* Read a map key (a string) at the printf path of the map. */
+static int dec_key(struct dec *d, struct lg_proto_str *k, const char *map)
+{
+    int st = rd_str(&d->r, k);
+    if (st != RD_OK) {
+        return dec_fail_rd(d, st, "map keys must be strings", "%s", map);
+    }
+    return LG_OK;
+}
+
+/* Mark field i of a map seen; a second time is a duplicate key. */
+static int dec_seen(struct dec *d, uint32_t *seen, unsigned i, const char *path)
+{
+    LG_ASSERT(i < 32);
+    if (*seen & (1u << i)) {
+        return ctx_fail(&d->c, LG_EBADREQ, "duplicate key", "%s", path);
+    }
+    *seen |= 1u << i;
+    return LG_OK;
+}
+
+/* A non-empty string argument. */
+static int dec_nonempty(struct dec *d, struct lg_proto_str *s, const char *path)
+{
+    D_READ(d, rd_str(&d->r, s), W_STR, "%s", path);
+    if (s->len == 0) {
+        return ctx_fail(&d->c, LG_EBADREQ, "must not be empty", "%s", path);
+    }
+    return LG_OK;
+}
+
+/* A {str: str} map into the arena (metadata). */
+static int dec_kv_map(struct dec *d, const struct lg_proto_kv **out, uint32_t *n_out,
+                      uint32_t max, const char *field)
+{
+    uint32_t n;
+    D_READ(d, rd_map(&d->r, &n), W_MAP, "%s", field);
+    D_TRY(dec_count(d, n, max, 2, "entries", field));
+    struct lg_proto_kv *kv;
+    D_TRY(dec_alloc(d, n, sizeof *kv, (void **)&kv));
+    for (uint32_t i = 0; i < n; i++) {
+        D_TRY(dec_key(d, &kv[i].key, field));
+        char q[64];
+        quote(kv[i].key, q);
+        D_READ(d, rd_str(&d->r, &kv[i].value), W_STR, "%s.%s", field, q);
+    }
+    *out = kv;
+    *n_out = n;
+    return LG_OK;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Request decoding */
+
+static int dec_posting(struct dec *d, struct lg_proto_posting *p, uint32_t i)
+{
+    static const char *const keys[] = {"source", "destination", "amount", "asset"};
+    char path[48];
+    uint32_t n;
+    D_READ(d, rd_map(&d->r, &n), W_MAP, "postings[%u]", i);
+    snprintf(path, sizeof path, "postings[%u]", i);
+    uint32_t seen = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        struct lg_proto_str key;
+        D_TRY(dec_key(d, &key, path));
+        int f = name_index(key.ptr, key.len, keys, 4);
+        char q[64];
+        quote(key, q);
+        if (f < 0) {
+            return ctx_fail(&d->c, LG_EBADREQ, "unknown field", "postings[%u].%s", i, q);
+        }
+        char fpath[80];
+        snprintf(fpath, sizeof fpath, "postings[%u].%s", i, keys[f]);
+        D_TRY(dec_seen(d, &seen, (unsigned)f, fpath));
+        switch (f) {
+        case 0:
+            D_READ(d, rd_str(&d->r, &p->source), W_STR, "%s", fpath);
+            break;
+        case 1:
+            D_READ(d, rd_str(&d->r, &p->destination), W_STR, "%s", fpath);
+            break;
+        case 2:
+            D_READ(d, rd_amount(&d->r, &p->amount), W_AMOUNT, "%s", fpath);
+            break;
+        default:
+            D_READ(d, rd_str(&d->r, &p->asset), W_STR, "%s", fpath);
+            break;
+        }
+    }
+    for (unsigned f = 0; f < 4; f++) {
+        if (!(seen & (1u << f))) {
+            return ctx_fail(&d->c, LG_EBADREQ, "missing", "postings[%u].%s", i, keys[f]);
+        }
+    }
+    return LG_OK;
+}
+
+static int dec_condition(struct dec *d, struct lg_proto_condition *c, uint32_t i)
+{
+    static const char *const keys[] = {"account", "version", "asset", "min_balance"};
+    char path[48];
+    uint32_t n;
+    D_READ(d, rd_map(&d->r, &n), W_MAP, "conditions[%u]", i);
+    snprintf(path, sizeof path, "conditions[%u]", i);
+    uint32_t seen = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        struct lg_proto_str key;
+        D_TRY(dec_key(d, &key, path));
+        int f = name_index(key.ptr, key.len, keys, 4);
+        char q[64];
+        quote(key, q);
+        if (f < 0) {
+            return ctx_fail(&d->c, LG_EBADREQ, "unknown field", "conditions[%u].%s", i, q);
+        }
+        char fpath[80];
+        snprintf(fpath, sizeof fpath, "conditions[%u].%s", i, keys[f]);
+        D_TRY(dec_seen(d, &seen, (unsigned)f, fpath));
+        switch (f) {
+        case 0:
+            D_READ(d, rd_str(&d->r, &c->account), W_STR, "%s", fpath);
+            break;
+        case 1:
+            D_READ(d, rd_uint(&d->r, &c->version), W_UINT, "%s", fpath);
+            break;
+        case 2:
+            D_READ(d, rd_str(&d->r, &c->asset), W_STR, "%s", fpath);
+            break;
+        default:
+            D_READ(d, rd_amount(&d->r, &c->min_balance), W_AMOUNT, "%s", fpath);
+            break;
+        }
+    }
+    if (!(seen & 1u)) {
+        return ctx_fail(&d->c, LG_EBADREQ, "missing", "conditions[%u].account", i);
+    }
+    if (seen == 0x3u) {
+        c->kind = LG_PROTO_COND_VERSION;
+    } else if (seen == 0xdu) {
+        c->kind = LG_PROTO_COND_MIN_BALANCE;
+    } else {
+        return ctx_fail(&d->c, LG_EBADREQ, "give either version, or asset and min_balance",
+                        "conditions[%u]", i);
+    }
+    return LG_OK;
+}
+
+/* Arguments of every op, decoded into one flat struct, then assembled per op. */
+enum arg {
+    A_ID, A_OP, A_LEDGER, A_POSTINGS, A_METADATA, A_REFERENCE, A_CONDITIONS, A_TXS, A_ATOMIC,
+    A_TX_ID, A_ACCOUNT, A_FROM_TS, A_TO_TS, A_ORDER, A_LIMIT, A_CURSOR, A_ADDRESS,
+    A_PATTERN, A_ASSET, A_CONSISTENCY, A_AFTER_INDEX, A_COUNT
+};
+
+static const char *const arg_names[A_COUNT] = {
+    "id", "op", "ledger", "postings", "metadata", "reference", "conditions", "txs", "atomic",
+    "tx_id", "account", "from_ts", "to_ts", "order", "limit", "cursor", "address", "pattern",
+    "asset", "consistency", "after_index",
+};
+
+#define BIT(a) (1u << (a))
+#define READ_ARGS (BIT(A_CONSISTENCY) | BIT(A_AFTER_INDEX))
+#define SUBMIT_ARGS                                                                        \
+    (BIT(A_LEDGER) | BIT(A_POSTINGS) | BIT(A_METADATA) | BIT(A_REFERENCE) |              \
+     BIT(A_CONDITIONS))
+
+/* Arguments allowed per op (besides id and op). */
+static const uint32_t op_args[LG_PROTO_OP_COUNT] = {
+    [LG_PROTO_OP_PING] = 0,
+    [LG_PROTO_OP_STATUS] = 0,
+    [LG_PROTO_OP_SUBMIT] = SUBMIT_ARGS,
+    [LG_PROTO_OP_SUBMIT_BATCH] = BIT(A_TXS) | BIT(A_ATOMIC),
+    [LG_PROTO_OP_GET_TX] = BIT(A_LEDGER) | BIT(A_TX_ID) | BIT(A_REFERENCE) | READ_ARGS,
+    [LG_PROTO_OP_LIST_TXS] = BIT(A_LEDGER) | BIT(A_ACCOUNT) | BIT(A_FROM_TS) | BIT(A_TO_TS) |
+                             BIT(A_ORDER) | BIT(A_LIMIT) | BIT(A_CURSOR) | READ_ARGS,
+    [LG_PROTO_OP_ACCOUNT] = BIT(A_LEDGER) | BIT(A_ADDRESS) | READ_ARGS,
+    [LG_PROTO_OP_BALANCES] = BIT(A_LEDGER) | BIT(A_ADDRESS) | BIT(A_PATTERN) | BIT(A_ASSET) |
+                             READ_ARGS,
+    [LG_PROTO_OP_DIGEST] = READ_ARGS,
+};
+
+/* Required arguments per op. */
+static const uint32_t op_required[LG_PROTO_OP_COUNT] = {
+    [LG_PROTO_OP_SUBMIT] = BIT(A_LEDGER) | BIT(A_POSTINGS),
+    [LG_PROTO_OP_SUBMIT_BATCH] = BIT(A_TXS),
+    [LG_PROTO_OP_GET_TX] = BIT(A_LEDGER),
+    [LG_PROTO_OP_LIST_TXS] = BIT(A_LEDGER),
+    [LG_PROTO_OP_ACCOUNT] = BIT(A_LEDGER) | BIT(A_ADDRESS),
+    [LG_PROTO_OP_BALANCES] = BIT(A_LEDGER),
+};
+
+LG_STATIC_ASSERT(A_COUNT <= 32, "argument bits fit a uint32_t");
+
+struct args {
+    uint32_t seen;
+    struct lg_proto_str str[A_COUNT];  /* string arguments by index */
+    uint64_t num[A_COUNT];             /* integer arguments by index */
+    bool atomic;
+    struct lg_proto_posting *postings;
+    uint32_t n_postings;
+    const struct lg_proto_kv *metadata;
+    uint32_t n_metadata;
+    struct lg_proto_condition *conditions;
+    uint32_t n_conditions;
+    struct lg_proto_submit *txs;
+    uint32_t n_txs;
+};
+
+static int dec_submit_map(struct dec *d, struct lg_proto_submit *s, uint32_t i);
+
+/* Decode the value of argument a into args. */
+static int dec_arg(struct dec *d, int a, struct args *g)
+{
+    const char *name = arg_names[a];
+    uint32_t n;
+    switch (a) {
+    case A_POSTINGS:
+        D_READ(d, rd_array(&d->r, &n), W_ARRAY, "postings");
+        D_TRY(dec_count(d, n, LG_POSTINGS_MAX, 1, "postings", "postings"));
+        D_TRY(dec_alloc(d, n, sizeof *g->postings, (void **)&g->postings));
+        g->n_postings = n;
+        for (uint32_t i = 0; i < n; i++) {
+            D_TRY(dec_posting(d, &g->postings[i], i));
+        }
+        return LG_OK;
+    case A_METADATA:
+        return dec_kv_map(d, &g->metadata, &g->n_metadata, LG_METADATA_ENTRIES_MAX,
+                          "metadata");
+    case A_CONDITIONS:
+        D_READ(d, rd_array(&d->r, &n), W_ARRAY, "conditions");
+        D_TRY(dec_count(d, n, LG_CONDITIONS_MAX, 1, "conditions", "conditions"));
+        D_TRY(dec_alloc(d, n, sizeof *g->conditions, (void **)&g->conditions));
+        g->n_conditions = n;
+        for (uint32_t i = 0; i < n; i++) {
+            D_TRY(dec_condition(d, &g->conditions[i], i));
+        }
+        return LG_OK;
+    case A_TXS:
+        D_READ(d, rd_array(&d->r, &n), W_ARRAY, "txs");
+        D_TRY(dec_count(d, n, LG_PROTO_BATCH_TXS_MAX, 1, "transactions", "txs"));
+        D_TRY(dec_alloc(d, n, sizeof *g->txs, (void **)&g->txs));
+        g->n_txs = n;
+        for (uint32_t i = 0; i < n; i++) {
+            D_TRY(dec_submit_map(d, &g->txs[i], i));
+        }
+        return LG_OK;
+    case A_ATOMIC:
+        D_READ(d, rd_bool(&d->r, &g->atomic), "must be a boolean", "atomic");
+        return LG_OK;
+    case A_TX_ID:
+    case A_FROM_TS:
+    case A_TO_TS:
+    case A_LIMIT:
+    case A_AFTER_INDEX:
+        D_READ(d, rd_uint(&d->r, &g->num[a]), W_UINT, "%s", name);
+        return LG_OK;
+    default:
+        return dec_nonempty(d, &g->str[a], name);
+    }
+}
+
+/* Assemble a submit from decoded arguments. */
+static void args_submit(const struct args *g, struct lg_proto_submit *s)
+{
+    s->ledger = g->str[A_LEDGER];
+    s->postings = g->postings;
+    s->n_postings = g->n_postings;
+    s->metadata = g->metadata;
+    s->n_metadata = g->n_metadata;
+    s->reference = g->str[A_REFERENCE];
+    s->conditions = g->conditions;
+    s->n_conditions = g->n_conditions;
+}
+
+/* Check presence of the required arguments in mask. */
+static int args_required(struct dec *d, const struct args *g, uint32_t mask)
+{
+    for (int a = 0; a < A_COUNT; a++) {
+        if ((mask & BIT(a)) && !(g->seen & BIT(a))) {
+            return ctx_fail(&d->c, LG_EBADREQ, "missing", "%s", arg_names[a]);
+        }
+    }
+    return LG_OK;
+}
+
+/* One transaction map of submit_batch. */
+static int dec_submit_map(struct dec *d, struct lg_proto_submit *s, uint32_t i)
+{
+    uint32_t n;
+    D_READ(d, rd_map(&d->r, &n), W_MAP, "txs[%u]", i);
+    char saved[sizeof d->c.pfx];
+    memcpy(saved, d->c.pfx, sizeof saved);
+    snprintf(d->c.pfx, sizeof d->c.pfx, "txs[%u].", i);
+    struct args g;
+    memset(&g, 0, sizeof g);
+    for (uint32_t k = 0; k < n; k++) {
+        struct lg_proto_str key;
+        D_TRY(dec_key(d, &key, "map"));
+        int a = name_index(key.ptr, key.len, arg_names, A_COUNT);
+        if (a < 0 || !(SUBMIT_ARGS & BIT(a))) {
+            char q[64];
+            quote(key, q);
+            return ctx_fail(&d->c, LG_EBADREQ, "unknown field", "%s", q);
+        }
+        D_TRY(dec_seen(d, &g.seen, (unsigned)a, arg_names[a]));
+        D_TRY(dec_arg(d, a, &g));
+    }
+    D_TRY(args_required(d, &g, op_required[LG_PROTO_OP_SUBMIT]));
+    args_submit(&g, s);
+    memcpy(d->c.pfx, saved, sizeof saved);
+    return LG_OK;
+}
+
+/* Assemble the request for op from args; checks that need presence information. */
+static int args_assemble(struct dec *d, const struct args *g, struct lg_proto_request *q)
+{
+    D_TRY(args_required(d, g, op_required[q->op]));
+    if (g->seen & BIT(A_CONSISTENCY)) {
+        struct lg_proto_str s = g->str[A_CONSISTENCY];
+        int c = name_index(s.ptr, s.len, consistency_names, 4);
+        if (c < 0) {
+            return ctx_fail(&d->c, LG_EBADREQ,
+                            "must be \"stale\", \"after\" or \"linearizable\"", "consistency");
+        }
+        q->consistency = (uint8_t)c;
+    }
+    if (g->seen & BIT(A_AFTER_INDEX)) {
+        if (q->consistency == LG_PROTO_READ_DEFAULT) {
+            q->consistency = LG_PROTO_READ_AFTER;
+        }
+        if (q->consistency != LG_PROTO_READ_AFTER) {
+            return ctx_fail(&d->c, LG_EBADREQ, "only with consistency \"after\"",
+                            "after_index");
+        }
+        if (g->num[A_AFTER_INDEX] == 0) {
+            return ctx_fail(&d->c, LG_EBADREQ, "must be > 0", "after_index");
+        }
+        q->after_index = g->num[A_AFTER_INDEX];
+    } else if (q->consistency == LG_PROTO_READ_AFTER) {
+        return ctx_fail(&d->c, LG_EBADREQ, "required with consistency \"after\"",
+                        "after_index");
+    }
+    switch (q->op) {
+    case LG_PROTO_OP_SUBMIT:
+        args_submit(g, &q->u.submit);
+        break;
+    case LG_PROTO_OP_SUBMIT_BATCH:
+        q->u.batch.txs = g->txs;
+        q->u.batch.n_txs = g->n_txs;
+        q->u.batch.atomic = g->atomic;
+        break;
+    case LG_PROTO_OP_GET_TX: {
+        bool by_id = (g->seen & BIT(A_TX_ID)) != 0;
+        bool by_ref = (g->seen & BIT(A_REFERENCE)) != 0;
+        if (by_id == by_ref) {
+            return ctx_fail(&d->c, LG_EBADREQ, "give exactly one of tx_id and reference",
+                            "tx_id");
+        }
+        q->u.get_tx.ledger = g->str[A_LEDGER];
+        q->u.get_tx.by_reference = by_ref;
+        q->u.get_tx.tx_id = g->num[A_TX_ID];
+        q->u.get_tx.reference = g->str[A_REFERENCE];
+        break;
+    }
+    case LG_PROTO_OP_LIST_TXS: {
+        struct lg_proto_list_txs *l = &q->u.list_txs;
+        l->ledger = g->str[A_LEDGER];
+        l->account = g->str[A_ACCOUNT];
+        l->has_from_ts = (g->seen & BIT(A_FROM_TS)) != 0;
+        l->from_ts = g->num[A_FROM_TS];
+        l->has_to_ts = (g->seen & BIT(A_TO_TS)) != 0;
+        l->to_ts = g->num[A_TO_TS];
+        if (g->seen & BIT(A_ORDER)) {
+            struct lg_proto_str s = g->str[A_ORDER];
+            int o = name_index(s.ptr, s.len, order_names, 3);
+            if (o < 0) {
+                return ctx_fail(&d->c, LG_EBADREQ, "must be \"asc\" or \"desc\"", "order");
+            }
+            l->order = (uint8_t)o;
+        }
+        if (g->seen & BIT(A_LIMIT)) {
+            uint64_t lim = g->num[A_LIMIT];
+            if (lim == 0) {
+                return ctx_failf(&d->c, LG_EBADREQ, "limit", "must be between 1 and %u",
+                                 LG_PAGE_LIMIT_MAX);
+            }
+            if (lim > LG_PAGE_LIMIT_MAX) {
+                return ctx_failf(&d->c, LG_ETOOLARGE, "limit", "%llu, at most %u",
+                                 (unsigned long long)lim, LG_PAGE_LIMIT_MAX);
+            }
+            l->limit = (uint32_t)lim;
+        }
+        l->cursor = g->str[A_CURSOR];
+        break;
+    }
+    case LG_PROTO_OP_ACCOUNT:
+        q->u.account.ledger = g->str[A_LEDGER];
+        q->u.account.address = g->str[A_ADDRESS];
+        break;
+    case LG_PROTO_OP_BALANCES:
+        q->u.balances.ledger = g->str[A_LEDGER];
+        q->u.balances.address = g->str[A_ADDRESS];
+        q->u.balances.pattern = g->str[A_PATTERN];
+        q->u.balances.asset = g->str[A_ASSET];
+        break;
+    default:
+        break;
+    }
+    return LG_OK;
+}
+
+/* Pass 1: find id and op among the top-level keys, skipping the other values. */
+static int dec_envelope(struct dec *d, uint32_t n, struct lg_proto_request *q,
+                        struct lg_proto_str *op)
+{
+    uint32_t seen = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        struct lg_proto_str key;
+        D_TRY(dec_key(d, &key, "request"));
+        if (str_is(key.ptr, key.len, "id")) {
+            D_TRY(dec_seen(d, &seen, A_ID, "id"));
+            uint64_t id;
+            D_READ(d, rd_uint(&d->r, &id), W_UINT, "id");
+            q->id = id;
+        } else if (str_is(key.ptr, key.len, "op")) {
+            D_TRY(dec_seen(d, &seen, A_OP, "op"));
+            D_READ(d, rd_str(&d->r, op), W_STR, "op");
+        } else {
+            char q8[64];
+            quote(key, q8);
+            D_READ(d, rd_skip(&d->r, LG_PROTO_DEPTH_MAX - 1u), "", "%s", q8);
+        }
+    }
+    if (d->r.p != d->r.end) {
+        return ctx_fail(&d->c, LG_EBADREQ, "trailing bytes after the map", "request");
+    }
+    if (!(seen & BIT(A_ID))) {
+        return ctx_fail(&d->c, LG_EBADREQ, "missing", "id");
+    }
+    if (!(seen & BIT(A_OP))) {
+        return ctx_fail(&d->c, LG_EBADREQ, "missing", "op");
+    }
+    return LG_OK;
+}
+
+/* Decode and validate one request. */
+int lg_proto_decode_request(const void *buf, size_t len, struct lg_arena *arena,
+                            struct lg_proto_request *out, char *errmsg)
+{
+    LG_PRE(out != NULL && arena != NULL);
+    LG_PRE(buf != NULL || len == 0);
+    char local[LG_ERRMSG_SIZE];
+    struct dec d = {{buf, (const uint8_t *)buf + len}, arena, {errmsg ? errmsg : local, ""},
+                    LG_PROTO_OP_NONE, 0};
+    memset(out, 0, sizeof *out);
+    uint32_t n;
+    D_READ(&d, rd_map(&d.r, &n), W_MAP, "request");
+    const uint8_t *args_at = d.r.p;
+    struct lg_proto_str op = {NULL, 0};
+    D_TRY(dec_envelope(&d, n, out, &op));
+    int o = lg_proto_op_from_name(op.ptr, op.len);
+    if (o == LG_PROTO_OP_NONE) {
+        char q[64];
+        quote(op, q);
+        return ctx_failf(&d.c, LG_EUNKNOWNOP, "op", "unknown operation \"%s\"", q);
+    }
+    out->op = (uint8_t)o;
+    /* Pass 2: the op's arguments. */
+    d.r.p = args_at;
+    struct args g;
+    memset(&g, 0, sizeof g);
+    for (uint32_t k = 0; k < n; k++) {
+        struct lg_proto_str key;
+        D_TRY(dec_key(&d, &key, "request"));
+        int a = name_index(key.ptr, key.len, arg_names, A_COUNT);
+        if (a == A_ID || a == A_OP) {
+            D_READ(&d, rd_skip(&d.r, 0), "", "%s", arg_names[a]);
+            continue;
+        }
+        if (a < 0 || !(op_args[o] & BIT(a))) {
+            char q[64];
+            quote(key, q);
+            return ctx_failf(&d.c, LG_EBADREQ, q, "unknown field for %s", op_names[o]);
+        }
+        D_TRY(dec_seen(&d, &g.seen, (unsigned)a, arg_names[a]));
+        D_TRY(dec_arg(&d, a, &g));
+    }
+    LG_ASSERT(d.r.p == d.r.end);
+    D_TRY(args_assemble(&d, &g, out));
+    return check_request(&d.c, out);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Encoding: msgpack-c's packer into one frame of an lg_proto_buf */
+
+/* 1 when x holds, else 0, as a size (for counting map entries). */
+#define CNT(x) ((size_t)((x) ? 1u : 0u))
+
+struct wr {
+    struct lg_proto_buf *b;
+    size_t start; /* offset of the frame's length prefix */
+    int err;      /* sticky: LG_ENOMEM or LG_ETOOLARGE */
+    msgpack_packer pk;
+};
+
+static int wr_write(void *data, const char *bytes, size_t n)
+{
+    struct wr *w = data;
+    struct lg_proto_buf *b = w->b;
+    if (w->err != LG_OK) {
+        return -1;
+    }
+    if (b->len - w->start + n > (size_t)LG_FRAME_BYTES_MAX + LG_FRAME_HEADER_BYTES) {
+        w->err = LG_ETOOLARGE;
+        return -1;
+    }
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap != 0 ? b->cap : 256;
+        while (cap - b->len < n) {
+            cap *= 2;
+        }
+        uint8_t *data2 = realloc(b->data, cap);
+        if (data2 == NULL) {
+            w->err = LG_ENOMEM;
+            return -1;
+        }
+        b->data = data2;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, bytes, n);
+    b->len += n;
+    return 0;
+}
+
+static void wr_begin(struct wr *w, struct lg_proto_buf *b)
+{
+    LG_PRE(b != NULL);
+    w->b = b;
+    w->start = b->len;
+    w->err = LG_OK;
+    msgpack_packer_init(&w->pk, w, wr_write);
+    static const char zero[LG_FRAME_HEADER_BYTES] = {0};
+    (void)wr_write(w, zero, sizeof zero); /* the prefix, patched by wr_end */
+}
+
+/* Finish the frame: patch the prefix, or roll back on error. */
+static int wr_end(struct wr *w)
+{
+    if (w->err != LG_OK) {
+        w->b->len = w->start;
+        return w->err;
+    }
+    size_t body = w->b->len - w->start - LG_FRAME_HEADER_BYTES;
+    LG_ASSERT(body > 0 && body <= LG_FRAME_BYTES_MAX);
+    lg_frame_header_put((uint32_t)body, w->b->data + w->start);
+    return LG_OK;
+}
+
+static void p_map(struct wr *w, size_t n)
+{
+    msgpack_pack_map(&w->pk, n);
+}
+
+static void p_array(struct wr *w, size_t n)
+{
+    msgpack_pack_array(&w->pk, n);
+}
+
+static void p_bytes(struct wr *w, const char *s, size_t n)
+{
+    msgpack_pack_str(&w->pk, n);
+    if (n > 0) {
+        msgpack_pack_str_body(&w->pk, s, n);
+    }
+}
+
+static void p_cstr(struct wr *w, const char *s)
+{
+    p_bytes(w, s, strlen(s));
+}
+
+static void p_str(struct wr *w, struct lg_proto_str s)
+{
+    p_bytes(w, s.ptr, s.len);
+}
+
+/* A string, or nil when empty. */
+static void p_str_nil(struct wr *w, struct lg_proto_str s)
+{
+    if (s.len == 0) {
+        msgpack_pack_nil(&w->pk);
+    } else {
+        p_str(w, s);
+    }
+}
+
+static void p_u64(struct wr *w, uint64_t v)
+{
+    msgpack_pack_uint64(&w->pk, v);
+}
+
+static void p_bool(struct wr *w, bool v)
+{
+    if (v) {
+        msgpack_pack_true(&w->pk);
+    } else {
+        msgpack_pack_false(&w->pk);
+    }
+}
+
+/* An amount: integer when it fits in 64 bits, else decimal text. */
+static void p_amount(struct wr *w, lg_u128 v)
+{
+    if (lg_amount_fits_u64(v)) {
+        p_u64(w, (uint64_t)v);
+        return;
+    }
+    char text[LG_AMOUNT_TEXT_MAX];
+    size_t n = lg_amount_format(v, text);
+    p_bytes(w, text, n);
+}
+
+/* A balance: integer when it fits in int64, else signed decimal text. */
+static void p_balance(struct wr *w, lg_i128 v)
+{
+    if (v >= INT64_MIN && v <= INT64_MAX) {
+        msgpack_pack_int64(&w->pk, (int64_t)v);
+        return;
+    }
+    char text[LG_AMOUNT_TEXT_MAX];
+    size_t n = lg_amount_format_signed(v, text);
+    p_bytes(w, text, n);
+}
+
+/* Bytes as lowercase hex text. */
+static void p_hex(struct wr *w, const uint8_t *bytes, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    msgpack_pack_str(&w->pk, 2u * n);
+    for (size_t i = 0; i < n; i++) {
+        char two[2] = {digits[bytes[i] >> 4], digits[bytes[i] & 15u]};
+        msgpack_pack_str_body(&w->pk, two, 2);
+    }
+}
+
+static void p_kv(struct wr *w, const struct lg_proto_kv *kv, uint32_t n)
+{
+    p_map(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        p_str(w, kv[i].key);
+        p_str(w, kv[i].value);
+    }
+}
+
+static void p_postings(struct wr *w, const struct lg_proto_posting *p, uint32_t n)
+{
+    p_array(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        p_map(w, 4);
+        p_cstr(w, "source");
+        p_str(w, p[i].source);
+        p_cstr(w, "destination");
+        p_str(w, p[i].destination);
+        p_cstr(w, "amount");
+        p_amount(w, p[i].amount);
+        p_cstr(w, "asset");
+        p_str(w, p[i].asset);
+    }
+}
+
+/* The fields of a submit (without a map header); returns how many. */
+static size_t submit_fields(const struct lg_proto_submit *s)
+{
+    return 2u + CNT(s->n_metadata > 0) + CNT(s->reference.len > 0) + CNT(s->n_conditions > 0);
+}
+
+static void p_submit_fields(struct wr *w, const struct lg_proto_submit *s)
+{
+    p_cstr(w, "ledger");
+    p_str(w, s->ledger);
+    p_cstr(w, "postings");
+    p_postings(w, s->postings, s->n_postings);
+    if (s->n_metadata > 0) {
+        p_cstr(w, "metadata");
+        p_kv(w, s->metadata, s->n_metadata);
+    }
+    if (s->reference.len > 0) {
+        p_cstr(w, "reference");
+        p_str(w, s->reference);
+    }
+    if (s->n_conditions > 0) {
+        p_cstr(w, "conditions");
+        p_array(w, s->n_conditions);
+        for (uint32_t i = 0; i < s->n_conditions; i++) {
+            const struct lg_proto_condition *c = &s->conditions[i];
+            bool v = c->kind == LG_PROTO_COND_VERSION;
+            p_map(w, v ? 2 : 3);
+            p_cstr(w, "account");
+            p_str(w, c->account);
+            if (v) {
+                p_cstr(w, "version");
+                p_u64(w, c->version);
+            } else {
+                p_cstr(w, "asset");
+                p_str(w, c->asset);
+                p_cstr(w, "min_balance");
+                p_amount(w, c->min_balance);
+            }
+        }
+    }
+}
+
+/* Optional string argument: key and value when non-empty. */
+static void p_opt_str(struct wr *w, const char *key, struct lg_proto_str s)
+{
+    if (s.len > 0) {
+        p_cstr(w, key);
+        p_str(w, s);
+    }
+}
+
+/* Client side: one request frame. */
+int lg_proto_encode_request(const struct lg_proto_request *q, struct lg_proto_buf *out,
+                            char *errmsg)
+{
+    LG_PRE(q != NULL && out != NULL);
+    char local[LG_ERRMSG_SIZE];
+    struct ctx c = {errmsg != NULL ? errmsg : local, ""};
+    D_TRY(check_request(&c, q));
+    size_t n = 2;
+    bool after = q->consistency == LG_PROTO_READ_AFTER;
+    n += CNT(q->consistency != LG_PROTO_READ_DEFAULT) + CNT(after);
+    switch (q->op) {
+    case LG_PROTO_OP_SUBMIT:
+        n += submit_fields(&q->u.submit);
+        break;
+    case LG_PROTO_OP_SUBMIT_BATCH:
+        n += 1u + CNT(q->u.batch.atomic);
+        break;
+    case LG_PROTO_OP_GET_TX:
+        n += 2;
+        break;
+    case LG_PROTO_OP_LIST_TXS: {
+        const struct lg_proto_list_txs *l = &q->u.list_txs;
+        n += 1u + CNT(l->account.len > 0) + CNT(l->has_from_ts) + CNT(l->has_to_ts) +
+             CNT(l->order != LG_PROTO_ORDER_DEFAULT) + CNT(l->limit != 0) +
+             CNT(l->cursor.len > 0);
+        break;
+    }
+    case LG_PROTO_OP_ACCOUNT:
+        n += 2;
+        break;
+    case LG_PROTO_OP_BALANCES:
+        n += 2u + CNT(q->u.balances.asset.len > 0);
+        break;
+    default:
+        break;
+    }
+    struct wr w;
+    wr_begin(&w, out);
+    p_map(&w, n);
+    p_cstr(&w, "id");
+    p_u64(&w, q->id);
+    p_cstr(&w, "op");
+    p_cstr(&w, op_names[q->op]);
+    if (q->consistency != LG_PROTO_READ_DEFAULT) {
+        p_cstr(&w, "consistency");
+        p_cstr(&w, consistency_names[q->consistency]);
+    }
+    if (after) {
+        p_cstr(&w, "after_index");
+        p_u64(&w, q->after_index);
+    }
+    switch (q->op) {
+    case LG_PROTO_OP_SUBMIT:
+        p_submit_fields(&w, &q->u.submit);
+        break;
+    case LG_PROTO_OP_SUBMIT_BATCH:
+        p_cstr(&w, "txs");
+        p_array(&w, q->u.batch.n_txs);
+        for (uint32_t i = 0; i < q->u.batch.n_txs; i++) {
+            p_map(&w, submit_fields(&q->u.batch.txs[i]));
+            p_submit_fields(&w, &q->u.batch.txs[i]);
+        }
+        if (q->u.batch.atomic) {
+            p_cstr(&w, "atomic");
+            p_bool(&w, true);
+        }
+        break;
+    case LG_PROTO_OP_GET_TX:
+        p_cstr(&w, "ledger");
+        p_str(&w, q->u.get_tx.ledger);
+        if (q->u.get_tx.by_reference) {
+            p_cstr(&w, "reference");
+            p_str(&w, q->u.get_tx.reference);
+        } else {
+            p_cstr(&w, "tx_id");
+            p_u64(&w, q->u.get_tx.tx_id);
+        }
+        break;
+    case LG_PROTO_OP_LIST_TXS: {
+        const struct lg_proto_list_txs *l = &q->u.list_txs;
+        p_cstr(&w, "ledger");
+        p_str(&w, l->ledger);
+        p_opt_str(&w, "account", l->account);
+        if (l->has_from_ts) {
+            p_cstr(&w, "from_ts");
+            p_u64(&w, l->from_ts);
+        }
+        if (l->has_to_ts) {
+            p_cstr(&w, "to_ts");
+            p_u64(&w, l->to_ts);
+        }
+        if (l->order != LG_PROTO_ORDER_DEFAULT) {
+            p_cstr(&w, "order");
+            p_cstr(&w, order_names[l->order]);
+        }
+        if (l->limit != 0) {
+            p_cstr(&w, "limit");
+            p_u64(&w, l->limit);
+        }
+        p_opt_str(&w, "cursor", l->cursor);
+        break;
+    }
+    case LG_PROTO_OP_ACCOUNT:
+        p_cstr(&w, "ledger");
+        p_str(&w, q->u.account.ledger);
+        p_cstr(&w, "address");
+        p_str(&w, q->u.account.address);
+        break;
+    case LG_PROTO_OP_BALANCES:
+        p_cstr(&w, "ledger");
+        p_str(&w, q->u.balances.ledger);
+        p_opt_str(&w, "address", q->u.balances.address);
+        p_opt_str(&w, "pattern", q->u.balances.pattern);
+        p_opt_str(&w, "asset", q->u.balances.asset);
+        break;
+    default:
+        break;
+    }
+    int rc = wr_end(&w);
+    if (rc != LG_OK) {
+        return lg_errmsg_printf(c.errmsg, rc, "request: %s", lg_err_message(rc));
+    }
+    return LG_OK;
+}
+
+static void p_error_map(struct wr *w, const struct lg_proto_error *e)
+{
+    p_map(w, 2u + CNT(e->leader.len > 0));
+    p_cstr(w, "code");
+    p_cstr(w, lg_err_wire(e->code));
+    p_cstr(w, "message");
+    if (e->message.len > 0) {
+        p_str(w, e->message);
+    } else {
+        p_cstr(w, lg_err_message(e->code));
+    }
+    if (e->leader.len > 0) {
+        p_cstr(w, "leader");
+        p_str(w, e->leader);
+    }
+}
+
+static void p_tx_result(struct wr *w, const struct lg_proto_tx_result *t)
+{
+    p_map(w, 5);
+    p_cstr(w, "tx_id");
+    p_u64(w, t->tx_id);
+    p_cstr(w, "seq");
+    p_u64(w, t->seq);
+    p_cstr(w, "index");
+    p_u64(w, t->index);
+    p_cstr(w, "timestamp");
+    p_u64(w, t->timestamp_us);
+    p_cstr(w, "hash");
+    p_hex(w, t->hash, LG_PROTO_HASH_BYTES);
+}
+
+static void p_tx(struct wr *w, const struct lg_proto_tx *t)
+{
+    p_map(w, 9);
+    p_cstr(w, "ledger");
+    p_str(w, t->ledger);
+    p_cstr(w, "tx_id");
+    p_u64(w, t->tx_id);
+    p_cstr(w, "seq");
+    p_u64(w, t->seq);
+    p_cstr(w, "index");
+    p_u64(w, t->index);
+    p_cstr(w, "timestamp");
+    p_u64(w, t->timestamp_us);
+    p_cstr(w, "postings");
+    p_postings(w, t->postings, t->n_postings);
+    p_cstr(w, "metadata");
+    p_kv(w, t->metadata, t->n_metadata);
+    p_cstr(w, "reference");
+    p_str_nil(w, t->reference);
+    p_cstr(w, "hash");
+    p_hex(w, t->hash, LG_PROTO_HASH_BYTES);
+}
+
+static void p_balance_map(struct wr *w, const struct lg_proto_balance *b, uint32_t n)
+{
+    p_map(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        p_str(w, b[i].asset);
+        p_balance(w, b[i].balance);
+    }
+}
+
+/* The result map of op. */
+static int p_result(struct wr *w, int op, const struct lg_proto_response *r)
+{
+    switch (op) {
+    case LG_PROTO_OP_PING:
+        p_map(w, 1);
+        p_cstr(w, "node_id");
+        p_u64(w, r->u.ping_node_id);
+        return LG_OK;
+    case LG_PROTO_OP_STATUS: {
+        const struct lg_proto_status *s = &r->u.status;
+        if (s->role >= LG_PROTO_ROLE_COUNT) {
+            return LG_EINVAL;
+        }
+        p_map(w, 9);
+        p_cstr(w, "node_id");
+        p_u64(w, s->node_id);
+        p_cstr(w, "role");
+        p_cstr(w, role_names[s->role]);
+        p_cstr(w, "leader_id");
+        p_u64(w, s->leader_id);
+        p_cstr(w, "leader_client");
+        p_str_nil(w, s->leader_client);
+        p_cstr(w, "term");
+        p_u64(w, s->term);
+        p_cstr(w, "commit_index");
+        p_u64(w, s->commit_index);
+        p_cstr(w, "applied_index");
+        p_u64(w, s->applied_index);
+        p_cstr(w, "journal_seq");
+        p_u64(w, s->journal_seq);
+        p_cstr(w, "chain_head");
+        p_hex(w, s->chain_head, LG_PROTO_HASH_BYTES);
+        return LG_OK;
+    }
+    case LG_PROTO_OP_SUBMIT:
+        p_tx_result(w, &r->u.submit);
+        return LG_OK;
+    case LG_PROTO_OP_SUBMIT_BATCH:
+        p_map(w, 1);
+        p_cstr(w, "results");
+        p_array(w, r->u.batch.n_items);
+        for (uint32_t i = 0; i < r->u.batch.n_items; i++) {
+            const struct lg_proto_batch_item *it = &r->u.batch.items[i];
+            p_map(w, 2);
+            p_cstr(w, "ok");
+            p_bool(w, it->ok);
+            if (it->ok) {
+                p_cstr(w, "result");
+                p_tx_result(w, &it->result);
+            } else {
+                p_cstr(w, "error");
+                p_error_map(w, &it->error);
+            }
+        }
+        return LG_OK;
+    case LG_PROTO_OP_GET_TX:
+        p_tx(w, &r->u.get_tx);
+        return LG_OK;
+    case LG_PROTO_OP_LIST_TXS:
+        p_map(w, 1u + CNT(r->u.list_txs.cursor.len > 0));
+        p_cstr(w, "txs");
+        p_array(w, r->u.list_txs.n_txs);
+        for (uint32_t i = 0; i < r->u.list_txs.n_txs; i++) {
+            p_tx(w, &r->u.list_txs.txs[i]);
+        }
+        p_opt_str(w, "cursor", r->u.list_txs.cursor);
+        return LG_OK;
+    case LG_PROTO_OP_ACCOUNT: {
+        const struct lg_proto_account *a = &r->u.account;
+        p_map(w, 4);
+        p_cstr(w, "address");
+        p_str(w, a->address);
+        p_cstr(w, "metadata");
+        p_kv(w, a->metadata, a->n_metadata);
+        p_cstr(w, "version");
+        p_u64(w, a->version);
+        p_cstr(w, "volumes");
+        p_map(w, a->n_volumes);
+        for (uint32_t i = 0; i < a->n_volumes; i++) {
+            p_str(w, a->volumes[i].asset);
+            p_map(w, 3);
+            p_cstr(w, "input");
+            p_amount(w, a->volumes[i].input);
+            p_cstr(w, "output");
+            p_amount(w, a->volumes[i].output);
+            p_cstr(w, "balance");
+            p_balance(w, a->volumes[i].balance);
+        }
+        return LG_OK;
+    }
+    case LG_PROTO_OP_BALANCES: {
+        const struct lg_proto_balances *b = &r->u.balances;
+        p_map(w, 2);
+        p_cstr(w, "accounts");
+        p_map(w, b->n_accounts);
+        for (uint32_t i = 0; i < b->n_accounts; i++) {
+            p_str(w, b->accounts[i].address);
+            p_balance_map(w, b->accounts[i].balances, b->accounts[i].n_balances);
+        }
+        p_cstr(w, "totals");
+        p_balance_map(w, b->totals, b->n_totals);
+        return LG_OK;
+    }
+    case LG_PROTO_OP_DIGEST: {
+        const struct lg_proto_digest *g = &r->u.digest;
+        p_map(w, 6);
+        p_cstr(w, "tree_size");
+        p_u64(w, g->tree_size);
+        p_cstr(w, "root");
+        p_hex(w, g->root, LG_PROTO_HASH_BYTES);
+        p_cstr(w, "timestamp");
+        p_u64(w, g->timestamp_us);
+        p_cstr(w, "node_id");
+        p_u64(w, g->node_id);
+        p_cstr(w, "public_key");
+        p_hex(w, (const uint8_t *)g->public_key.ptr, g->public_key.len);
+        p_cstr(w, "signature");
+        p_hex(w, (const uint8_t *)g->signature.ptr, g->signature.len);
+        return LG_OK;
+    }
+    default:
+        return LG_EINVAL;
+    }
+}
+
+/* Server side: one response frame. */
+int lg_proto_encode_response(int op, const struct lg_proto_response *r,
+                             struct lg_proto_buf *out)
+{
+    LG_PRE(r != NULL && out != NULL);
+    if (r->ok && (op <= LG_PROTO_OP_NONE || op >= LG_PROTO_OP_COUNT)) {
+        return LG_EINVAL;
+    }
+    struct wr w;
+    wr_begin(&w, out);
+    p_map(&w, 3);
+    p_cstr(&w, "id");
+    p_u64(&w, r->id);
+    p_cstr(&w, "ok");
+    p_bool(&w, r->ok);
+    if (r->ok) {
+        p_cstr(&w, "result");
+        int rc = p_result(&w, op, r);
+        if (rc != LG_OK) {
+            w.err = rc;
+        }
+    } else {
+        p_cstr(&w, "error");
+        p_error_map(&w, &r->error);
+    }
+    return wr_end(&w);
+}
+
+/* Shorthand for an error response. */
+int lg_proto_encode_error(uint64_t id, int code, const char *message, const char *leader,
+                          struct lg_proto_buf *out)
+{
+    LG_PRE(code != LG_OK);
+    struct lg_proto_response r;
+    memset(&r, 0, sizeof r);
+    r.id = id;
+    r.ok = false;
+    r.error.code = code;
+    if (message != NULL) {
+        size_t n = strlen(message);
+        r.error.message.ptr = message;
+        r.error.message.len = (uint32_t)(n > LG_PROTO_TEXT_BYTES_MAX ? LG_PROTO_TEXT_BYTES_MAX
+                                                                     : n);
+    }
+    if (leader != NULL) {
+        r.error.leader.ptr = leader;
+        r.error.leader.len = (uint32_t)strnlen(leader, LG_PROTO_TEXT_BYTES_MAX);
+    }
+    return lg_proto_encode_response(LG_PROTO_OP_NONE, &r, out);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Response decoding (client side): table-driven maps, unknown keys skipped */
+
+enum ftype {
+    F_U64,
+    F_STR,
+    F_STR_NIL, /* string or nil (len 0) */
+    F_HASH,    /* 64 lowercase hex characters into uint8_t[32] */
+    F_HEX,     /* lowercase hex into arena bytes (struct lg_proto_str) */
+    F_ROLE,    /* role name into uint8_t */
+    F_BOOL,
+    F_CUSTOM,  /* decoded by the map's callback */
+};
+
+struct field {
+    const char *name;
+    uint8_t type;
+    bool optional;
+    size_t off;
+};
+
+typedef int (*custom_fn)(struct dec *d, void *base, const char *name, const char *path);
+
+static int hex_nibble(char ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    if (ch >= 'a' && ch <= 'f') {
+        return ch - 'a' + 10;
+    }
+    return -1;
+}
+
+/* Lowercase hex text s into out (s.len / 2 bytes). false on a bad character or odd length. */
+static bool hex_decode(struct lg_proto_str s, uint8_t *out)
+{
+    if (s.len % 2u != 0) {
+        return false;
+    }
+    for (uint32_t i = 0; i < s.len / 2u; i++) {
+        int hi = hex_nibble(s.ptr[2u * i]);
+        int lo = hex_nibble(s.ptr[2u * i + 1u]);
+        if (hi < 0 || lo < 0) {
+            return false;
+        }
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
+/* Read one field value of type t into p. */
+static int dec_field_value(struct dec *d, uint8_t t, void *p, const char *path)
+{
+    struct lg_proto_str s = {NULL, 0};
+    switch (t) {
+    case F_U64:
+        D_READ(d, rd_uint(&d->r, p), W_UINT, "%s", path);
+        return LG_OK;
+    case F_BOOL:
+        D_READ(d, rd_bool(&d->r, p), "must be a boolean", "%s", path);
+        return LG_OK;
+    case F_STR_NIL:
+        if (rd_is_nil(&d->r)) {
+            d->r.p++;
+            memset(p, 0, sizeof s);
+            return LG_OK;
+        }
+        D_READ(d, rd_str(&d->r, p), "must be a string or nil", "%s", path);
+        return LG_OK;
+    case F_STR:
+        D_READ(d, rd_str(&d->r, p), W_STR, "%s", path);
+        return LG_OK;
+    case F_ROLE: {
+        D_READ(d, rd_str(&d->r, &s), W_STR, "%s", path);
+        int role = name_index(s.ptr, s.len, role_names, LG_PROTO_ROLE_COUNT);
+        if (role < 0) {
+            return ctx_fail(&d->c, LG_EBADREQ, "unknown role", "%s", path);
+        }
+        *(uint8_t *)p = (uint8_t)role;
+        return LG_OK;
+    }
+    case F_HASH:
+        D_READ(d, rd_str(&d->r, &s), W_STR, "%s", path);
+        if (s.len != 2u * LG_PROTO_HASH_BYTES || !hex_decode(s, p)) {
+            return ctx_fail(&d->c, LG_EBADREQ, "must be 64 lowercase hex characters", "%s",
+                            path);
+        }
+        return LG_OK;
+    case F_HEX: {
+        D_READ(d, rd_str(&d->r, &s), W_STR, "%s", path);
+        if (s.len > 2u * LG_PROTO_KEY_BYTES_MAX) {
+            return ctx_fail(&d->c, LG_ETOOLARGE, "too long", "%s", path);
+        }
+        uint8_t *bytes;
+        D_TRY(dec_alloc(d, s.len / 2u, 1, (void **)&bytes));
+        if (!hex_decode(s, bytes)) {
+            return ctx_fail(&d->c, LG_EBADREQ, "must be lowercase hex", "%s", path);
+        }
+        struct lg_proto_str *out = p;
+        out->ptr = (const char *)bytes;
+        out->len = s.len / 2u;
+        return LG_OK;
+    }
+    default:
+        LG_UNREACHABLE("field type");
+    }
+}
+
+/* A map whose known keys are in f[0..nf); unknown keys are skipped. */
+static int dec_fields(struct dec *d, void *base, const struct field *f, unsigned nf,
+                      custom_fn custom, const char *path)
+{
+    LG_PRE(nf <= 32);
+    uint32_t n;
+    D_READ(d, rd_map(&d->r, &n), W_MAP, "%s", path);
+    uint32_t seen = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        struct lg_proto_str key;
+        D_TRY(dec_key(d, &key, path));
+        unsigned i = 0;
+        while (i < nf && !str_is(key.ptr, key.len, f[i].name)) {
+            i++;
+        }
+        char fpath[128];
+        if (i == nf) {
+            char q[64];
+            quote(key, q);
+            D_READ(d, rd_skip(&d->r, LG_PROTO_DEPTH_MAX), "", "%s.%s", path, q);
+            continue;
+        }
+        snprintf(fpath, sizeof fpath, "%s.%s", path, f[i].name);
+        D_TRY(dec_seen(d, &seen, i, fpath));
+        if (f[i].type == F_CUSTOM) {
+            D_TRY(custom(d, base, f[i].name, fpath));
+        } else {
+            D_TRY(dec_field_value(d, f[i].type, (char *)base + f[i].off, fpath));
+        }
+    }
+    for (unsigned i = 0; i < nf; i++) {
+        if (!f[i].optional && !(seen & (1u << i))) {
+            return ctx_fail(&d->c, LG_EBADREQ, "missing", "%s.%s", path, f[i].name);
+        }
+    }
+    d->last_seen = seen;
+    return LG_OK;
+}
+
+#define FLD(type_, name_, t, opt) {#name_, (t), (opt), offsetof(type_, name_)}
+
+static const struct field tx_result_fields[] = {
+    FLD(struct lg_proto_tx_result, tx_id, F_U64, false),
+    FLD(struct lg_proto_tx_result, seq, F_U64, false),
+    FLD(struct lg_proto_tx_result, index, F_U64, false),
+    {"timestamp", F_U64, false, offsetof(struct lg_proto_tx_result, timestamp_us)},
+    FLD(struct lg_proto_tx_result, hash, F_HASH, false),
+};
+
+static const struct field error_fields[] = {
+    {"code", F_CUSTOM, false, 0},
+    FLD(struct lg_proto_error, message, F_STR, false),
+    FLD(struct lg_proto_error, leader, F_STR_NIL, true),
+};
+
+static int error_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    struct lg_proto_error *e = base;
+    struct lg_proto_str s;
+    (void)name;
+    D_READ(d, rd_str(&d->r, &s), W_STR, "%s", path);
+    char wire[32];
+    if (s.len >= sizeof wire) {
+        return ctx_fail(&d->c, LG_EBADREQ, "unknown error code", "%s", path);
+    }
+    memcpy(wire, s.ptr, s.len);
+    wire[s.len] = '\0';
+    e->code = lg_err_from_wire(wire);
+    if (e->code == LG_OK) {
+        return ctx_fail(&d->c, LG_EBADREQ, "\"ok\" is not an error code", "%s", path);
+    }
+    return LG_OK;
+}
+
+static const struct field posting_fields[] = {
+    FLD(struct lg_proto_posting, source, F_STR, false),
+    FLD(struct lg_proto_posting, destination, F_STR, false),
+    {"amount", F_CUSTOM, false, 0},
+    FLD(struct lg_proto_posting, asset, F_STR, false),
+};
+
+static int posting_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    (void)name;
+    D_READ(d, rd_amount(&d->r, &((struct lg_proto_posting *)base)->amount), W_AMOUNT, "%s",
+           path);
+    return LG_OK;
+}
+
+/* An array of n maps decoded with fields f into items of size each. */
+static int dec_map_array(struct dec *d, void **out, uint32_t *n_out, size_t size,
+                         uint32_t max, const struct field *f, unsigned nf, custom_fn custom,
+                         const char *path)
+{
+    uint32_t n;
+    D_READ(d, rd_array(&d->r, &n), W_ARRAY, "%s", path);
+    D_TRY(dec_count(d, n, max, 1, "items", path));
+    uint8_t *items;
+    D_TRY(dec_alloc(d, n, size, (void **)&items));
+    for (uint32_t i = 0; i < n; i++) {
+        char ipath[128];
+        snprintf(ipath, sizeof ipath, "%s[%u]", path, i);
+        D_TRY(dec_fields(d, items + i * size, f, nf, custom, ipath));
+    }
+    *out = items;
+    *n_out = n;
+    return LG_OK;
+}
+
+static const struct field tx_fields[] = {
+    FLD(struct lg_proto_tx, ledger, F_STR, false),
+    FLD(struct lg_proto_tx, tx_id, F_U64, false),
+    FLD(struct lg_proto_tx, seq, F_U64, false),
+    FLD(struct lg_proto_tx, index, F_U64, false),
+    {"timestamp", F_U64, false, offsetof(struct lg_proto_tx, timestamp_us)},
+    {"postings", F_CUSTOM, false, 0},
+    {"metadata", F_CUSTOM, false, 0},
+    FLD(struct lg_proto_tx, reference, F_STR_NIL, false),
+    FLD(struct lg_proto_tx, hash, F_HASH, false),
+};
+
+static int tx_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    struct lg_proto_tx *t = base;
+    if (name[0] == 'p') {
+        return dec_map_array(d, (void **)&t->postings, &t->n_postings, sizeof *t->postings,
+                             LG_POSTINGS_MAX, posting_fields, 4, posting_custom, path);
+    }
+    return dec_kv_map(d, &t->metadata, &t->n_metadata, LG_METADATA_ENTRIES_MAX, path);
+}
+
+static const struct field volume_fields[] = {
+    {"input", F_CUSTOM, false, 0},
+    {"output", F_CUSTOM, false, 0},
+    {"balance", F_CUSTOM, false, 0},
+};
+
+static int volume_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    struct lg_proto_volume *v = base;
+    if (name[0] == 'b') {
+        D_READ(d, rd_balance(&d->r, &v->balance), W_AMOUNT, "%s", path);
+    } else {
+        D_READ(d, rd_amount(&d->r, name[0] == 'i' ? &v->input : &v->output), W_AMOUNT, "%s",
+               path);
+    }
+    return LG_OK;
+}
+
+/* {asset: balance} into an arena array. */
+static int dec_balance_map(struct dec *d, const struct lg_proto_balance **out,
+                           uint32_t *n_out, const char *path)
+{
+    uint32_t n;
+    D_READ(d, rd_map(&d->r, &n), W_MAP, "%s", path);
+    D_TRY(dec_count(d, n, UINT32_MAX, 2, "assets", path));
+    struct lg_proto_balance *b;
+    D_TRY(dec_alloc(d, n, sizeof *b, (void **)&b));
+    for (uint32_t i = 0; i < n; i++) {
+        D_TRY(dec_key(d, &b[i].asset, path));
+        char q[64];
+        quote(b[i].asset, q);
+        D_READ(d, rd_balance(&d->r, &b[i].balance), W_AMOUNT, "%s.%s", path, q);
+    }
+    *out = b;
+    *n_out = n;
+    return LG_OK;
+}
+
+static const struct field account_fields[] = {
+    FLD(struct lg_proto_account, address, F_STR, false),
+    {"metadata", F_CUSTOM, false, 0},
+    FLD(struct lg_proto_account, version, F_U64, false),
+    {"volumes", F_CUSTOM, false, 0},
+};
+
+static int account_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    struct lg_proto_account *a = base;
+    if (name[0] == 'm') {
+        return dec_kv_map(d, &a->metadata, &a->n_metadata, LG_METADATA_ENTRIES_MAX, path);
+    }
+    uint32_t n;
+    D_READ(d, rd_map(&d->r, &n), W_MAP, "%s", path);
+    D_TRY(dec_count(d, n, UINT32_MAX, 2, "assets", path));
+    struct lg_proto_volume *v;
+    D_TRY(dec_alloc(d, n, sizeof *v, (void **)&v));
+    for (uint32_t i = 0; i < n; i++) {
+        D_TRY(dec_key(d, &v[i].asset, path));
+        char q[64];
+        char vpath[128];
+        quote(v[i].asset, q);
+        snprintf(vpath, sizeof vpath, "%s.%s", path, q);
+        D_TRY(dec_fields(d, &v[i], volume_fields, 3, volume_custom, vpath));
+    }
+    a->volumes = v;
+    a->n_volumes = n;
+    return LG_OK;
+}
+
+static const struct field balances_fields[] = {
+    {"accounts", F_CUSTOM, false, 0},
+    {"totals", F_CUSTOM, false, 0},
+};
+
+static int balances_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    struct lg_proto_balances *b = base;
+    if (name[0] == 't') {
+        return dec_balance_map(d, &b->totals, &b->n_totals, path);
+    }
+    uint32_t n;
+    D_READ(d, rd_map(&d->r, &n), W_MAP, "%s", path);
+    D_TRY(dec_count(d, n, UINT32_MAX, 2, "accounts", path));
+    struct lg_proto_account_balances *a;
+    D_TRY(dec_alloc(d, n, sizeof *a, (void **)&a));
+    for (uint32_t i = 0; i < n; i++) {
+        D_TRY(dec_key(d, &a[i].address, path));
+        char q[64];
+        char apath[128];
+        quote(a[i].address, q);
+        snprintf(apath, sizeof apath, "%s.%s", path, q);
+        D_TRY(dec_balance_map(d, &a[i].balances, &a[i].n_balances, apath));
+    }
+    b->accounts = a;
+    b->n_accounts = n;
+    return LG_OK;
+}
+
+static const struct field status_fields[] = {
+    FLD(struct lg_proto_status, node_id, F_U64, false),
+    FLD(struct lg_proto_status, role, F_ROLE, false),
+    FLD(struct lg_proto_status, leader_id, F_U64, false),
+    FLD(struct lg_proto_status, leader_client, F_STR_NIL, false),
+    FLD(struct lg_proto_status, term, F_U64, false),
+    FLD(struct lg_proto_status, commit_index, F_U64, false),
+    FLD(struct lg_proto_status, applied_index, F_U64, false),
+    FLD(struct lg_proto_status, journal_seq, F_U64, false),
+    FLD(struct lg_proto_status, chain_head, F_HASH, false),
+};
+
+static const struct field digest_fields[] = {
+    FLD(struct lg_proto_digest, tree_size, F_U64, false),
+    FLD(struct lg_proto_digest, root, F_HASH, false),
+    {"timestamp", F_U64, false, offsetof(struct lg_proto_digest, timestamp_us)},
+    FLD(struct lg_proto_digest, node_id, F_U64, false),
+    FLD(struct lg_proto_digest, public_key, F_HEX, false),
+    FLD(struct lg_proto_digest, signature, F_HEX, false),
+};
+
+static const struct field ping_fields[] = {
+    {"node_id", F_U64, false, 0},
+};
+
+static const struct field item_fields[] = {
+    FLD(struct lg_proto_batch_item, ok, F_BOOL, false),
+    {"result", F_CUSTOM, true, 0},
+    {"error", F_CUSTOM, true, 0},
+};
+
+static int item_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    struct lg_proto_batch_item *it = base;
+    if (name[0] == 'r') {
+        return dec_fields(d, &it->result, tx_result_fields, 5, NULL, path);
+    }
+    return dec_fields(d, &it->error, error_fields, 3, error_custom, path);
+}
+
+static const struct field batch_fields[] = {
+    {"results", F_CUSTOM, false, 0},
+};
+
+static const struct field list_fields[] = {
+    {"txs", F_CUSTOM, false, 0},
+    {"cursor", F_CUSTOM, true, 0},
+};
+
+static int list_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    struct lg_proto_response *r = base;
+    if (name[0] == 'c') {
+        return dec_nonempty(d, &r->u.list_txs.cursor, path);
+    }
+    return dec_map_array(d, (void **)&r->u.list_txs.txs, &r->u.list_txs.n_txs,
+                         sizeof(struct lg_proto_tx), LG_PAGE_LIMIT_MAX, tx_fields, 9, tx_custom,
+                         path);
+}
+
+static int batch_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    struct lg_proto_response *r = base;
+    (void)name;
+    uint32_t n;
+    D_READ(d, rd_array(&d->r, &n), W_ARRAY, "%s", path);
+    D_TRY(dec_count(d, n, LG_PROTO_BATCH_TXS_MAX, 1, "items", path));
+    struct lg_proto_batch_item *items;
+    D_TRY(dec_alloc(d, n, sizeof *items, (void **)&items));
+    for (uint32_t i = 0; i < n; i++) {
+        char ipath[128];
+        snprintf(ipath, sizeof ipath, "%s[%u]", path, i);
+        D_TRY(dec_fields(d, &items[i], item_fields, 3, item_custom, ipath));
+        /* ok selects which of result and error must be there. */
+        uint32_t want = items[i].ok ? 1u << 1 : 1u << 2;
+        if (!(d->last_seen & want)) {
+            return ctx_fail(&d->c, LG_EBADREQ, "missing", "%s.%s", ipath,
+                            items[i].ok ? "result" : "error");
+        }
+    }
+    r->u.batch.items = items;
+    r->u.batch.n_items = n;
+    return LG_OK;
+}
+
+/* The result map for d->op into r. */
+static int dec_result(struct dec *d, struct lg_proto_response *r, const char *path)
+{
+    switch (d->op) {
+    case LG_PROTO_OP_PING:
+        return dec_fields(d, &r->u.ping_node_id, ping_fields, 1, NULL, path);
+    case LG_PROTO_OP_STATUS:
+        return dec_fields(d, &r->u.status, status_fields, 9, NULL, path);
+    case LG_PROTO_OP_SUBMIT:
+        return dec_fields(d, &r->u.submit, tx_result_fields, 5, NULL, path);
+    case LG_PROTO_OP_SUBMIT_BATCH:
+        return dec_fields(d, r, batch_fields, 1, batch_custom, path);
+    case LG_PROTO_OP_GET_TX:
+        return dec_fields(d, &r->u.get_tx, tx_fields, 9, tx_custom, path);
+    case LG_PROTO_OP_LIST_TXS:
+        return dec_fields(d, r, list_fields, 2, list_custom, path);
+    case LG_PROTO_OP_ACCOUNT:
+        return dec_fields(d, &r->u.account, account_fields, 4, account_custom, path);
+    case LG_PROTO_OP_BALANCES:
+        return dec_fields(d, &r->u.balances, balances_fields, 2, balances_custom, path);
+    case LG_PROTO_OP_DIGEST:
+        return dec_fields(d, &r->u.digest, digest_fields, 6, NULL, path);
+    default:
+        LG_UNREACHABLE("op checked by the caller");
+    }
+}
+
+static const struct field response_fields[] = {
+    FLD(struct lg_proto_response, id, F_U64, false),
+    FLD(struct lg_proto_response, ok, F_BOOL, false),
+    {"result", F_CUSTOM, true, 0},
+    {"error", F_CUSTOM, true, 0},
+};
+
+static int response_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    struct lg_proto_response *r = base;
+    if (name[0] == 'r') {
+        return dec_result(d, r, path);
+    }
+    return dec_fields(d, &r->error, error_fields, 3, error_custom, path);
+}
+
+/* Client side: decode one response. */
+int lg_proto_decode_response(int op, const void *buf, size_t len, struct lg_arena *arena,
+                             struct lg_proto_response *r, char *errmsg)
+{
+    LG_PRE(r != NULL && arena != NULL);
+    LG_PRE(op > LG_PROTO_OP_NONE && op < LG_PROTO_OP_COUNT);
+    LG_PRE(buf != NULL || len == 0);
+    char local[LG_ERRMSG_SIZE];
+    struct dec d = {{buf, (const uint8_t *)buf + len}, arena, {errmsg ? errmsg : local, ""},
+                    op, 0};
+    memset(r, 0, sizeof *r);
+    /* "result" may come before "ok": decode it whatever ok says, then check. */
+    D_TRY(dec_fields(&d, r, response_fields, 4, response_custom, "response"));
+    if (d.r.p != d.r.end) {
+        return ctx_fail(&d.c, LG_EBADREQ, "trailing bytes after the map", "response");
+    }
+    uint32_t want = r->ok ? 1u << 2 : 1u << 3;
+    if (!(d.last_seen & want)) {
+        return ctx_fail(&d.c, LG_EBADREQ, "missing", "response.%s", r->ok ? "result" : "error");
+    }
+    return LG_OK;
+}

@@ -1,0 +1,363 @@
+/* proto: the client protocol of DESIGN §8 (operations, arguments, results), both sides.
+ *
+ * Server side: lg_proto_decode_request() turns one frame body into a tagged, fully
+ * validated request; lg_proto_encode_response() / lg_proto_encode_error() write one
+ * response frame. Client side: lg_proto_encode_request() and lg_proto_decode_response().
+ * The encoders take plain structs; nothing here calls the state machine or the network.
+ *
+ * Wire rules (docs/protocol.md is the reference):
+ * - Request `{"id": uint, "op": str, ...arguments}`; keys in any order, each at most once;
+ *   an unknown argument is rejected (a field an old server would silently ignore could
+ *   change the meaning of a financial request).
+ * - Response `{"id", "ok": true, "result": {...}}` or
+ *   `{"id", "ok": false, "error": {"code", "message", "leader"?}}`. Response decoding
+ *   ignores unknown keys: a server may return more fields, never fewer.
+ * - Amounts: msgpack integer when they fit in 64 bits, else a decimal string; both are
+ *   accepted on input. Balances (signed): integer when they fit in int64, else a decimal
+ *   string with an optional '-'. Hashes and keys: lowercase hex strings.
+ * - Timestamps: microseconds since the Unix epoch.
+ *
+ * Decoded values are views: strings point into the input buffer, arrays into the arena
+ * given to the decoder; valid while both live. Bad input is answered, never asserted:
+ * every decoder returns a code and a message naming the field
+ * ("txs[2].postings[0].amount: must be > 0"). */
+#ifndef LG_PROTO_H
+#define LG_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "amount.h"
+#include "arena.h"
+#include "err.h"
+#include "limits.h"
+
+/* Transactions in one submit_batch. An atomic batch commits as one Raft entry, so it must
+ * fit in one FSM batch; 1024 keeps a batch's decode and apply cost bounded. */
+#define LG_PROTO_BATCH_TXS_MAX 1024u
+/* Opaque list_txs cursor returned by the server. */
+#define LG_PROTO_CURSOR_BYTES_MAX 256u
+/* Nesting of msgpack containers in a request. The request shapes need 5
+ * (request > txs > tx > postings > posting); anything deeper is refused, never walked by
+ * recursion. */
+#define LG_PROTO_DEPTH_MAX 16u
+/* Node-provided strings in responses (leader client address, messages). */
+#define LG_PROTO_TEXT_BYTES_MAX 4096u
+/* Hashes (SHA-256) on the wire: 64 lowercase hex characters. */
+#define LG_PROTO_HASH_BYTES 32u
+/* Public key and signature of a digest. */
+#define LG_PROTO_KEY_BYTES_MAX 512u
+
+LG_STATIC_ASSERT(LG_PROTO_BATCH_TXS_MAX <= LG_BATCH_COMMANDS_MAX,
+                 "an atomic batch fits in one FSM batch");
+LG_STATIC_ASSERT(LG_PROTO_DEPTH_MAX >= 5u, "request shapes nest 5 deep");
+
+/* A byte string view: len bytes at ptr, not NUL-terminated. len 0 = absent. */
+struct lg_proto_str {
+    const char *ptr;
+    uint32_t len;
+};
+
+enum lg_proto_op {
+    LG_PROTO_OP_NONE = 0,
+    LG_PROTO_OP_PING,
+    LG_PROTO_OP_STATUS,
+    LG_PROTO_OP_SUBMIT,
+    LG_PROTO_OP_SUBMIT_BATCH,
+    LG_PROTO_OP_GET_TX,
+    LG_PROTO_OP_LIST_TXS,
+    LG_PROTO_OP_ACCOUNT,
+    LG_PROTO_OP_BALANCES,
+    LG_PROTO_OP_DIGEST,
+    LG_PROTO_OP_COUNT
+};
+
+/* Read consistency (DESIGN §4). DEFAULT: the argument was absent; the server applies
+ * linearizable. */
+enum lg_proto_consistency {
+    LG_PROTO_READ_DEFAULT = 0,
+    LG_PROTO_READ_STALE,
+    LG_PROTO_READ_AFTER,
+    LG_PROTO_READ_LINEARIZABLE,
+};
+
+enum lg_proto_order {
+    LG_PROTO_ORDER_DEFAULT = 0, /* absent: ascending */
+    LG_PROTO_ORDER_ASC,
+    LG_PROTO_ORDER_DESC,
+};
+
+enum lg_proto_role {
+    LG_PROTO_ROLE_LEADER = 0,
+    LG_PROTO_ROLE_FOLLOWER,
+    LG_PROTO_ROLE_CANDIDATE,
+    LG_PROTO_ROLE_STANDBY,
+    LG_PROTO_ROLE_SPARE,
+    LG_PROTO_ROLE_COUNT
+};
+
+enum lg_proto_cond_kind {
+    LG_PROTO_COND_VERSION = 1,     /* {"account", "version": uint} */
+    LG_PROTO_COND_MIN_BALANCE = 2, /* {"account", "asset", "min_balance": amount} */
+};
+
+struct lg_proto_posting {
+    struct lg_proto_str source;
+    struct lg_proto_str destination;
+    lg_u128 amount; /* > 0 */
+    struct lg_proto_str asset;
+};
+
+struct lg_proto_kv {
+    struct lg_proto_str key;
+    struct lg_proto_str value;
+};
+
+struct lg_proto_condition {
+    uint8_t kind; /* enum lg_proto_cond_kind */
+    struct lg_proto_str account;
+    struct lg_proto_str asset; /* MIN_BALANCE only */
+    uint64_t version;          /* VERSION only */
+    lg_u128 min_balance;       /* MIN_BALANCE only */
+};
+
+/* submit arguments (and one element of submit_batch's txs). */
+struct lg_proto_submit {
+    struct lg_proto_str ledger;
+    const struct lg_proto_posting *postings; /* 1..LG_POSTINGS_MAX */
+    uint32_t n_postings;
+    const struct lg_proto_kv *metadata; /* wire order, keys unique */
+    uint32_t n_metadata;
+    struct lg_proto_str reference; /* len 0: none */
+    const struct lg_proto_condition *conditions;
+    uint32_t n_conditions;
+};
+
+struct lg_proto_submit_batch {
+    const struct lg_proto_submit *txs; /* 1..LG_PROTO_BATCH_TXS_MAX */
+    uint32_t n_txs;
+    bool atomic;
+};
+
+struct lg_proto_get_tx {
+    struct lg_proto_str ledger;
+    bool by_reference;             /* else by tx_id */
+    uint64_t tx_id;
+    struct lg_proto_str reference;
+};
+
+struct lg_proto_list_txs {
+    struct lg_proto_str ledger;
+    struct lg_proto_str account; /* len 0: all */
+    bool has_from_ts;
+    uint64_t from_ts;            /* inclusive, µs */
+    bool has_to_ts;
+    uint64_t to_ts;              /* exclusive, µs */
+    uint8_t order;               /* enum lg_proto_order */
+    uint32_t limit;              /* 0: absent (LG_PAGE_LIMIT_DEFAULT); else 1..MAX */
+    struct lg_proto_str cursor;  /* len 0: first page */
+};
+
+struct lg_proto_account_req {
+    struct lg_proto_str ledger;
+    struct lg_proto_str address;
+};
+
+struct lg_proto_balances_req {
+    struct lg_proto_str ledger;
+    struct lg_proto_str address; /* exactly one of address and pattern */
+    struct lg_proto_str pattern;
+    struct lg_proto_str asset;   /* len 0: every asset */
+};
+
+/* A decoded request. read applies to get_tx, list_txs, account, balances and digest. */
+struct lg_proto_request {
+    uint64_t id;
+    uint8_t op; /* enum lg_proto_op */
+    uint8_t consistency; /* enum lg_proto_consistency */
+    uint64_t after_index; /* consistency AFTER only */
+    union {
+        struct lg_proto_submit submit;
+        struct lg_proto_submit_batch batch;
+        struct lg_proto_get_tx get_tx;
+        struct lg_proto_list_txs list_txs;
+        struct lg_proto_account_req account;
+        struct lg_proto_balances_req balances;
+    } u;
+};
+
+/* Results. */
+
+struct lg_proto_error {
+    int code;                     /* LG_E...; the wire carries lg_err_wire(code) */
+    struct lg_proto_str message;
+    struct lg_proto_str leader;   /* not_leader: the leader's client address; len 0: none */
+};
+
+struct lg_proto_tx_result {
+    uint64_t tx_id;
+    uint64_t seq;
+    uint64_t index;
+    uint64_t timestamp_us;
+    uint8_t hash[LG_PROTO_HASH_BYTES];
+};
+
+struct lg_proto_batch_item {
+    bool ok;
+    struct lg_proto_tx_result result; /* ok */
+    struct lg_proto_error error;      /* !ok */
+};
+
+struct lg_proto_status {
+    uint64_t node_id;
+    uint8_t role; /* enum lg_proto_role */
+    uint64_t leader_id; /* 0: unknown */
+    struct lg_proto_str leader_client; /* len 0: unknown (encoded as nil) */
+    uint64_t term;
+    uint64_t commit_index;
+    uint64_t applied_index;
+    uint64_t journal_seq;
+    uint8_t chain_head[LG_PROTO_HASH_BYTES];
+};
+
+/* A committed transaction (get_tx, list_txs). */
+struct lg_proto_tx {
+    struct lg_proto_str ledger;
+    uint64_t tx_id;
+    uint64_t seq;
+    uint64_t index;
+    uint64_t timestamp_us;
+    const struct lg_proto_posting *postings;
+    uint32_t n_postings;
+    const struct lg_proto_kv *metadata;
+    uint32_t n_metadata;
+    struct lg_proto_str reference; /* len 0: none (encoded as nil) */
+    uint8_t hash[LG_PROTO_HASH_BYTES];
+};
+
+struct lg_proto_volume {
+    struct lg_proto_str asset;
+    lg_u128 input;
+    lg_u128 output;
+    lg_i128 balance; /* input - output, given by the caller */
+};
+
+struct lg_proto_account {
+    struct lg_proto_str address;
+    const struct lg_proto_kv *metadata;
+    uint32_t n_metadata;
+    uint64_t version;
+    const struct lg_proto_volume *volumes;
+    uint32_t n_volumes;
+};
+
+struct lg_proto_balance {
+    struct lg_proto_str asset;
+    lg_i128 balance;
+};
+
+struct lg_proto_account_balances {
+    struct lg_proto_str address;
+    const struct lg_proto_balance *balances;
+    uint32_t n_balances;
+};
+
+struct lg_proto_balances {
+    const struct lg_proto_account_balances *accounts;
+    uint32_t n_accounts;
+    const struct lg_proto_balance *totals;
+    uint32_t n_totals;
+};
+
+struct lg_proto_digest {
+    uint64_t tree_size;
+    uint8_t root[LG_PROTO_HASH_BYTES];
+    uint64_t timestamp_us;
+    uint64_t node_id;
+    struct lg_proto_str public_key; /* raw bytes; hex on the wire */
+    struct lg_proto_str signature;  /* raw bytes; hex on the wire */
+};
+
+/* A response. When ok is false only error is meaningful. */
+struct lg_proto_response {
+    uint64_t id;
+    bool ok;
+    struct lg_proto_error error;
+    union {
+        uint64_t ping_node_id;
+        struct lg_proto_status status;
+        struct lg_proto_tx_result submit;
+        struct {
+            const struct lg_proto_batch_item *items;
+            uint32_t n_items;
+        } batch;
+        struct lg_proto_tx get_tx;
+        struct {
+            const struct lg_proto_tx *txs;
+            uint32_t n_txs;
+            struct lg_proto_str cursor; /* len 0: no further page */
+        } list_txs;
+        struct lg_proto_account account;
+        struct lg_proto_balances balances;
+        struct lg_proto_digest digest;
+    } u;
+};
+
+/* An output buffer that grows (malloc); encoders append whole frames to it. */
+struct lg_proto_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+};
+
+void lg_proto_buf_init(struct lg_proto_buf *b);
+void lg_proto_buf_reset(struct lg_proto_buf *b); /* len = 0, keeps the memory */
+void lg_proto_buf_close(struct lg_proto_buf *b);
+
+/* "submit" for LG_PROTO_OP_SUBMIT...; "" for NONE or out of range. Never NULL. */
+const char *lg_proto_op_name(int op);
+
+/* The op named by s (len bytes), or LG_PROTO_OP_NONE. */
+int lg_proto_op_from_name(const char *s, size_t len);
+
+/* "leader", "follower", ...; "" when out of range. */
+const char *lg_proto_role_name(int role);
+
+/* Decode and validate one request (a frame body of len bytes). Strings point into buf,
+ * arrays are allocated from arena. out->id is set as soon as it is read, so an error can
+ * be answered with the request's id (0 when absent or unreadable). Returns LG_OK,
+ * LG_EBADREQ (shape, type, names, amounts, missing or duplicate field), LG_ETOOLARGE (a
+ * count or size above lib/limits.h), LG_EOVERFLOW (an amount above 2^128 - 1),
+ * LG_EUNKNOWNOP, LG_ENOMEM (arena); errmsg (LG_ERRMSG_SIZE bytes) names the field. */
+int lg_proto_decode_request(const void *buf, size_t len, struct lg_arena *arena,
+                            struct lg_proto_request *out, char *errmsg);
+
+/* Validate a request as the decoder would (used by the request encoder). Same codes. */
+int lg_proto_check_request(const struct lg_proto_request *req, char *errmsg);
+
+/* Client side: append one request frame (length prefix + body). Validates first. Returns
+ * LG_OK, the validation codes of lg_proto_check_request, LG_ETOOLARGE (over one frame),
+ * LG_ENOMEM. On error out->len is unchanged. */
+int lg_proto_encode_request(const struct lg_proto_request *req, struct lg_proto_buf *out,
+                            char *errmsg);
+
+/* Server side: append one response frame for op (the request's op; it selects which
+ * member of r->u is written when r->ok). Returns LG_OK, LG_ETOOLARGE (the response would
+ * exceed one frame: answer with an error instead), LG_EINVAL (op NONE or unknown, a role
+ * out of range), LG_ENOMEM. On error out->len is unchanged. */
+int lg_proto_encode_response(int op, const struct lg_proto_response *r,
+                             struct lg_proto_buf *out);
+
+/* Shorthand for an error response: code and message (NUL-terminated, may be NULL: the
+ * default message), leader (NUL-terminated client address or NULL). */
+int lg_proto_encode_error(uint64_t id, int code, const char *message, const char *leader,
+                          struct lg_proto_buf *out);
+
+/* Client side: decode one response frame body for a request of op. Unknown keys are
+ * skipped. Returns LG_OK (r->ok says which kind), LG_EBADREQ (malformed response),
+ * LG_ETOOLARGE, LG_EOVERFLOW, LG_ENOMEM; errmsg names the field. */
+int lg_proto_decode_response(int op, const void *buf, size_t len, struct lg_arena *arena,
+                             struct lg_proto_response *r, char *errmsg);
+
+#endif /* LG_PROTO_H */
