@@ -108,7 +108,7 @@ static void link_remove(struct link *l)
     l->next = NULL;
 }
 
-/* Little-endian stores and loads: the handshake is byte-order independent. */
+/* Little-endian stores and loads (these six): the handshake is byte-order independent. */
 static void put_u16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)v;
@@ -170,6 +170,7 @@ static uint32_t handshake_crc(const uint8_t *header, const uint8_t *address, siz
     return lg_crc32c(crc, address, len);
 }
 
+/* Public: see transport.h. Layout in docs/transport.md. */
 size_t lg_raft_transport_encode_handshake(raft_id id, const char *address, uint8_t *out,
                                           size_t cap)
 {
@@ -191,6 +192,7 @@ size_t lg_raft_transport_encode_handshake(raft_id id, const char *address, uint8
     return LG_RAFT_HANDSHAKE_HEADER_BYTES + len;
 }
 
+/* Public: see transport.h. */
 int lg_raft_transport_parse_address(const char *address, char *host, size_t host_size,
                                     char *port, size_t port_size)
 {
@@ -297,6 +299,7 @@ static void out_maybe_free(struct outgoing *o)
     tp_maybe_closed(tp);
 }
 
+/* The attempt's timer is closed: free the attempt if nothing else is open. */
 static void out_timer_close_cb(uv_handle_t *handle)
 {
     struct outgoing *o = handle->data;
@@ -304,6 +307,7 @@ static void out_timer_close_cb(uv_handle_t *handle)
     out_maybe_free(o);
 }
 
+/* The attempt's TCP handle is closed: free it, then try the next address or finish. */
 static void out_tcp_close_cb(uv_handle_t *handle)
 {
     struct outgoing *o = handle->data;
@@ -348,6 +352,7 @@ static void out_fail(struct outgoing *o, int status)
     out_maybe_free(o);
 }
 
+/* Connect timeout: resolution, TCP connect and handshake write took too long. */
 static void out_timer_cb(uv_timer_t *timer)
 {
     struct outgoing *o = timer->data;
@@ -439,6 +444,7 @@ static void out_try_next(struct outgoing *o)
     out_fail(o, RAFT_NOCONNECTION);
 }
 
+/* Resolution done (or cancelled): connect to the first address, or fail. */
 static void out_gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct outgoing *o = req->data;
@@ -531,6 +537,7 @@ static int tp_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, 
 
 /* ---- incoming ------------------------------------------------------------------------ */
 
+/* Free in once its timer and TCP handle (if still ours) are closed. */
 static void in_maybe_free(struct incoming *in)
 {
     LG_PRE(in->done);
@@ -545,6 +552,7 @@ static void in_maybe_free(struct incoming *in)
     tp_maybe_closed(tp);
 }
 
+/* The handshake timer is closed. */
 static void in_timer_close_cb(uv_handle_t *handle)
 {
     struct incoming *in = handle->data;
@@ -552,6 +560,7 @@ static void in_timer_close_cb(uv_handle_t *handle)
     in_maybe_free(in);
 }
 
+/* The rejected connection is closed: free its handle. */
 static void in_tcp_close_cb(uv_handle_t *handle)
 {
     struct incoming *in = handle->data;
@@ -575,6 +584,7 @@ static void in_abort(struct incoming *in)
     uv_close((uv_handle_t *)&in->timer, in_timer_close_cb);
 }
 
+/* Handshake timeout: the peer stalled. */
 static void in_timer_cb(uv_timer_t *timer)
 {
     in_abort(timer->data); /* stalled peer */
@@ -608,6 +618,8 @@ static bool in_parse_header(struct incoming *in)
     return true;
 }
 
+/* Handshake bytes arrived: parse the header, then validate the address and hand the
+ * stream to libraft, or close on anything malformed, EOF or error. */
 static void in_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct incoming *in = stream->data;
@@ -650,6 +662,8 @@ static void in_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     tp->accept_cb(tp->t, get_u64(in->buf + 8), (const char *)address, (uv_stream_t *)tcp);
 }
 
+/* A peer connected: accept it and start reading its handshake (or close it at once when
+ * over LG_RAFT_INCOMING_MAX). */
 static void listen_cb(uv_stream_t *server, int status)
 {
     struct tp *tp = server->data;
@@ -787,6 +801,7 @@ static int tp_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
     return 0;
 }
 
+/* The listener is closed: free it. */
 static void listener_close_cb(uv_handle_t *handle)
 {
     struct tp *tp = handle->data;
@@ -821,6 +836,7 @@ static void tp_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
     tp_maybe_closed(tp);
 }
 
+/* Public: see transport.h. */
 int lg_raft_transport_init(struct raft_uv_transport *t, uv_loop_t *loop)
 {
     LG_PRE(t != NULL && loop != NULL);
@@ -843,6 +859,7 @@ int lg_raft_transport_init(struct raft_uv_transport *t, uv_loop_t *loop)
     return LG_OK;
 }
 
+/* Public: see transport.h. */
 void lg_raft_transport_close(struct raft_uv_transport *t)
 {
     struct tp *tp = t->impl;
@@ -854,6 +871,7 @@ void lg_raft_transport_close(struct raft_uv_transport *t)
     t->impl = NULL;
 }
 
+/* Public: see transport.h. */
 int lg_raft_transport_set_bind_address(struct raft_uv_transport *t, const char *address)
 {
     struct tp *tp = t->impl;
@@ -867,6 +885,7 @@ int lg_raft_transport_set_bind_address(struct raft_uv_transport *t, const char *
     return LG_OK;
 }
 
+/* Public: see transport.h. */
 void lg_raft_transport_set_timeouts(struct raft_uv_transport *t, unsigned connect_timeout_ms,
                                     unsigned handshake_timeout_ms)
 {
@@ -877,6 +896,7 @@ void lg_raft_transport_set_timeouts(struct raft_uv_transport *t, unsigned connec
     tp->handshake_timeout_ms = handshake_timeout_ms;
 }
 
+/* Public: see transport.h. */
 void lg_raft_transport_set_resolve_hook(struct raft_uv_transport *t,
                                         lg_raft_transport_resolve_hook hook, void *arg)
 {
@@ -885,12 +905,14 @@ void lg_raft_transport_set_resolve_hook(struct raft_uv_transport *t,
     tp->resolve_arg = arg;
 }
 
+/* Public: see transport.h. */
 uint64_t lg_raft_transport_resolve_count(const struct raft_uv_transport *t)
 {
     const struct tp *tp = t->impl;
     return tp->resolve_count;
 }
 
+/* Public: see transport.h. */
 unsigned lg_raft_transport_port(const struct raft_uv_transport *t)
 {
     const struct tp *tp = t->impl;
