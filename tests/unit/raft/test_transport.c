@@ -802,3 +802,57 @@ Test(transport, close_cancels_handshakes_being_read)
     cr_assert_eq(a.accepted, 0);
     loop_finish(&loop);
 }
+
+struct many {
+    struct conn *k;
+    unsigned n;
+};
+
+static bool many_called(void *arg)
+{
+    struct many *m = arg;
+    for (unsigned i = 0; i < m->n; i++) {
+        if (m->k[i].calls == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+Test(transport, connect_timeout_fails_with_noconnection_exactly_once, .timeout = 60)
+{
+    uv_loop_t loop;
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    unsigned port = free_port();
+    char address[64];
+    snprintf(address, sizeof address, "localhost:%u", port);
+    struct acceptor a = {0};
+    struct raft_uv_transport server;
+    listener_start(&loop, &server, 1, address, &a);
+    struct raft_uv_transport client;
+    cr_assert_eq(lg_raft_transport_init(&client, &loop), 0);
+    cr_assert_eq(client.init(&client, 2, "client.test:1"), 0);
+    /* 1 ms: the timer races resolution (thread pool), connect and the handshake write. */
+    lg_raft_transport_set_timeouts(&client, 1, 1000);
+    struct conn k[40];
+    memset(k, 0, sizeof k);
+    for (unsigned i = 0; i < 40; i++) {
+        k[i].req.data = &k[i];
+        cr_assert_eq(client.connect(&client, &k[i].req, 1, address, conn_cb), 0);
+    }
+    struct many m = {k, 40};
+    cr_assert(run_until(&loop, many_called, &m, 10000));
+    unsigned timeouts = 0;
+    for (unsigned i = 0; i < 40; i++) {
+        cr_assert_eq(k[i].calls, 1);
+        cr_assert(k[i].status == 0 || k[i].status == RAFT_NOCONNECTION);
+        timeouts += k[i].status == RAFT_NOCONNECTION;
+    }
+    cr_log_info("1 ms connect timeout: %u of 40 timed out", timeouts);
+    bool never = false;
+    run_until(&loop, flag_set, &never, 100);
+    cr_assert_eq(k[0].calls, 1, "no second callback after the timeout");
+    transport_shutdown(&loop, &client);
+    transport_shutdown(&loop, &server);
+    loop_finish(&loop);
+}
