@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# fuzz.sh: build the libFuzzer build dir (clang) and run every fuzz target for N seconds
+# each (default 60), seeded from tests/fuzz/corpus/<target>/. Fails on any crash; the
+# crashing input is left in build-fuzz/artifacts/ to be kept as a regression seed.
+#   usage: scripts/fuzz.sh [seconds] [target...]      (env BUILD_DIR, default build-fuzz)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+secs=${1:-60}
+shift || true
+build=${BUILD_DIR:-build-fuzz}
+if [ ! -f "$build/build.ninja" ]; then
+    CC=clang meson setup "$build" -Dfuzzing_engine=libfuzzer -Db_lundef=false \
+        -Db_sanitize=address,undefined >/dev/null
+fi
+ninja -C "$build" >/dev/null
+if [ $# -gt 0 ]; then
+    targets=("$@")
+else
+    mapfile -t targets < <(sed -n "s/^ *'\([a-z_]*\)',\$/\1/p" tests/fuzz/meson.build)
+fi
+mkdir -p "$build/artifacts" "$build/corpus"
+status=0
+for t in "${targets[@]}"; do
+    exe="$build/tests/fuzz/fuzz_$t"
+    [ -x "$exe" ] || { echo "fuzz.sh: no target $exe" >&2; status=1; continue; }
+    work="$build/corpus/$t"
+    mkdir -p "$work"
+    echo "== fuzz_$t: ${secs}s"
+    if ! UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+        "$exe" -max_total_time="$secs" -artifact_prefix="$build/artifacts/fuzz_$t-" \
+        -print_final_stats=1 "$work" "tests/fuzz/corpus/$t" 2>"$build/fuzz_$t.log"; then
+        echo "fuzz.sh: fuzz_$t crashed; see $build/fuzz_$t.log and $build/artifacts/" >&2
+        tail -40 "$build/fuzz_$t.log" >&2
+        status=1
+    fi
+    grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$build/fuzz_$t.log" || true
+done
+exit $status
