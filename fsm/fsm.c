@@ -446,19 +446,31 @@ static uint64_t commit_ts(const struct lg_fsm *f, uint64_t ts)
     return ts > f->st.last_ts ? ts : f->st.last_ts;
 }
 
-static void fill_from_journal(struct lg_fsm *f, uint64_t seq, struct lg_cmd_result *res)
+/* Complete a duplicate's answer (hash, raft index, timestamp) from its journal record.
+ * A record in a journal gap (not fetched yet) leaves those fields zero. A failed read is
+ * an I/O failure of this node (the journal is sticky-failed by then): it stops apply. */
+static int fill_from_journal(struct lg_fsm *f, uint64_t seq, struct lg_cmd_result *res)
 {
     struct lg_journal_record jr;
-    if (seq == 0 || seq > journal_last(f) || lg_journal_read(f->journal, seq, &jr) != LG_OK) {
-        return;
+    if (seq == 0 || seq > journal_last(f)) {
+        return LG_OK;
+    }
+    int rc = lg_journal_read(f->journal, seq, &jr);
+    if (rc != LG_OK) {
+        fail(f, rc, "reading the record of a duplicate reference");
+        return rc;
     }
     memcpy(res->hash, jr.hash, LG_HASH_BYTES);
     struct lg_record rec;
     lg_arena_reset(&f->rec_arena);
-    if (lg_record_decode(jr.body, jr.body_len, &f->rec_arena, &rec, NULL) == LG_OK) {
-        res->raft_index = rec.raft_index;
-        res->timestamp_us = rec.timestamp_us;
+    rc = lg_record_decode(jr.body, jr.body_len, &f->rec_arena, &rec, NULL);
+    if (rc != LG_OK) {
+        fail(f, LG_ECORRUPT, "decoding the record of a duplicate reference");
+        return LG_ECORRUPT;
     }
+    res->raft_index = rec.raft_index;
+    res->timestamp_us = rec.timestamp_us;
+    return LG_OK;
 }
 
 static int apply_submit(struct lg_fsm *f, uint64_t raft_index, const struct lg_cmd *cmd,
@@ -497,7 +509,7 @@ static int apply_submit(struct lg_fsm *f, uint64_t raft_index, const struct lg_c
             if (ref->tx_id < l->n_txix) {
                 res->seq = l->txix[ref->tx_id].seq;
                 res->timestamp_us = l->txix[ref->tx_id].ts;
-                fill_from_journal(f, res->seq, res);
+                return fill_from_journal(f, res->seq, res);
             }
             return LG_OK;
         }
