@@ -191,7 +191,8 @@ Test(proto, decodes_ping_status_digest)
 Test(proto, decodes_submit_with_every_field_in_any_order)
 {
     struct lg_proto_request q;
-    int rc = req("{'postings': [{'asset': 'USD/2', 'amount': '340282366920938463463374607431768211455',"
+    int rc = req("{'postings': [{'asset': 'USD/2', 'amount': "
+                 "'340282366920938463463374607431768211455',"
                  " 'destination': 'users:1', 'source': 'world'}, {'source': 'users:1', "
                  "'destination': 'fees', 'amount': 5, 'asset': 'EUR'}], 'op': 'submit', "
                  "'metadata': {'order': '42', 'note': ''}, 'reference': 'ref-1', 'id': 9, "
