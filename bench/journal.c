@@ -120,7 +120,7 @@ int main(int argc, char **argv)
     uint64_t records = 2000000;
     unsigned long body_bytes = 200;
     long long sync_every = -1;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* flags come in pairs: --name value */
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--dir") == 0 && v != NULL) {
             dir = v;
@@ -134,7 +134,6 @@ int main(int argc, char **argv)
             usage();
             return 2;
         }
-        i++;
     }
     if (dir == NULL || records == 0 || body_bytes == 0 ||
         body_bytes > LG_RECORD_BODY_BYTES_MAX || sync_every < -1) {
