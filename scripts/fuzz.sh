@@ -6,6 +6,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+scripts/setup.sh clang libclang-rt-14-dev   # clang and its libFuzzer runtime
 secs=${1:-60}
 shift || true
 build=${BUILD_DIR:-build-fuzz}
