@@ -20,7 +20,10 @@
  *   cond:    [kind(uint), account, version(uint)] | [kind, account, asset, min(amount)]
  *   amount:  uint when < 2^64, else bin8 of 16 bytes big-endian (canonical: never bin for
  *            a value that fits in 64 bits).
- *   record:  {"v": 1, "k": kind, "seq", "index", "ts", "ledger", ...kind fields}
+ *   record:  {"v": 1, "k": kind, "seq", "index", "pos", "ts", "ledger", ...kind fields}
+ *            "pos": the command's 0-based position in its Raft entry, below
+ *            LG_BATCH_COMMANDS_MAX; (index, pos) names the command that produced the
+ *            record (a re-fed entry is matched by it after a restart).
  *     tx:           "tx_id", "postings", "metadata"?, "reference"?, "volumes":
  *                   [[account, asset, input, output]...] (post-transaction volumes of
  *                   every (account, asset) touched, sorted by account then asset)
@@ -134,6 +137,7 @@ struct lg_record {
     uint8_t kind; /* enum lg_cmd_kind: what was committed */
     uint64_t seq;
     uint64_t raft_index;
+    uint32_t pos; /* position of the command in its Raft entry, 0-based */
     uint64_t timestamp_us;
     struct lg_str ledger;
     /* LG_CMD_SUBMIT */
@@ -212,8 +216,10 @@ int lg_record_decode(const void *buf, size_t len, struct lg_arena *arena,
                      struct lg_record *out, char *errmsg);
 
 /* Digest of a submit command's content for idempotency: SHA-256 over the canonical
- * encoding of (ledger, postings, metadata, reference, conditions), excluding timestamp.
- * Two submits with the same reference are "identical" iff their digests are equal. */
+ * encoding of (ledger, postings, metadata, reference), excluding the timestamp and the
+ * conditions (preconditions, not content: a retry may carry different ones; any in
+ * submit are ignored). Two submits with the same reference are "identical" iff their
+ * digests are equal. */
 int lg_cmd_submit_digest(const struct lg_cmd_submit *submit, uint8_t out[LG_HASH_BYTES]);
 
 #endif /* LG_FSM_CMD_H */

@@ -459,6 +459,10 @@ static int check_record(const struct ctx *c, const struct lg_record *r, bool can
     if (r->seq == 0) {
         return ctx_fail(c, LG_EBADREQ, "must be at least 1", "seq");
     }
+    if (r->pos >= LG_BATCH_COMMANDS_MAX) {
+        return ctx_failf(c, LG_EBADREQ, "pos", "%u: at most %u", r->pos,
+                         LG_BATCH_COMMANDS_MAX - 1u);
+    }
     int rc = check_name(c, lg_name_check_ledger, r->ledger, "ledger");
     if (rc != LG_OK) {
         return rc;
@@ -745,7 +749,7 @@ int lg_record_encode(const struct lg_record *rec, struct lg_buf *out, char *errm
     struct enc_sink sink = {out, false};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sink, enc_write);
-    uint32_t fields = 6u;
+    uint32_t fields = 7u;
     switch (rec->kind) {
     case LG_CMD_SUBMIT:
         fields += 3u + (rec->n_metadata > 0) + (rec->reference.len > 0);
@@ -766,6 +770,8 @@ int lg_record_encode(const struct lg_record *rec, struct lg_buf *out, char *errm
     msgpack_pack_uint64(&pk, rec->seq);
     PACK_KEY(&pk, "index");
     msgpack_pack_uint64(&pk, rec->raft_index);
+    PACK_KEY(&pk, "pos");
+    msgpack_pack_uint32(&pk, rec->pos);
     PACK_KEY(&pk, "ts");
     msgpack_pack_uint64(&pk, rec->timestamp_us);
     PACK_KEY(&pk, "ledger");
@@ -1624,6 +1630,14 @@ static int dec_record(struct dec *d, struct lg_record *rec)
     D_UINT(d, &rec->seq, "seq");
     D_KEY(d, &m, "index");
     D_UINT(d, &rec->raft_index, "index");
+    uint64_t pos;
+    D_KEY(d, &m, "pos");
+    D_UINT(d, &pos, "pos");
+    if (pos >= LG_BATCH_COMMANDS_MAX) {
+        return ctx_failf(&d->c, LG_EBADREQ, "pos", "%llu: at most %u", (unsigned long long)pos,
+                         LG_BATCH_COMMANDS_MAX - 1u);
+    }
+    rec->pos = (uint32_t)pos;
     D_KEY(d, &m, "ts");
     D_UINT(d, &rec->timestamp_us, "ts");
     D_KEY(d, &m, "ledger");

@@ -14,7 +14,27 @@
 #include "fsm_int.h"
 #include "name.h"
 
-#define FSM_ARENA_BYTES_MAX (64u * 1024u * 1024u)
+/* Decoding budget of one entry (or one record): LG_DECODE_ARENA_BYTES_MAX (lib/limits.h).
+ * The batch decoder allocates only arrays: cmds (at most LG_BATCH_COMMANDS_MAX), and per
+ * command postings, metadata and conditions. An array of n items costs n * size rounded
+ * up to 16 and its encoding takes at least 1 + n * min bytes (min: the smallest encoded
+ * item); with size <= 16 * min every such array costs at most 16 arena bytes per input
+ * byte, and the cmds array at most one more frame. So any entry up to LG_FRAME_BYTES_MAX
+ * decodes within (16 + 1) * LG_FRAME_BYTES_MAX. */
+#define FSM_ARENA_BYTES_MAX LG_DECODE_ARENA_BYTES_MAX
+LG_STATIC_ASSERT(sizeof(struct lg_posting) <= LG_DECODE_EXPANSION_MAX * 5u,
+                 "posting: [s, d, amount, asset] encodes to at least 5 bytes");
+LG_STATIC_ASSERT(sizeof(struct lg_kv) <= LG_DECODE_EXPANSION_MAX * 2u,
+                 "metadata entry: key and value encode to at least 2 bytes");
+LG_STATIC_ASSERT(sizeof(struct lg_condition) <= LG_DECODE_EXPANSION_MAX * 4u,
+                 "condition: [kind, account, version] encodes to at least 4 bytes");
+LG_STATIC_ASSERT(sizeof(struct lg_volume) <= LG_DECODE_EXPANSION_MAX * 5u,
+                 "volume: [account, asset, input, output] encodes to at least 5 bytes");
+LG_STATIC_ASSERT(LG_BATCH_COMMANDS_MAX * sizeof(struct lg_cmd) <= LG_FRAME_BYTES_MAX,
+                 "the cmds array fits in one frame's worth of budget");
+LG_STATIC_ASSERT(LG_DECODE_ARENA_BYTES_MAX >=
+                     (LG_DECODE_EXPANSION_MAX + 1u) * (size_t)LG_FRAME_BYTES_MAX,
+                 "any entry up to a frame decodes within the budget");
 #define FSM_PAIRS_MAX (2u * LG_POSTINGS_MAX)
 #define FSM_CHECKPOINTS_KEPT 2u
 #define FSM_CKPT_PREFIX "checkpoint-"
@@ -473,7 +493,8 @@ static int fill_from_journal(struct lg_fsm *f, uint64_t seq, struct lg_cmd_resul
     return LG_OK;
 }
 
-static int apply_submit(struct lg_fsm *f, uint64_t raft_index, const struct lg_cmd *cmd,
+static int apply_submit(struct lg_fsm *f, uint64_t raft_index, uint32_t pos,
+                        const struct lg_cmd *cmd,
                         struct lg_cmd_result *res)
 {
     const struct lg_cmd_submit *s = &cmd->u.submit;
@@ -611,6 +632,7 @@ static int apply_submit(struct lg_fsm *f, uint64_t raft_index, const struct lg_c
     memset(&rec, 0, sizeof rec);
     rec.kind = LG_CMD_SUBMIT;
     rec.raft_index = raft_index;
+    rec.pos = pos;
     rec.timestamp_us = commit_ts(f, cmd->timestamp_us);
     rec.ledger = s->ledger;
     rec.tx_id = l == NULL ? 0 : l->n_txs;
@@ -626,7 +648,8 @@ static int apply_submit(struct lg_fsm *f, uint64_t raft_index, const struct lg_c
                   res);
 }
 
-static int apply_set_metadata(struct lg_fsm *f, uint64_t raft_index, const struct lg_cmd *cmd,
+static int apply_set_metadata(struct lg_fsm *f, uint64_t raft_index, uint32_t pos,
+                        const struct lg_cmd *cmd,
                               struct lg_cmd_result *res)
 {
     const struct lg_cmd_set_metadata *m = &cmd->u.set_metadata;
@@ -655,6 +678,7 @@ static int apply_set_metadata(struct lg_fsm *f, uint64_t raft_index, const struc
     memset(&rec, 0, sizeof rec);
     rec.kind = LG_CMD_SET_METADATA;
     rec.raft_index = raft_index;
+    rec.pos = pos;
     rec.timestamp_us = commit_ts(f, cmd->timestamp_us);
     rec.ledger = m->ledger;
     rec.address = m->address;
@@ -663,7 +687,8 @@ static int apply_set_metadata(struct lg_fsm *f, uint64_t raft_index, const struc
     return commit(f, &rec, NULL, NULL, res);
 }
 
-static int apply_set_limit(struct lg_fsm *f, uint64_t raft_index, const struct lg_cmd *cmd,
+static int apply_set_limit(struct lg_fsm *f, uint64_t raft_index, uint32_t pos,
+                        const struct lg_cmd *cmd,
                            struct lg_cmd_result *res)
 {
     const struct lg_cmd_set_limit *m = &cmd->u.set_limit;
@@ -680,6 +705,7 @@ static int apply_set_limit(struct lg_fsm *f, uint64_t raft_index, const struct l
     memset(&rec, 0, sizeof rec);
     rec.kind = LG_CMD_SET_LIMIT;
     rec.raft_index = raft_index;
+    rec.pos = pos;
     rec.timestamp_us = commit_ts(f, cmd->timestamp_us);
     rec.ledger = m->ledger;
     rec.address = m->address;
@@ -689,68 +715,23 @@ static int apply_set_limit(struct lg_fsm *f, uint64_t raft_index, const struct l
     return commit(f, &rec, NULL, NULL, res);
 }
 
-/* Does the journaled record hold what cmd would have committed? (Crash-cut entries.) */
-static bool record_matches(const struct lg_fsm *f, const struct lg_record *rec,
-                           const struct lg_cmd *cmd)
-{
-    uint64_t ts = cmd->timestamp_us > f->match_prev_ts ? cmd->timestamp_us : f->match_prev_ts;
-    if (rec->kind != cmd->kind || rec->timestamp_us != ts) {
-        return false;
-    }
-    const struct lg_kv *kv = NULL;
-    uint32_t n_kv = 0;
-    switch (cmd->kind) {
-    case LG_CMD_SUBMIT: {
-        const struct lg_cmd_submit *s = &cmd->u.submit;
-        if (!str_eq(rec->ledger, s->ledger) || !str_eq(rec->reference, s->reference) ||
-            rec->n_postings != s->n_postings) {
-            return false;
-        }
-        for (uint32_t i = 0; i < s->n_postings; i++) {
-            const struct lg_posting *a = &rec->postings[i];
-            const struct lg_posting *b = &s->postings[i];
-            if (!str_eq(a->source, b->source) || !str_eq(a->destination, b->destination) ||
-                !str_eq(a->asset, b->asset) || a->amount != b->amount) {
-                return false;
-            }
-        }
-        kv = s->metadata;
-        n_kv = s->n_metadata;
-        break;
-    }
-    case LG_CMD_SET_METADATA:
-        if (!str_eq(rec->ledger, cmd->u.set_metadata.ledger) ||
-            !str_eq(rec->address, cmd->u.set_metadata.address)) {
-            return false;
-        }
-        kv = cmd->u.set_metadata.metadata;
-        n_kv = cmd->u.set_metadata.n_metadata;
-        break;
-    case LG_CMD_SET_LIMIT: {
-        const struct lg_cmd_set_limit *m = &cmd->u.set_limit;
-        return str_eq(rec->ledger, m->ledger) && str_eq(rec->address, m->address) &&
-               str_eq(rec->asset, m->asset) && rec->unlimited == m->unlimited &&
-               (m->unlimited || rec->limit == m->limit);
-    }
-    default:
-        return false;
-    }
-    if (rec->n_metadata != n_kv) {
-        return false;
-    }
-    for (uint32_t i = 0; i < n_kv; i++) {
-        if (!str_eq(rec->metadata[i].key, kv[i].key) ||
-            !str_eq(rec->metadata[i].value, kv[i].value)) {
-            return false;
-        }
-    }
-    return true;
-}
+/* The message of a re-fed command whose first outcome was a rejection (see match_cmd). */
+#define FSM_REFED_REJECTED "outcome decided before a restart; retry with the same reference"
 
-/* Crash-cut entry: the command either produced the next journaled record (report it) or
- * was rejected at its first apply (nothing to do). Returns LG_OK or a fatal journal code. */
-static int match_cmd(struct lg_fsm *f, const struct lg_cmd *cmd, struct lg_cmd_result *res)
+/* Command pos of the crash-cut entry, pos <= match_last_pos (docs/state-machine.md,
+ * "Restart"). Records are identified by (raft_index, pos), never by content: the next
+ * journaled record of the entry either has this pos (the command committed: report it) or
+ * a later one (the command was rejected at its first apply: its rejection was computed
+ * against a state that later records of the entry have since changed, so it cannot be
+ * recomputed; report LG_EUNAVAIL, the client retries with its reference). Results are
+ * answers to clients that waited on the old leader; what must be identical on every
+ * replica is the state and the journal, and neither changes here.
+ * Returns LG_OK or a fatal journal code. */
+static int match_cmd(struct lg_fsm *f, uint32_t pos, struct lg_cmd_result *res)
 {
+    LG_PRE(pos <= f->match_last_pos);
+    /* the entry's record of pos match_last_pos is journaled and not reported yet */
+    LG_ASSERT(f->match_seq <= journal_last(f));
     struct lg_journal_record jr;
     int rc = lg_journal_read(f->journal, f->match_seq, &jr);
     if (rc != LG_OK) {
@@ -760,13 +741,13 @@ static int match_cmd(struct lg_fsm *f, const struct lg_cmd *cmd, struct lg_cmd_r
     struct lg_record rec;
     lg_arena_reset(&f->rec_arena);
     rc = lg_record_decode(jr.body, jr.body_len, &f->rec_arena, &rec, NULL);
-    if (rc != LG_OK) {
+    if (rc != LG_OK || rec.seq != jr.seq || rec.raft_index != f->partial_index ||
+        rec.pos < pos) {
         fail(f, LG_ECORRUPT, "decoding a journaled record of a re-fed entry");
         return LG_ECORRUPT;
     }
-    if (!record_matches(f, &rec, cmd)) {
-        reject(res, LG_EUNAVAIL, "re-fed after a restart: this command was rejected when "
-               "first applied");
+    if (rec.pos != pos) {
+        reject(res, LG_EUNAVAIL, "%s", FSM_REFED_REJECTED);
         return LG_OK;
     }
     memset(res, 0, sizeof *res);
@@ -776,7 +757,14 @@ static int match_cmd(struct lg_fsm *f, const struct lg_cmd *cmd, struct lg_cmd_r
     res->raft_index = rec.raft_index;
     res->timestamp_us = rec.timestamp_us;
     memcpy(res->hash, jr.hash, LG_HASH_BYTES);
-    f->match_prev_ts = rec.timestamp_us;
+    if (rec.kind == LG_CMD_SUBMIT) {
+        /* the state was built from this very record at open */
+        const struct fsm_ledger *l = lg_fsm_ledger_find(&f->st, rec.ledger.ptr,
+                                                        rec.ledger.len);
+        LG_ASSERT(l != NULL);
+        LG_ASSERT(rec.tx_id < l->n_txix);
+        LG_ASSERT(l->txix[rec.tx_id].seq == jr.seq);
+    }
     f->match_seq++;
     return LG_OK;
 }
@@ -825,14 +813,14 @@ static int apply_entry(struct lg_fsm *f, uint64_t raft_index, const struct lg_ba
             if (codes != NULL && codes[i] != LG_OK) {
                 reject(res, codes[i], "cmds[%u]: %s", i,
                        errors != NULL ? errors[i] : lg_err_message(codes[i]));
-            } else if (matching && f->match_seq <= journal_last(f)) {
-                rc = match_cmd(f, cmd, res);
+            } else if (matching && i <= f->match_last_pos) {
+                rc = match_cmd(f, i, res);
             } else if (cmd->kind == LG_CMD_SUBMIT) {
-                rc = apply_submit(f, raft_index, cmd, res);
+                rc = apply_submit(f, raft_index, i, cmd, res);
             } else if (cmd->kind == LG_CMD_SET_METADATA) {
-                rc = apply_set_metadata(f, raft_index, cmd, res);
+                rc = apply_set_metadata(f, raft_index, i, cmd, res);
             } else if (cmd->kind == LG_CMD_SET_LIMIT) {
-                rc = apply_set_limit(f, raft_index, cmd, res);
+                rc = apply_set_limit(f, raft_index, i, cmd, res);
             } else {
                 reject(res, LG_EBADREQ, "cmds[%u].k: unknown command kind %u", i, cmd->kind);
             }
@@ -884,11 +872,22 @@ int lg_fsm_apply(struct lg_fsm *f, uint64_t raft_index, const void *buf, size_t 
         if (lg_fsm_journal_gap(f) > 0) {
             return LG_EUNAVAIL;
         }
+        bool over_budget = rc == LG_ENOMEM && lg_arena_over_budget(&f->arena);
+        if (rc == LG_ENOMEM && !over_budget) {
+            /* malloc failed: this node's problem, not the entry's. No progress. */
+            lg_errmsg_printf(f->errmsg, LG_ENOMEM, "decoding entry %llu: out of memory",
+                             (unsigned long long)raft_index);
+            return LG_ENOMEM;
+        }
         /* Malformed entry: one deterministic rejection, state unchanged but the index
-         * moves on (the entry is consumed). LG_ENOMEM from the bounded arena means the
-         * entry is too large for it, the same on every replica. */
-        reject(&f->results[0], rc == LG_ENOMEM ? LG_ETOOLARGE : rc, "%s",
-               msg[0] != '\0' ? msg : lg_err_message(rc));
+         * moves on (the entry is consumed). Over the decode budget (bytes requested, a
+         * function of the entry alone) is "too large", the same on every replica. */
+        if (over_budget) {
+            reject(&f->results[0], LG_ETOOLARGE, "entry needs more than %zu bytes to decode",
+                   (size_t)FSM_ARENA_BYTES_MAX);
+        } else {
+            reject(&f->results[0], rc, "%s", msg[0] != '\0' ? msg : lg_err_message(rc));
+        }
         if (raft_index > f->st.applied_index) {
             f->st.applied_index = raft_index;
         }
@@ -959,8 +958,7 @@ static int replay(struct lg_fsm *f, uint64_t state_from_seq, uint64_t ckpt_appli
     }
     uint64_t cur_index = 0;
     uint64_t cur_first_seq = 0;
-    uint64_t prev_ts = f->st.last_ts;
-    uint64_t cur_prev_ts = prev_ts;
+    uint32_t cur_last_pos = 0;
     struct lg_journal_record jr;
     for (;;) {
         int n = lg_journal_iter_next(&it, &jr);
@@ -994,11 +992,17 @@ static int replay(struct lg_fsm *f, uint64_t state_from_seq, uint64_t ckpt_appli
                                         "journal record %llu: timestamp or index goes back",
                                         (unsigned long long)jr.seq);
             }
+            if (rec.raft_index == cur_index && rec.pos <= cur_last_pos) {
+                return lg_errmsg_printf(f->errmsg, LG_ECORRUPT,
+                                        "journal record %llu: pos %u does not follow pos %u "
+                                        "of the same entry",
+                                        (unsigned long long)jr.seq, rec.pos, cur_last_pos);
+            }
             if (rec.raft_index != cur_index) {
                 cur_index = rec.raft_index;
                 cur_first_seq = jr.seq;
-                cur_prev_ts = f->st.last_ts;
             }
+            cur_last_pos = rec.pos;
             f->st.last_seq = jr.seq;
             memcpy(f->st.last_hash, jr.hash, LG_HASH_BYTES);
             f->st.last_ts = rec.timestamp_us;
@@ -1011,7 +1015,7 @@ static int replay(struct lg_fsm *f, uint64_t state_from_seq, uint64_t ckpt_appli
         /* The last entry seen may have been cut by a crash after some of its records. */
         f->partial_index = cur_index;
         f->match_seq = cur_first_seq;
-        f->match_prev_ts = cur_prev_ts;
+        f->match_last_pos = cur_last_pos;
     }
     return LG_OK;
 }

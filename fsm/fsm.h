@@ -65,15 +65,22 @@ void lg_fsm_abandon(struct lg_fsm *fsm);
 /* Apply one Raft entry: decode the batch (buf borrowed for the call) and apply its
  * commands in order. *results points to *n_results results in one FSM-owned array valid
  * until the next apply on this FSM.
- * - Malformed bytes: one result LG_EBADREQ (or LG_ETOOLARGE), nothing changed.
+ * - Malformed bytes: one result LG_EBADREQ (or LG_ETOOLARGE), nothing changed. An entry
+ *   whose decoding needs more than LG_DECODE_ARENA_BYTES_MAX bytes (a function of the
+ *   entry alone; every entry up to LG_FRAME_BYTES_MAX fits) is LG_ETOOLARGE.
  * - A command that failed validation: its own rejection; the others apply.
  * - raft_index <= lg_fsm_applied_index(): recognised and skipped, zero results (restart
  *   re-feeds entries). The one exception is the entry whose journal records a crash may
- *   have cut short: its commands are matched to the records already journaled and only
- *   the rest are applied (docs/state-machine.md, "Restart").
+ *   have cut short: command i is matched to the journaled record (raft_index, pos i);
+ *   before the last journaled pos, a command without a record was rejected the first time
+ *   and now reports LG_EUNAVAIL ("outcome decided before a restart; retry with the same
+ *   reference"); commands after it are applied (docs/state-machine.md, "Restart").
  * Returns LG_OK for every entry. Non-OK means no progress and the node must stop:
  * LG_EIO/LG_ENOSPC (journal write failed; sticky), LG_EUNAVAIL (a journal gap after a
- * restore must be filled first: lg_fsm_gap_append), LG_ESHUTDOWN (FSM failed earlier). */
+ * restore must be filled first: lg_fsm_gap_append), LG_ESHUTDOWN (FSM failed earlier),
+ * LG_ENOMEM (malloc failed while decoding: nothing changed, not sticky; the node stops and
+ * restarts rather than turn its own memory shortage into a rejection replicas disagree
+ * on). */
 int lg_fsm_apply(struct lg_fsm *fsm, uint64_t raft_index, const void *buf, size_t len,
                  const struct lg_cmd_result **results, uint32_t *n_results);
 

@@ -194,10 +194,11 @@ struct lg_fsm {
     char *state_dir;
     uint64_t checkpoint_every;
     uint64_t last_ckpt_seq;
-    /* The entry whose records a crash may have cut short (see apply_entry). */
+    /* The entry whose records a crash may have cut short (see apply_entry): its index,
+     * the seq of its next journaled record to report, the pos of its last one. */
     uint64_t partial_index;
     uint64_t match_seq;
-    uint64_t match_prev_ts;
+    uint32_t match_last_pos;
     bool failed; /* sticky: a journal write failed */
     int fail_code;
     /* scratch, allocated once */

@@ -1,4 +1,5 @@
-/* arena: bump allocation in chunks kept across resets, bounded in total size. */
+/* arena: bump allocation in chunks kept across resets; a budget on the bytes requested
+ * between resets (deterministic: independent of the chunks kept from earlier use). */
 #include "arena.h"
 
 #include <stdint.h>
@@ -40,6 +41,8 @@ void lg_arena_init(struct lg_arena *a, size_t bytes_max)
     a->chunks = NULL;
     a->bytes_max = bytes_max;
     a->bytes_total = 0;
+    a->bytes_used = 0;
+    a->over_budget = 0;
 }
 
 /* Take size bytes from chunk c, or NULL if it does not have them. */
@@ -54,18 +57,12 @@ static void *arena_take(struct lg_arena_chunk *c, size_t size)
 }
 
 /* Allocate a new chunk able to hold size bytes and append it to the list. Returns NULL
- * when malloc fails or the arena would exceed bytes_max. */
+ * when malloc fails. The budget is checked by the caller, on requested bytes. */
 static struct lg_arena_chunk *arena_grow(struct lg_arena *a, size_t size)
 {
     size_t payload = size > ARENA_CHUNK_BYTES ? size : ARENA_CHUNK_BYTES;
-    if (a->bytes_max != 0) {
-        size_t room = a->bytes_max > a->bytes_total ? a->bytes_max - a->bytes_total : 0;
-        if (size > room) {
-            return NULL;
-        }
-        if (payload > room) {
-            payload = room;
-        }
+    if (a->bytes_max != 0 && payload > a->bytes_max) {
+        payload = size > a->bytes_max ? size : a->bytes_max; /* small budgets, small chunks */
     }
     if (payload > SIZE_MAX - ARENA_HEADER_BYTES) {
         return NULL;
@@ -95,28 +92,39 @@ void *lg_arena_alloc(struct lg_arena *a, size_t size)
         return NULL;
     }
     size = size == 0 ? ARENA_ALIGN : (size + ARENA_ALIGN - 1u) & ~(size_t)(ARENA_ALIGN - 1u);
+    if (a->bytes_max != 0 && size > a->bytes_max - a->bytes_used) {
+        a->over_budget = 1;
+        return NULL;
+    }
+    void *p = NULL;
     if (a->head != NULL) {
-        void *p = arena_take(a->head, size);
-        if (p != NULL) {
-            return p;
-        }
+        p = arena_take(a->head, size);
         /* Reuse chunks kept from before the last reset before allocating new ones. */
-        for (struct lg_arena_chunk *c = a->head->next; c != NULL; c = c->next) {
+        for (struct lg_arena_chunk *c = a->head->next; p == NULL && c != NULL; c = c->next) {
             p = arena_take(c, size);
             if (p != NULL) {
                 a->head = c;
-                return p;
             }
         }
     }
-    struct lg_arena_chunk *c = arena_grow(a, size);
-    if (c == NULL) {
-        return NULL;
+    if (p == NULL) {
+        struct lg_arena_chunk *c = arena_grow(a, size);
+        if (c == NULL) {
+            return NULL; /* malloc failed: not a budget matter */
+        }
+        a->head = c;
+        p = arena_take(c, size);
+        LG_POST(p != NULL);
     }
-    a->head = c;
-    void *p = arena_take(c, size);
-    LG_POST(p != NULL);
+    a->bytes_used += size;
+    LG_POST(a->bytes_max == 0 || a->bytes_used <= a->bytes_max);
     return p;
+}
+
+int lg_arena_over_budget(const struct lg_arena *a)
+{
+    LG_PRE(a != NULL);
+    return a->over_budget;
 }
 
 /* n * size bytes, zeroed. NULL on overflow of n * size, out of memory or past bytes_max. */
@@ -133,10 +141,17 @@ void *lg_arena_calloc(struct lg_arena *a, size_t n, size_t size)
     return p;
 }
 
-/* Forget every allocation; chunks stay for reuse. */
+/* Forget every allocation; chunks stay for reuse unless they hold more than bytes_max
+ * (then they are freed, keeping memory bounded by a small multiple of the budget). */
 void lg_arena_reset(struct lg_arena *a)
 {
     LG_PRE(a != NULL);
+    a->bytes_used = 0;
+    a->over_budget = 0;
+    if (a->bytes_max != 0 && a->bytes_total > a->bytes_max) {
+        lg_arena_close(a);
+        return;
+    }
     for (struct lg_arena_chunk *c = a->chunks; c != NULL; c = c->next) {
         c->used = 0;
     }
@@ -156,4 +171,6 @@ void lg_arena_close(struct lg_arena *a)
     a->head = NULL;
     a->chunks = NULL;
     a->bytes_total = 0;
+    a->bytes_used = 0;
+    a->over_budget = 0;
 }

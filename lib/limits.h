@@ -41,6 +41,16 @@
  * and post-transaction volumes fits well below this. */
 #define LG_RECORD_BODY_BYTES_MAX (4u * 1024u * 1024u)
 
+/* Decoding budget of one Raft entry (bytes the decoder may request from its arena; see
+ * lib/arena.h): decoding expands input by at most LG_DECODE_EXPANSION_MAX arena bytes per
+ * input byte (an array of n items of at most 16 * their smallest encoding, rounded up to
+ * 16 bytes, over at least 1 + n * that many input bytes; fsm/fsm.c asserts the struct
+ * sizes), plus the command array (one frame's worth at most). So every valid entry up to
+ * LG_FRAME_BYTES_MAX fits: going over is a deterministic "too large", never a function of
+ * memory. Only what an entry needs is ever allocated. */
+#define LG_DECODE_EXPANSION_MAX 16u
+#define LG_DECODE_ARENA_BYTES_MAX ((LG_DECODE_EXPANSION_MAX + 1u) * (size_t)LG_FRAME_BYTES_MAX)
+
 /* A page of query results. */
 #define LG_PAGE_LIMIT_DEFAULT 100u
 #define LG_PAGE_LIMIT_MAX 1000u

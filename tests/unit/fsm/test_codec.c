@@ -695,6 +695,8 @@ Test(codec, record_round_trips)
     recs[1].n_metadata = 0;
     recs[1].reference = S("");
     recs[1].tx_id = UINT64_MAX;
+    recs[1].pos = LG_BATCH_COMMANDS_MAX - 1u; /* uint16 form */
+    recs[0].pos = 200;                         /* uint8 form */
     memset(&recs[2], 0, sizeof recs[2]);
     recs[2].kind = LG_CMD_SET_METADATA;
     recs[2].seq = 2;
@@ -709,6 +711,7 @@ Test(codec, record_round_trips)
     recs[3].address = S("a:b");
     recs[3].asset = S("EUR");
     recs[3].limit = LG_U128_MAX;
+    recs[3].pos = 5; /* fixint */
     for (int i = 0; i < 4; i++) {
         lg_buf_reset(&buf);
         cr_assert_eq(lg_record_encode(&recs[i], &buf, errmsg), LG_OK, "%d: %s", i, errmsg);
@@ -718,6 +721,7 @@ Test(codec, record_round_trips)
         cr_assert_eq(d.kind, recs[i].kind);
         cr_assert_eq(d.seq, recs[i].seq);
         cr_assert_eq(d.raft_index, recs[i].raft_index);
+        cr_assert_eq(d.pos, recs[i].pos);
         cr_assert_eq(d.timestamp_us, recs[i].timestamp_us);
         cr_assert(str_equal(d.ledger, recs[i].ledger));
         cr_assert_eq(d.tx_id, recs[i].tx_id);
@@ -739,6 +743,51 @@ Test(codec, record_round_trips)
         cr_assert_eq(buf2.len, buf.len);
         cr_assert(memcmp(buf.data, buf2.data, buf.len) == 0);
     }
+}
+
+/* "pos" follows "index", in its shortest form, below LG_BATCH_COMMANDS_MAX: a longer
+ * form of the same value or a value out of range is not a valid record. */
+static uint8_t *find_bytes(uint8_t *hay, size_t n, const void *needle, size_t k)
+{
+    for (size_t i = 0; i + k <= n; i++) {
+        if (memcmp(hay + i, needle, k) == 0) {
+            return hay + i;
+        }
+    }
+    return NULL;
+}
+
+Test(codec, record_pos_is_canonical_and_bounded)
+{
+    struct lg_record r = tx_record();
+    r.pos = 3;
+    lg_buf_reset(&buf);
+    cr_assert_eq(lg_record_encode(&r, &buf, errmsg), LG_OK, "%s", errmsg);
+    static const uint8_t key[] = {0xa3, 'p', 'o', 's', 0x03};
+    uint8_t *at = find_bytes(buf.data, buf.len, key, sizeof key);
+    cr_assert_not_null(at);
+    cr_assert(at > find_bytes(buf.data, buf.len, "\xa5index", 6), "pos after index");
+    size_t off = (size_t)(at - buf.data) + 4u;
+    /* the same value as uint8 (0xcc 0x03): non-canonical */
+    uint8_t long_form[512];
+    cr_assert_lt(buf.len + 1u, sizeof long_form);
+    memcpy(long_form, buf.data, off);
+    long_form[off] = 0xcc;
+    memcpy(long_form + off + 1u, buf.data + off, buf.len - off);
+    struct lg_record d;
+    cr_assert_eq(lg_record_decode(long_form, buf.len + 1u, &arena, &d, errmsg), LG_ECORRUPT);
+    cr_assert(strstr(errmsg, "pos") != NULL, "%s", errmsg);
+    /* 4096 (uint16 0xcd 0x10 0x00) is out of range */
+    uint8_t big[512];
+    memcpy(big, buf.data, off);
+    big[off] = 0xcd;
+    big[off + 1u] = 0x10;
+    big[off + 2u] = 0x00;
+    memcpy(big + off + 3u, buf.data + off + 1u, buf.len - off - 1u);
+    cr_assert_eq(lg_record_decode(big, buf.len + 2u, &arena, &d, errmsg), LG_ECORRUPT);
+    cr_assert(strstr(errmsg, "pos") != NULL, "%s", errmsg);
+    r.pos = LG_BATCH_COMMANDS_MAX;
+    cr_assert_eq(lg_record_encode(&r, &buf, errmsg), LG_EINVAL);
 }
 
 Test(codec, record_corruption_is_ecorrupt)

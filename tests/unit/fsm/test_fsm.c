@@ -595,6 +595,267 @@ Test(fsm, entry_cut_by_a_crash_is_completed_once)
     fx_fini(&x);
 }
 
+/* A copy of x's journal holding its first n records (what a crash that cut the last entry
+ * leaves behind), opened as a new FSM in <dir>/journal-<tag>, <dir>/state-<tag>. */
+static struct lg_fsm *open_cut_copy(struct fx *x, uint64_t n, const char *tag)
+{
+    struct lg_journal *src = lg_fsm_journal(x->f);
+    cr_assert_eq(lg_journal_sync(src), LG_OK);
+    char jdir[LGT_PATH_MAX + 64];
+    char sdir[LGT_PATH_MAX + 64];
+    snprintf(jdir, sizeof jdir, "%s/journal-%s", x->dir, tag);
+    snprintf(sdir, sizeof sdir, "%s/state-%s", x->dir, tag);
+    struct lg_journal_options jo = {.create = true};
+    struct lg_journal *dst;
+    cr_assert_eq(lg_journal_open(&dst, jdir, &jo, NULL, NULL), LG_OK);
+    for (uint64_t seq = 1; seq <= n; seq++) {
+        struct lg_journal_record jr;
+        cr_assert_eq(lg_journal_read(src, seq, &jr), LG_OK);
+        cr_assert_eq(lg_journal_append(dst, jr.body, jr.body_len, NULL, NULL), LG_OK);
+    }
+    cr_assert_eq(lg_journal_sync(dst), LG_OK);
+    cr_assert_eq(lg_journal_close(dst), LG_OK);
+    struct lg_fsm_options o = {.journal_dir = jdir, .state_dir = sdir, .create = true};
+    struct lg_fsm *g;
+    char err[LG_ERRMSG_SIZE];
+    cr_assert_eq(lg_fsm_open(&g, &o, err), LG_OK, "%s", err);
+    return g;
+}
+
+static void submit_cmd(struct lg_cmd *c, uint64_t ts, const struct lg_posting *p,
+                       const char *ref)
+{
+    memset(c, 0, sizeof *c);
+    c->kind = LG_CMD_SUBMIT;
+    c->timestamp_us = ts;
+    c->u.submit.ledger = S("main");
+    c->u.submit.postings = p;
+    c->u.submit.n_postings = 1;
+    if (ref != NULL) {
+        c->u.submit.reference = (struct lg_str){ref, (uint32_t)strlen(ref)};
+    }
+}
+
+static void assert_same_history(struct lg_fsm *a, struct lg_fsm *b)
+{
+    uint8_t ha[LG_HASH_BYTES];
+    uint8_t hb[LG_HASH_BYTES];
+    lg_fsm_chain_head(a, ha);
+    lg_fsm_chain_head(b, hb);
+    cr_assert_eq(memcmp(ha, hb, LG_HASH_BYTES), 0, "chain heads differ");
+    cr_assert_eq(lg_fsm_last_seq(a), lg_fsm_last_seq(b));
+    digest(a, ha);
+    digest(b, hb);
+    cr_assert_eq(memcmp(ha, hb, LG_HASH_BYTES), 0, "states differ");
+}
+
+/* The reviewer's case: equal timestamps, a rejected command (condition) between two
+ * commands of identical content. Matching by content reported the rejected one as
+ * committed and applied the last one a second time (b.input 10, last_seq 3). */
+Test(fsm, refed_entry_matches_records_by_position_not_content)
+{
+    struct fx x;
+    fx_init(&x);
+    struct lg_posting p0 = P("world", "a", 10, "USD");
+    struct lg_posting p1 = P("a", "b", 5, "USD");
+    struct lg_condition cond = {.kind = LG_COND_VERSION, .account = S("a"), .version = 99};
+    struct lg_cmd c[3];
+    submit_cmd(&c[0], 500, &p0, NULL);
+    submit_cmd(&c[1], 500, &p1, NULL);
+    c[1].u.submit.conditions = &cond;
+    c[1].u.submit.n_conditions = 1;
+    submit_cmd(&c[2], 500, &p1, NULL);
+    struct lg_batch b = {c, 3};
+    const struct lg_cmd_result *r;
+    uint32_t n;
+    cr_assert_eq(lg_fsm_apply_batch(x.f, 1, &b, &r, &n), LG_OK);
+    cr_assert_eq(r[0].code, LG_OK);
+    cr_assert_eq(r[1].code, LG_ECONDITION);
+    cr_assert_eq(r[2].code, LG_OK);
+    lg_fsm_abandon(x.f); /* SIGKILL: no checkpoint */
+    x.f = NULL;
+    fx_open_dirs(&x, 0);
+    cr_assert_eq(lg_fsm_applied_index(x.f), 1);
+    cr_assert_eq(lg_fsm_apply_batch(x.f, 1, &b, &r, &n), LG_OK); /* libraft re-feeds */
+    cr_assert_eq(n, 3);
+    cr_assert_eq(r[0].code, LG_OK);
+    cr_assert_eq(r[0].seq, 1);
+    cr_assert_eq(r[1].code, LG_EUNAVAIL);
+    cr_assert_str_eq(r[1].message,
+                     "outcome decided before a restart; retry with the same reference");
+    cr_assert_eq(r[2].code, LG_OK);
+    cr_assert_eq(r[2].seq, 2);
+    cr_assert_eq(r[2].tx_id, 1);
+    cr_assert_eq(r[2].timestamp_us, 500);
+    cr_assert_eq(fx_balance(&x, "main", "b", "USD"), 5);
+    cr_assert_eq(lg_fsm_last_seq(x.f), 2);
+    /* a later entry continues normally */
+    struct lg_cmd_result later = fx_send(&x, "a", "b", 1, "USD");
+    cr_assert_eq(later.code, LG_OK);
+    cr_assert_eq(later.seq, 3);
+    cr_assert_eq(later.tx_id, 2);
+    cr_assert_eq(fx_balance(&x, "main", "b", "USD"), 6);
+    cr_assert_eq(fx_balance(&x, "main", "a", "USD"), 4);
+    fx_fini(&x);
+}
+
+/* A duplicate reference inside the cut entry, cut after its first record (the duplicate
+ * is recomputed: it follows the last journaled pos) and not cut at all (the duplicate
+ * precedes a journaled record: its first outcome cannot be recomputed). */
+Test(fsm, refed_entry_with_a_duplicate_reference)
+{
+    struct fx x;
+    fx_init(&x);
+    cr_assert_eq(fx_send(&x, "world", "a", 100, "USD").code, LG_OK); /* seq 1, index 1 */
+    struct lg_posting pb = P("a", "b", 5, "USD");
+    struct lg_posting pc = P("a", "c", 5, "USD");
+    struct lg_posting pb6 = P("a", "b", 6, "USD");
+    struct lg_cmd c[4];
+    submit_cmd(&c[0], 900, &pb, "R");
+    submit_cmd(&c[1], 900, &pb, "R");  /* duplicate of c0 */
+    submit_cmd(&c[2], 900, &pc, NULL); /* commits */
+    submit_cmd(&c[3], 900, &pb6, "R"); /* conflict */
+    struct lg_batch b = {c, 4};
+    const struct lg_cmd_result *r;
+    uint32_t n;
+    cr_assert_eq(lg_fsm_apply_batch(x.f, 2, &b, &r, &n), LG_OK);
+    cr_assert_eq(r[0].code, LG_OK);
+    cr_assert(r[1].code == LG_OK && r[1].duplicate && r[1].seq == 2);
+    cr_assert_eq(r[2].code, LG_OK);
+    cr_assert_eq(r[2].seq, 3);
+    cr_assert_eq(r[3].code, LG_ECONFLICT);
+    /* cut after c0's record */
+    struct lg_fsm *g = open_cut_copy(&x, 2, "cut");
+    cr_assert_eq(lg_fsm_apply_batch(g, 2, &b, &r, &n), LG_OK);
+    cr_assert_eq(n, 4);
+    cr_assert(r[0].code == LG_OK && !r[0].duplicate && r[0].seq == 2);
+    cr_assert(r[1].code == LG_OK && r[1].duplicate && r[1].seq == 2 && r[1].tx_id == 1);
+    cr_assert(r[2].code == LG_OK && r[2].seq == 3 && r[2].tx_id == 2);
+    cr_assert_eq(r[3].code, LG_ECONFLICT);
+    assert_same_history(x.f, g);
+    cr_assert_eq(lg_fsm_close(g), LG_OK);
+    /* whole entry journaled */
+    g = open_cut_copy(&x, 3, "full");
+    cr_assert_eq(lg_fsm_apply_batch(g, 2, &b, &r, &n), LG_OK);
+    cr_assert_eq(n, 4);
+    cr_assert(r[0].code == LG_OK && r[0].seq == 2);
+    cr_assert_eq(r[1].code, LG_EUNAVAIL);
+    cr_assert(r[2].code == LG_OK && r[2].seq == 3 && r[2].tx_id == 2);
+    cr_assert_eq(r[3].code, LG_ECONFLICT);
+    assert_same_history(x.f, g);
+    cr_assert_eq(lg_fsm_close(g), LG_OK);
+    cr_assert_eq(fx_balance(&x, "main", "b", "USD"), 5);
+    cr_assert_eq(fx_balance(&x, "main", "c", "USD"), 5);
+    fx_fini(&x);
+}
+
+/* Three committing commands with equal timestamps, cut after the first: the other two
+ * are applied exactly once and the chain equals that of the FSM that never crashed. */
+Test(fsm, refed_entry_cut_after_its_first_record)
+{
+    struct fx x;
+    fx_init(&x);
+    cr_assert_eq(fx_send(&x, "world", "a", 100, "USD").code, LG_OK);
+    struct lg_posting p[3] = {P("a", "b", 7, "USD"), P("a", "b", 7, "USD"),
+                              P("b", "c", 7, "USD")};
+    struct lg_cmd c[3];
+    for (int i = 0; i < 3; i++) {
+        submit_cmd(&c[i], 800, &p[i], NULL);
+    }
+    struct lg_batch b = {c, 3};
+    const struct lg_cmd_result *r;
+    uint32_t n;
+    cr_assert_eq(lg_fsm_apply_batch(x.f, 2, &b, &r, &n), LG_OK);
+    struct lg_cmd_result orig[3];
+    memcpy(orig, r, sizeof orig);
+    struct lg_fsm *g = open_cut_copy(&x, 2, "one");
+    cr_assert_eq(lg_fsm_last_seq(g), 2);
+    cr_assert_eq(lg_fsm_apply_batch(g, 2, &b, &r, &n), LG_OK);
+    cr_assert_eq(n, 3);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(r[i].code, LG_OK, "%d", i);
+        cr_assert_eq(r[i].seq, orig[i].seq, "%d", i);
+        cr_assert_eq(r[i].tx_id, orig[i].tx_id, "%d", i);
+        cr_assert_eq(memcmp(r[i].hash, orig[i].hash, LG_HASH_BYTES), 0, "%d", i);
+    }
+    assert_same_history(x.f, g);
+    cr_assert_eq(lg_fsm_apply_batch(g, 2, &b, &r, &n), LG_OK);
+    cr_assert_eq(n, 0, "a second re-feed is a plain skip");
+    cr_assert_eq(lg_fsm_close(g), LG_OK);
+    fx_fini(&x);
+}
+
+/* The decode budget is a function of the entry: an FSM that first decoded a big entry
+ * (its arena kept those chunks) gives the same results and journal for a following
+ * ~58 MiB-to-decode entry as a fresh FSM. Before, the chunks kept from the first entry
+ * counted against the budget and only the first FSM rejected it as too large. */
+static void encode_rejected_batch(uint32_t n_cmds, struct lg_buf *out)
+{
+    static struct lg_posting p[1000];
+    for (int i = 0; i < 1000; i++) {
+        p[i] = P("a", "b", 1, "USD"); /* a has nothing: every command is LG_EFUNDS */
+    }
+    struct lg_cmd *c = calloc(n_cmds, sizeof *c);
+    cr_assert_not_null(c);
+    for (uint32_t i = 0; i < n_cmds; i++) {
+        c[i].kind = LG_CMD_SUBMIT;
+        c[i].timestamp_us = 1000;
+        c[i].u.submit = (struct lg_cmd_submit){.ledger = S("main"), .postings = p,
+                                               .n_postings = 1000};
+    }
+    struct lg_batch b = {c, n_cmds};
+    char err[LG_ERRMSG_SIZE];
+    lg_buf_reset(out);
+    cr_assert_eq(lg_cmd_encode_batch(&b, out, err), LG_OK, "%s", err);
+    free(c);
+}
+
+Test(fsm, too_large_does_not_depend_on_earlier_entries)
+{
+    struct fx a;
+    struct fx b;
+    fx_init(&a);
+    fx_init(&b);
+    struct lg_buf big;
+    lg_buf_init(&big);
+    const struct lg_cmd_result *r;
+    uint32_t n;
+    encode_rejected_batch(200, &big);
+    cr_assert_eq(lg_fsm_apply(a.f, 1, big.data, big.len, &r, &n), LG_OK);
+    cr_assert_eq(n, 200);
+    cr_assert_eq(r[0].code, LG_EFUNDS);
+    encode_rejected_batch(900, &big);
+    uint32_t codes[2][900];
+    struct fx *both[2] = {&a, &b};
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(lg_fsm_apply(both[k]->f, 2, big.data, big.len, &r, &n), LG_OK);
+        cr_assert_eq(n, 900, "fsm %d: %u results, first %s: %s", k, n, lg_err_name(r[0].code),
+                     r[0].message);
+        for (uint32_t i = 0; i < n; i++) {
+            codes[k][i] = (uint32_t)r[i].code;
+        }
+        both[k]->index = 2;
+    }
+    cr_assert_eq(memcmp(codes[0], codes[1], sizeof codes[0]), 0);
+    lg_buf_close(&big);
+    for (int i = 0; i < 5; i++) {
+        struct lg_cmd_result ra = fx_send(&a, "world", "a", 10, "USD");
+        struct lg_cmd_result rb = fx_send(&b, "world", "a", 10, "USD");
+        cr_assert(ra.code == LG_OK && rb.code == LG_OK);
+        cr_assert_eq(memcmp(ra.hash, rb.hash, LG_HASH_BYTES), 0);
+    }
+    assert_same_history(a.f, b.f);
+    cr_assert_eq(lg_fsm_close(a.f), LG_OK);
+    cr_assert_eq(lg_fsm_close(b.f), LG_OK);
+    a.f = NULL;
+    b.f = NULL;
+    char cmd[3 * LGT_PATH_MAX];
+    snprintf(cmd, sizeof cmd, "diff -r %s %s >/dev/null", a.jdir, b.jdir);
+    cr_assert_eq(system(cmd), 0, "journal directories differ");
+    fx_fini(&a);
+    fx_fini(&b);
+}
+
 /* ---- queries ---- */
 
 static void fill_history(struct fx *x)
