@@ -451,12 +451,11 @@ static struct fsm_pair *pair_get(struct lg_fsm *f, uint32_t *n, const struct fsm
     return p;
 }
 
-static const struct fsm_pair *sort_pairs_base;
-
+/* Order of pairs by address then asset (bytes); qsort over pointers, no global state. */
 static int pair_order_cmp(const void *a, const void *b)
 {
-    const struct fsm_pair *x = &sort_pairs_base[*(const uint32_t *)a];
-    const struct fsm_pair *y = &sort_pairs_base[*(const uint32_t *)b];
+    const struct fsm_pair *x = *(const struct fsm_pair *const *)a;
+    const struct fsm_pair *y = *(const struct fsm_pair *const *)b;
     int c = lg_fsm_addr_cmp(x->addr, x->addr_len, y->addr, y->addr_len);
     return c != 0 ? c : lg_fsm_addr_cmp(x->asset, x->asset_len, y->asset, y->asset_len);
 }
@@ -599,14 +598,13 @@ static int apply_submit(struct lg_fsm *f, uint64_t raft_index, uint32_t pos,
     }
     /* The record: post-transaction volumes sorted by account then asset. */
     for (uint32_t i = 0; i < n; i++) {
-        f->order[i] = i;
+        f->order[i] = &f->pairs[i];
     }
-    sort_pairs_base = f->pairs;
     if (n > 16u) {
         qsort(f->order, n, sizeof f->order[0], pair_order_cmp);
     } else {
         for (uint32_t i = 1; i < n; i++) { /* small: insertion sort */
-            uint32_t v = f->order[i];
+            const struct fsm_pair *v = f->order[i];
             uint32_t j = i;
             while (j > 0 && pair_order_cmp(&f->order[j - 1], &v) > 0) {
                 f->order[j] = f->order[j - 1];
@@ -617,7 +615,7 @@ static int apply_submit(struct lg_fsm *f, uint64_t raft_index, uint32_t pos,
     }
     bool resolved = true;
     for (uint32_t i = 0; i < n; i++) {
-        const struct fsm_pair *p = &f->pairs[f->order[i]];
+        const struct fsm_pair *p = f->order[i];
         f->vol_accts[i] = p->acct;
         f->vol_assets[i] = p->asset_id;
         resolved = resolved && p->acct != NULL && p->asset_id != FSM_NONE;
@@ -1089,6 +1087,12 @@ static void free_names(char **names, size_t n)
     free(names);
 }
 
+/* Largest checkpoint file read: far beyond any real state (which lives in memory too),
+ * small enough that a corrupted size cannot make open allocate without bound. */
+#define FSM_CKPT_BYTES_MAX ((uint64_t)4u * 1024u * 1024u * 1024u)
+
+/* The whole file at path (malloc'd), or NULL when it cannot be read, is empty or is
+ * larger than FSM_CKPT_BYTES_MAX (the caller then tries an older checkpoint). */
 static uint8_t *read_whole(const char *path, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1097,12 +1101,16 @@ static uint8_t *read_whole(const char *path, size_t *len)
     }
     struct stat sb;
     uint8_t *buf = NULL;
-    if (fstat(fd, &sb) == 0 && sb.st_size > 0) {
+    if (fstat(fd, &sb) == 0 && sb.st_size > 0 && (uint64_t)sb.st_size <= FSM_CKPT_BYTES_MAX &&
+        (uint64_t)sb.st_size <= SIZE_MAX) {
         size_t size = (size_t)sb.st_size;
         buf = malloc(size);
         size_t got = 0;
         while (buf != NULL && got < size) {
             ssize_t r = read(fd, buf + got, size - got);
+            if (r < 0 && errno == EINTR) {
+                continue;
+            }
             if (r <= 0) {
                 free(buf);
                 buf = NULL;
@@ -1144,11 +1152,11 @@ static int write_file_durably(const char *dir, const char *name, const uint8_t *
     size_t done = 0;
     while (done < len) {
         ssize_t w = write(fd, data + done, len - done);
-        if (w < 0) {
-            if (errno == EINTR) {
+        if (w <= 0) {
+            if (w < 0 && errno == EINTR) {
                 continue;
             }
-            int e = errno;
+            int e = w < 0 ? errno : ENOSPC; /* 0 bytes written: never spin */
             close(fd);
             unlink(tmp);
             return lg_errmsg_printf(errmsg, lg_err_from_errno(e), "write %s: %s", tmp,
@@ -1406,9 +1414,32 @@ static int ensure_dir(const char *dir, bool create, char *errmsg)
     return LG_OK;
 }
 
+/* Remove <state>/checkpoint-*.ckpt.tmp left by a crash during lg_fsm_checkpoint. */
+static void remove_stale_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len != FSM_CKPT_NAME_LEN + 4u || strcmp(e->d_name + FSM_CKPT_NAME_LEN, ".tmp") != 0 ||
+            strncmp(e->d_name, FSM_CKPT_PREFIX, sizeof FSM_CKPT_PREFIX - 1u) != 0) {
+            continue;
+        }
+        char path[4096];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < sizeof path) {
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
 /* Load the newest valid checkpoint into f->st (or leave it empty); replay the journal. */
 static int load(struct lg_fsm *f)
 {
+    remove_stale_tmp(f->state_dir);
     char **names = NULL;
     size_t n = 0;
     int rc = list_checkpoints(f->state_dir, &names, &n);

@@ -208,7 +208,7 @@ struct lg_fsm {
     struct lg_arena arena;     /* batch decoding */
     struct lg_arena rec_arena; /* record decoding (replay, matching, duplicates) */
     struct fsm_pair *pairs;
-    uint32_t *order;
+    const struct fsm_pair **order; /* pairs sorted by (address, asset) */
     struct lg_volume *vols;
     struct fsm_acct **vol_accts;
     uint32_t *vol_assets;

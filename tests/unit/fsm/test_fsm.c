@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fsm.h"
 #include "lgt.h"
@@ -1152,6 +1153,46 @@ Test(fsm, corrupted_checkpoint_falls_back)
     fx_open_dirs(&x, 0);
     digest(x.f, after);
     cr_assert_eq(memcmp(before, after, LG_HASH_BYTES), 0);
+    fx_fini(&x);
+}
+
+/* Open removes checkpoint-*.ckpt.tmp files a crash left behind (and nothing else), and
+ * skips a checkpoint larger than 4 GiB (a sparse file here) for the next one without
+ * reading it. */
+Test(fsm, open_removes_stale_tmp_and_skips_oversized_checkpoints)
+{
+    struct fx x;
+    fx_init(&x);
+    fill_history(&x);
+    uint8_t before[LG_HASH_BYTES];
+    digest(x.f, before);
+    uint64_t last = lg_fsm_last_seq(x.f);
+    cr_assert_eq(lg_fsm_close(x.f), LG_OK);
+    x.f = NULL;
+    char tmp[LGT_PATH_MAX + 320];
+    char keep[LGT_PATH_MAX + 320];
+    char huge[LGT_PATH_MAX + 320];
+    snprintf(tmp, sizeof tmp, "%s/checkpoint-%020llu.ckpt.tmp", x.sdir,
+             (unsigned long long)last + 5u);
+    snprintf(keep, sizeof keep, "%s/notes.tmp", x.sdir);
+    snprintf(huge, sizeof huge, "%s/checkpoint-%020llu.ckpt", x.sdir,
+             (unsigned long long)last);
+    FILE *fp = fopen(tmp, "w");
+    cr_assert_not_null(fp);
+    fputs("half a checkpoint", fp);
+    fclose(fp);
+    fp = fopen(keep, "w");
+    cr_assert_not_null(fp);
+    fclose(fp);
+    /* the newest checkpoint becomes 4 GiB + 1 byte (sparse): skipped, the older one and
+     * the journal rebuild the same state */
+    cr_assert_eq(truncate(huge, (off_t)4 * 1024 * 1024 * 1024 + 1), 0);
+    fx_open_dirs(&x, 0);
+    uint8_t after[LG_HASH_BYTES];
+    digest(x.f, after);
+    cr_assert_eq(memcmp(before, after, LG_HASH_BYTES), 0);
+    cr_assert_eq(access(tmp, F_OK), -1, "stale tmp checkpoint not removed");
+    cr_assert_eq(access(keep, F_OK), 0, "an unrelated file was removed");
     fx_fini(&x);
 }
 
