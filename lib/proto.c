@@ -23,6 +23,17 @@
 /* ---------------------------------------------------------------------------------------
  * Names */
 
+
+/* A field path for error messages ("txs[2].postings[0].amount"). Paths are bounded; a
+ * path too deep for its buffer is cut short, which only shortens a message. */
+__attribute__((format(printf, 3, 4))) static void path_printf(char *buf, size_t size,
+                                                            const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+}
 static const char *const op_names[LG_PROTO_OP_COUNT] = {
     "", "ping", "status", "submit", "submit_batch", "get_tx", "list_txs", "account",
     "balances", "digest",
@@ -2087,7 +2098,7 @@ static int dec_fields(struct dec *d, void *base, const struct field *f, unsigned
             D_READ(d, rd_skip(&d->r, LG_PROTO_DEPTH_MAX), "", "%s.%s", path, q);
             continue;
         }
-        snprintf(fpath, sizeof fpath, "%s.%s", path, f[i].name);
+        path_printf(fpath, sizeof fpath, "%s.%s", path, f[i].name);
         D_TRY(dec_seen(d, &seen, i, fpath));
         if (f[i].type == F_CUSTOM) {
             D_TRY(custom(d, base, f[i].name, fpath));
@@ -2166,7 +2177,7 @@ static int dec_map_array(struct dec *d, void **out, uint32_t *n_out, size_t size
     D_TRY(dec_alloc(d, n, size, (void **)&items));
     for (uint32_t i = 0; i < n; i++) {
         char ipath[128];
-        snprintf(ipath, sizeof ipath, "%s[%u]", path, i);
+        path_printf(ipath, sizeof ipath, "%s[%u]", path, i);
         D_TRY(dec_fields(d, items + i * size, f, nf, custom, ipath));
     }
     *out = items;
@@ -2286,7 +2297,7 @@ static int balances_custom(struct dec *d, void *base, const char *name, const ch
         char q[64];
         char apath[128];
         quote(a[i].address, q);
-        snprintf(apath, sizeof apath, "%s.%s", path, q);
+        path_printf(apath, sizeof apath, "%s.%s", path, q);
         D_TRY(dec_balance_map(d, &a[i].balances, &a[i].n_balances, apath));
     }
     b->accounts = a;
@@ -2365,7 +2376,7 @@ static int batch_custom(struct dec *d, void *base, const char *name, const char 
     D_TRY(dec_alloc(d, n, sizeof *items, (void **)&items));
     for (uint32_t i = 0; i < n; i++) {
         char ipath[128];
-        snprintf(ipath, sizeof ipath, "%s[%u]", path, i);
+        path_printf(ipath, sizeof ipath, "%s[%u]", path, i);
         D_TRY(dec_fields(d, &items[i], item_fields, 3, item_custom, ipath));
         /* ok selects which of result and error must be there. */
         uint32_t want = items[i].ok ? 1u << 1 : 1u << 2;
