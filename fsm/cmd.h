@@ -41,40 +41,12 @@
 #include "../lib/err.h"
 #include "../lib/journal.h"
 #include "../lib/limits.h"
+#include "../lib/tx.h"
 
 #define LG_CMD_VERSION 1u
 #define LG_RECORD_VERSION 1u
 
-/* A string view: len bytes at ptr, not NUL-terminated. */
-struct lg_str {
-    const char *ptr;
-    uint32_t len;
-};
-
-struct lg_posting {
-    struct lg_str source;
-    struct lg_str destination;
-    lg_u128 amount; /* > 0 */
-    struct lg_str asset;
-};
-
-struct lg_kv {
-    struct lg_str key;
-    struct lg_str value;
-};
-
-enum lg_cond_kind {
-    LG_COND_VERSION = 1,     /* account.version == version */
-    LG_COND_MIN_BALANCE = 2, /* balance(account, asset) >= min (min is >= 0) */
-};
-
-struct lg_condition {
-    uint8_t kind; /* enum lg_cond_kind */
-    struct lg_str account;
-    struct lg_str asset;   /* LG_COND_MIN_BALANCE only */
-    uint64_t version;      /* LG_COND_VERSION only */
-    lg_u128 min;           /* LG_COND_MIN_BALANCE only */
-};
+/* struct lg_str, lg_posting, lg_kv, lg_condition and enum lg_cond_kind: lib/tx.h. */
 
 enum lg_cmd_kind {
     LG_CMD_SUBMIT = 1,

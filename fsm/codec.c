@@ -81,372 +81,100 @@ static bool buf_reserve(struct lg_buf *b, size_t extra)
 }
 
 /* ---------------------------------------------------------------------------------------
- * Errors and field paths */
+ * Validation (shared by check, encode and decode; a transaction's parts: lib/tx.h). The
+ * context's prefix is "cmds[i]" inside a batch, "record" for a record body, else "". */
 
-/* Context shared by validation and decoding: where messages go and how paths start. */
-struct ctx {
-    char *errmsg;    /* LG_ERRMSG_SIZE bytes, never NULL inside this file */
-    long cmd;        /* command index for the "cmds[i]" prefix; -1: none */
-    const char *top; /* prefix when cmd < 0 ("record"), or NULL */
-};
-
-/* Write "<prefix>.<field>" into out (n bytes); field is a printf format, may be "". */
-static void ctx_vpath(const struct ctx *c, char *out, size_t n, const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
-
-static void ctx_vpath(const struct ctx *c, char *out, size_t n, const char *fmt, va_list ap)
+/* Metadata: sorted and unique when canonical (decoding), else any order, unique. */
+static int check_meta(const struct lg_tx_ctx *c, const struct lg_kv *kv, uint32_t n,
+                      bool canonical)
 {
-    char field[96];
-    char head[32] = "";
-    vsnprintf(field, sizeof field, fmt, ap);
-    if (c->cmd >= 0) {
-        snprintf(head, sizeof head, "cmds[%ld]", c->cmd);
-    } else if (c->top != NULL) {
-        snprintf(head, sizeof head, "%s", c->top);
-    }
-    const char *sep = head[0] != '\0' && field[0] != '\0' ? "." : "";
-    snprintf(out, n, "%s%s%s", head, sep, field);
-}
-
-/* Fail with "<path>: <reason>". Returns code. */
-static int ctx_fail(const struct ctx *c, int code, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int ctx_fail(const struct ctx *c, int code, const char *reason, const char *fmt, ...)
-{
-    char path[128];
-    va_list ap;
-    va_start(ap, fmt);
-    ctx_vpath(c, path, sizeof path, fmt, ap);
-    va_end(ap);
-    if (path[0] == '\0') {
-        return lg_errmsg_printf(c->errmsg, code, "%s", reason);
-    }
-    return lg_errmsg_printf(c->errmsg, code, "%s: %s", path, reason);
-}
-
-/* Fail with "<path>: " then a printf reason. Returns code. */
-static int ctx_failf(const struct ctx *c, int code, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int ctx_failf(const struct ctx *c, int code, const char *path, const char *fmt, ...)
-{
-    char reason[LG_ERRMSG_SIZE];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-    return ctx_fail(c, code, reason, "%s", path);
-}
-
-/* ---------------------------------------------------------------------------------------
- * Validation (shared by check, encode and decode) */
-
-typedef int (*name_check_fn)(const char *s, size_t len, const char *what, char *errmsg);
-
-/* Validate a name with fn; on failure the message names the field path. */
-static int check_name(const struct ctx *c, name_check_fn fn, struct lg_str s, const char *fmt,
-                      ...) __attribute__((format(printf, 4, 5)));
-
-static int check_name(const struct ctx *c, name_check_fn fn, struct lg_str s, const char *fmt,
-                      ...)
-{
-    if (fn(s.ptr, s.len, NULL, NULL) == LG_OK) {
-        return LG_OK;
-    }
-    char path[128];
-    va_list ap;
-    va_start(ap, fmt);
-    ctx_vpath(c, path, sizeof path, fmt, ap);
-    va_end(ap);
-    return fn(s.ptr, s.len, path, c->errmsg);
-}
-
-/* Order of two strings by bytes (a prefix sorts first): <0, 0, >0. */
-static int str_cmp(struct lg_str a, struct lg_str b)
-{
-    uint32_t n = a.len < b.len ? a.len : b.len;
-    int r = n == 0 ? 0 : memcmp(a.ptr, b.ptr, n);
-    if (r != 0) {
-        return r;
-    }
-    return a.len < b.len ? -1 : (a.len > b.len ? 1 : 0);
-}
-
-static bool str_eq(struct lg_str a, struct lg_str b)
-{
-    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
-}
-
-/* Is s valid UTF-8 (no overlong forms, no surrogates, at most U+10FFFF)? */
-static bool utf8_valid(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        uint32_t min;
-        if ((c & 0xe0) == 0xc0) {
-            n = 1, cp = c & 0x1fu, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2, cp = c & 0x0fu, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3, cp = c & 0x07u, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (len - i - 1 < n) {
-            return false;
-        }
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3fu);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return false;
-        }
-        i += n + 1;
-    }
-    return true;
-}
-
-/* Sort metadata entries by key into idx (insertion sort: metadata is small and usually
- * already sorted). Returns the position in idx of the first duplicate key, or n. */
-static uint32_t meta_order(const struct lg_kv *kv, uint32_t n, uint8_t *idx)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t j = i;
-        while (j > 0 && str_cmp(kv[idx[j - 1]].key, kv[i].key) > 0) {
-            idx[j] = idx[j - 1];
-            j--;
-        }
-        idx[j] = (uint8_t)i;
-    }
-    for (uint32_t i = 1; i < n; i++) {
-        if (str_eq(kv[idx[i - 1]].key, kv[idx[i]].key)) {
-            return i;
-        }
-    }
-    return n;
-}
-
-/* Validate metadata (field name in `field`): bounds, UTF-8, and keys unique (canonical:
- * strictly increasing as stored). */
-static int check_metadata(const struct ctx *c, const struct lg_kv *kv, uint32_t n,
-                          bool canonical, const char *field)
-{
-    if (n > LG_METADATA_ENTRIES_MAX) {
-        return ctx_failf(c, LG_ETOOLARGE, field, "%u entries, at most %u", n,
-                         LG_METADATA_ENTRIES_MAX);
-    }
-    LG_ASSERT(n == 0 || kv != NULL);
-    for (uint32_t i = 0; i < n; i++) {
-        struct lg_str k = kv[i].key;
-        struct lg_str v = kv[i].value;
-        if (k.len == 0) {
-            return ctx_fail(c, LG_EBADREQ, "key must not be empty", "%s[%u]", field, i);
-        }
-        if (k.len > LG_METADATA_KEY_BYTES_MAX) {
-            return ctx_failf(c, LG_ETOOLARGE, field, "key %u is %u bytes, at most %u", i, k.len,
-                             LG_METADATA_KEY_BYTES_MAX);
-        }
-        if (v.len > LG_METADATA_VALUE_BYTES_MAX) {
-            char path[64];
-            snprintf(path, sizeof path, "%s.%.*s", field, (int)(k.len > 32 ? 32 : k.len),
-                     k.ptr);
-            return ctx_failf(c, LG_ETOOLARGE, path, "value is %u bytes, at most %u", v.len,
-                             LG_METADATA_VALUE_BYTES_MAX);
-        }
-        if (!utf8_valid((const uint8_t *)k.ptr, k.len)) {
-            return ctx_fail(c, LG_EBADREQ, "key is not valid UTF-8", "%s[%u]", field, i);
-        }
-        if (!utf8_valid((const uint8_t *)v.ptr, v.len)) {
-            return ctx_fail(c, LG_EBADREQ, "value is not valid UTF-8", "%s[%u]", field, i);
-        }
-        if (canonical && i > 0 && str_cmp(kv[i - 1].key, k) >= 0) {
-            return ctx_fail(c, LG_EBADREQ, "keys not sorted by bytes or duplicate", "%s[%u]",
-                            field, i);
-        }
-    }
-    if (!canonical && n > 1) {
-        uint8_t idx[LG_METADATA_ENTRIES_MAX];
-        uint32_t dup = meta_order(kv, n, idx);
-        if (dup < n) {
-            struct lg_str k = kv[idx[dup]].key;
-            return ctx_failf(c, LG_EBADREQ, field, "duplicate key \"%.*s\"",
-                             (int)(k.len > 64 ? 64 : k.len), k.ptr);
-        }
-    }
-    return LG_OK;
-}
-
-/* Validate postings: 1..LG_POSTINGS_MAX, names, amount > 0, source != destination. */
-static int check_postings(const struct ctx *c, const struct lg_posting *p, uint32_t n)
-{
-    if (n == 0) {
-        return ctx_fail(c, LG_EBADREQ, "must not be empty", "postings");
-    }
-    if (n > LG_POSTINGS_MAX) {
-        return ctx_failf(c, LG_ETOOLARGE, "postings", "%u postings, at most %u", n,
-                         LG_POSTINGS_MAX);
-    }
-    LG_ASSERT(p != NULL);
-    for (uint32_t i = 0; i < n; i++) {
-        int rc = check_name(c, lg_name_check_address, p[i].source, "postings[%u].source", i);
-        if (rc == LG_OK) {
-            rc = check_name(c, lg_name_check_address, p[i].destination,
-                            "postings[%u].destination", i);
-        }
-        if (rc == LG_OK && p[i].amount == 0) {
-            rc = ctx_fail(c, LG_EBADREQ, "must be greater than 0", "postings[%u].amount", i);
-        }
-        if (rc == LG_OK) {
-            rc = check_name(c, lg_name_check_asset, p[i].asset, "postings[%u].asset", i);
-        }
-        if (rc == LG_OK && str_eq(p[i].source, p[i].destination)) {
-            rc = ctx_fail(c, LG_EBADREQ, "source and destination are the same account",
-                          "postings[%u]", i);
-        }
-        if (rc != LG_OK) {
-            return rc;
-        }
-    }
-    return LG_OK;
-}
-
-/* Validate a reference: empty (none) or 1..LG_REFERENCE_BYTES_MAX printable ASCII bytes. */
-static int check_reference(const struct ctx *c, struct lg_str r)
-{
-    if (r.len > LG_REFERENCE_BYTES_MAX) {
-        return ctx_failf(c, LG_ETOOLARGE, "reference", "%u bytes, at most %u", r.len,
-                         LG_REFERENCE_BYTES_MAX);
-    }
-    for (uint32_t i = 0; i < r.len; i++) {
-        unsigned char b = (unsigned char)r.ptr[i];
-        if (b < 0x20 || b > 0x7e) {
-            return ctx_failf(c, LG_EBADREQ, "reference",
-                             "byte 0x%02x at %u is not printable ASCII", b, i);
-        }
-    }
-    return LG_OK;
-}
-
-/* Validate conditions: count, kinds, names. */
-static int check_conditions(const struct ctx *c, const struct lg_condition *cond, uint32_t n)
-{
-    if (n > LG_CONDITIONS_MAX) {
-        return ctx_failf(c, LG_ETOOLARGE, "conditions", "%u conditions, at most %u", n,
-                         LG_CONDITIONS_MAX);
-    }
-    LG_ASSERT(n == 0 || cond != NULL);
-    for (uint32_t i = 0; i < n; i++) {
-        if (cond[i].kind != LG_COND_VERSION && cond[i].kind != LG_COND_MIN_BALANCE) {
-            char path[32];
-            snprintf(path, sizeof path, "conditions[%u].kind", i);
-            return ctx_failf(c, LG_EBADREQ, path, "unknown condition kind %u", cond[i].kind);
-        }
-        int rc = check_name(c, lg_name_check_address, cond[i].account, "conditions[%u].account",
-                            i);
-        if (rc == LG_OK && cond[i].kind == LG_COND_MIN_BALANCE) {
-            rc = check_name(c, lg_name_check_asset, cond[i].asset, "conditions[%u].asset", i);
-        }
-        if (rc != LG_OK) {
-            return rc;
-        }
-    }
-    return LG_OK;
+    return lg_tx_check_metadata(c, kv, n, canonical ? LG_TX_META_SORTED : LG_TX_META_ANY,
+                                "metadata");
 }
 
 /* Validate a submit's content. */
-static int check_submit(const struct ctx *c, const struct lg_cmd_submit *s, bool canonical)
+static int check_submit(const struct lg_tx_ctx *c, const struct lg_cmd_submit *s, bool canonical)
 {
-    int rc = check_name(c, lg_name_check_ledger, s->ledger, "ledger");
+    int rc = lg_tx_check_name(c, lg_name_check_ledger, s->ledger, "ledger");
     if (rc == LG_OK) {
-        rc = check_postings(c, s->postings, s->n_postings);
+        rc = lg_tx_check_postings(c, s->postings, s->n_postings);
     }
     if (rc == LG_OK) {
-        rc = check_metadata(c, s->metadata, s->n_metadata, canonical, "metadata");
+        rc = check_meta(c, s->metadata, s->n_metadata, canonical);
     }
     if (rc == LG_OK) {
-        rc = check_reference(c, s->reference);
+        rc = lg_tx_check_reference(c, s->reference);
     }
     if (rc == LG_OK) {
-        rc = check_conditions(c, s->conditions, s->n_conditions);
+        rc = lg_tx_check_conditions(c, s->conditions, s->n_conditions);
     }
     return rc;
 }
 
 /* Validate one command of any kind. */
-static int check_cmd(const struct ctx *c, const struct lg_cmd *cmd, bool canonical)
+static int check_cmd(const struct lg_tx_ctx *c, const struct lg_cmd *cmd, bool canonical)
 {
     switch (cmd->kind) {
     case LG_CMD_SUBMIT:
         return check_submit(c, &cmd->u.submit, canonical);
     case LG_CMD_SET_METADATA: {
         const struct lg_cmd_set_metadata *m = &cmd->u.set_metadata;
-        int rc = check_name(c, lg_name_check_ledger, m->ledger, "ledger");
+        int rc = lg_tx_check_name(c, lg_name_check_ledger, m->ledger, "ledger");
         if (rc == LG_OK) {
-            rc = check_name(c, lg_name_check_address, m->address, "address");
+            rc = lg_tx_check_name(c, lg_name_check_address, m->address, "address");
         }
         if (rc == LG_OK && m->n_metadata == 0) {
-            rc = ctx_fail(c, LG_EBADREQ, "must not be empty", "metadata");
+            rc = lg_tx_fail(c, LG_EBADREQ, "must not be empty", "metadata");
         }
         if (rc == LG_OK) {
-            rc = check_metadata(c, m->metadata, m->n_metadata, canonical, "metadata");
+            rc = check_meta(c, m->metadata, m->n_metadata, canonical);
         }
         return rc;
     }
     case LG_CMD_SET_LIMIT: {
         const struct lg_cmd_set_limit *l = &cmd->u.set_limit;
-        int rc = check_name(c, lg_name_check_ledger, l->ledger, "ledger");
+        int rc = lg_tx_check_name(c, lg_name_check_ledger, l->ledger, "ledger");
         if (rc == LG_OK) {
-            rc = check_name(c, lg_name_check_address, l->address, "address");
+            rc = lg_tx_check_name(c, lg_name_check_address, l->address, "address");
         }
         if (rc == LG_OK) {
-            rc = check_name(c, lg_name_check_asset, l->asset, "asset");
+            rc = lg_tx_check_name(c, lg_name_check_asset, l->asset, "asset");
         }
         return rc;
     }
     default:
-        return ctx_failf(c, LG_EBADREQ, "k", "unknown command kind %u", cmd->kind);
+        return lg_tx_failf(c, LG_EBADREQ, "k", "unknown command kind %u", cmd->kind);
     }
 }
 
 /* Validate volumes: bounds, names, strictly increasing by (account, asset). */
-static int check_volumes(const struct ctx *c, const struct lg_volume *v, uint32_t n)
+static int check_volumes(const struct lg_tx_ctx *c, const struct lg_volume *v, uint32_t n)
 {
     if (n == 0) {
-        return ctx_fail(c, LG_EBADREQ, "must not be empty", "volumes");
+        return lg_tx_fail(c, LG_EBADREQ, "must not be empty", "volumes");
     }
     if (n > CODEC_VOLUMES_MAX) {
-        return ctx_failf(c, LG_ETOOLARGE, "volumes", "%u entries, at most %u", n,
-                         CODEC_VOLUMES_MAX);
+        return lg_tx_failf(c, LG_ETOOLARGE, "volumes", "%u entries, at most %u", n,
+                           CODEC_VOLUMES_MAX);
     }
     LG_ASSERT(v != NULL);
     for (uint32_t i = 0; i < n; i++) {
-        int rc = check_name(c, lg_name_check_address, v[i].account, "volumes[%u].account", i);
+        int rc = lg_tx_check_name(c, lg_name_check_address, v[i].account, "volumes[%u].account", i);
         if (rc == LG_OK) {
-            rc = check_name(c, lg_name_check_asset, v[i].asset, "volumes[%u].asset", i);
+            rc = lg_tx_check_name(c, lg_name_check_asset, v[i].asset, "volumes[%u].asset", i);
         }
         if (rc != LG_OK) {
             return rc;
         }
         if (i > 0) {
-            int order = str_cmp(v[i - 1].account, v[i].account);
+            int order = lg_tx_str_cmp(v[i - 1].account, v[i].account);
             if (order == 0) {
-                order = str_cmp(v[i - 1].asset, v[i].asset);
+                order = lg_tx_str_cmp(v[i - 1].asset, v[i].asset);
             }
             if (order >= 0) {
-                return ctx_fail(c, LG_EBADREQ,
-                                "not sorted by account then asset, or duplicate",
-                                "volumes[%u]", i);
+                return lg_tx_fail(c, LG_EBADREQ,
+                                  "not sorted by account then asset, or duplicate",
+                                  "volumes[%u]", i);
             }
         }
     }
@@ -454,49 +182,49 @@ static int check_volumes(const struct ctx *c, const struct lg_volume *v, uint32_
 }
 
 /* Validate a record body (canonical: metadata must already be sorted). */
-static int check_record(const struct ctx *c, const struct lg_record *r, bool canonical)
+static int check_record(const struct lg_tx_ctx *c, const struct lg_record *r, bool canonical)
 {
     if (r->seq == 0) {
-        return ctx_fail(c, LG_EBADREQ, "must be at least 1", "seq");
+        return lg_tx_fail(c, LG_EBADREQ, "must be at least 1", "seq");
     }
     if (r->pos >= LG_BATCH_COMMANDS_MAX) {
-        return ctx_failf(c, LG_EBADREQ, "pos", "%u: at most %u", r->pos,
-                         LG_BATCH_COMMANDS_MAX - 1u);
+        return lg_tx_failf(c, LG_EBADREQ, "pos", "%u: at most %u", r->pos,
+                           LG_BATCH_COMMANDS_MAX - 1u);
     }
-    int rc = check_name(c, lg_name_check_ledger, r->ledger, "ledger");
+    int rc = lg_tx_check_name(c, lg_name_check_ledger, r->ledger, "ledger");
     if (rc != LG_OK) {
         return rc;
     }
     switch (r->kind) {
     case LG_CMD_SUBMIT:
-        rc = check_postings(c, r->postings, r->n_postings);
+        rc = lg_tx_check_postings(c, r->postings, r->n_postings);
         if (rc == LG_OK) {
-            rc = check_metadata(c, r->metadata, r->n_metadata, canonical, "metadata");
+            rc = check_meta(c, r->metadata, r->n_metadata, canonical);
         }
         if (rc == LG_OK) {
-            rc = check_reference(c, r->reference);
+            rc = lg_tx_check_reference(c, r->reference);
         }
         if (rc == LG_OK) {
             rc = check_volumes(c, r->volumes, r->n_volumes);
         }
         return rc;
     case LG_CMD_SET_METADATA:
-        rc = check_name(c, lg_name_check_address, r->address, "address");
+        rc = lg_tx_check_name(c, lg_name_check_address, r->address, "address");
         if (rc == LG_OK && r->n_metadata == 0) {
-            rc = ctx_fail(c, LG_EBADREQ, "must not be empty", "metadata");
+            rc = lg_tx_fail(c, LG_EBADREQ, "must not be empty", "metadata");
         }
         if (rc == LG_OK) {
-            rc = check_metadata(c, r->metadata, r->n_metadata, canonical, "metadata");
+            rc = check_meta(c, r->metadata, r->n_metadata, canonical);
         }
         return rc;
     case LG_CMD_SET_LIMIT:
-        rc = check_name(c, lg_name_check_address, r->address, "address");
+        rc = lg_tx_check_name(c, lg_name_check_address, r->address, "address");
         if (rc == LG_OK) {
-            rc = check_name(c, lg_name_check_asset, r->asset, "asset");
+            rc = lg_tx_check_name(c, lg_name_check_asset, r->asset, "asset");
         }
         return rc;
     default:
-        return ctx_failf(c, LG_EBADREQ, "k", "unknown record kind %u", r->kind);
+        return lg_tx_failf(c, LG_EBADREQ, "k", "unknown record kind %u", r->kind);
     }
 }
 
@@ -578,7 +306,7 @@ static void pack_metadata(msgpack_packer *pk, const struct lg_kv *kv, uint32_t n
 {
     uint8_t idx[LG_METADATA_ENTRIES_MAX];
     LG_ASSERT(n <= LG_METADATA_ENTRIES_MAX);
-    uint32_t dup = meta_order(kv, n, idx);
+    uint32_t dup = lg_tx_metadata_order(kv, n, idx);
     LG_ASSERT(dup == n);
     msgpack_pack_map(pk, n);
     for (uint32_t i = 0; i < n; i++) {
@@ -692,13 +420,13 @@ int lg_cmd_encode_batch(const struct lg_batch *batch, struct lg_buf *out, char *
     LG_PRE(out != NULL);
     LG_PRE(batch->n_cmds == 0 || batch->cmds != NULL);
     char local[LG_ERRMSG_SIZE];
-    struct ctx c = {errmsg != NULL ? errmsg : local, -1, NULL};
+    struct lg_tx_ctx c = {errmsg != NULL ? errmsg : local, ""};
     if (batch->n_cmds > LG_BATCH_COMMANDS_MAX) {
-        return ctx_failf(&c, LG_ETOOLARGE, "cmds", "%u commands, at most %u", batch->n_cmds,
-                         LG_BATCH_COMMANDS_MAX);
+        return lg_tx_failf(&c, LG_ETOOLARGE, "cmds", "%u commands, at most %u", batch->n_cmds,
+                           LG_BATCH_COMMANDS_MAX);
     }
     for (uint32_t i = 0; i < batch->n_cmds; i++) {
-        c.cmd = i;
+        lg_tx_ctx_prefix(&c, "cmds[%u]", i);
         int rc = check_cmd(&c, &batch->cmds[i], false);
         if (rc != LG_OK) {
             return rc;
@@ -729,7 +457,7 @@ int lg_cmd_check(const struct lg_cmd *cmd, char *errmsg)
 {
     LG_PRE(cmd != NULL);
     char local[LG_ERRMSG_SIZE];
-    struct ctx c = {errmsg != NULL ? errmsg : local, -1, NULL};
+    struct lg_tx_ctx c = {errmsg != NULL ? errmsg : local, ""};
     return check_cmd(&c, cmd, false);
 }
 
@@ -740,7 +468,7 @@ int lg_record_encode(const struct lg_record *rec, struct lg_buf *out, char *errm
     LG_PRE(rec != NULL);
     LG_PRE(out != NULL);
     char local[LG_ERRMSG_SIZE];
-    struct ctx c = {errmsg != NULL ? errmsg : local, -1, "record"};
+    struct lg_tx_ctx c = {errmsg != NULL ? errmsg : local, "record"};
     int rc = check_record(&c, rec, false);
     if (rc != LG_OK) {
         return lg_errmsg_wrap(c.errmsg, LG_EINVAL, "record encode");
@@ -864,7 +592,7 @@ int lg_cmd_submit_digest(const struct lg_cmd_submit *submit, uint8_t out[LG_HASH
     LG_PRE(submit != NULL);
     LG_PRE(out != NULL);
     char errmsg[LG_ERRMSG_SIZE];
-    struct ctx c = {errmsg, -1, NULL};
+    struct lg_tx_ctx c = {errmsg, ""};
     int rc = check_submit(&c, submit, false);
     if (rc != LG_OK) {
         return rc;
@@ -1164,7 +892,7 @@ static int rd_skip(struct rd *r)
 struct dec {
     struct rd r;
     struct lg_arena *arena;
-    struct ctx c;
+    struct lg_tx_ctx c;
 };
 
 static const char *rd_reason(int st, const char *want)
@@ -1187,16 +915,13 @@ static int dec_fail_rd(struct dec *d, int st, const char *want, const char *fmt,
 
 static int dec_fail_rd(struct dec *d, int st, const char *want, const char *fmt, ...)
 {
-    char path[128];
+    char field[LG_TX_PATH_BYTES];
     va_list ap;
     va_start(ap, fmt);
-    ctx_vpath(&d->c, path, sizeof path, fmt, ap);
+    vsnprintf(field, sizeof field, fmt, ap);
     va_end(ap);
     int code = st == RD_OVERFLOW ? LG_EOVERFLOW : LG_EBADREQ;
-    if (path[0] == '\0') {
-        return lg_errmsg_printf(d->c.errmsg, code, "%s", rd_reason(st, want));
-    }
-    return lg_errmsg_printf(d->c.errmsg, code, "%s: %s", path, rd_reason(st, want));
+    return lg_tx_fail(&d->c, code, rd_reason(st, want), "%s", field);
 }
 
 /* Read helpers that return from the calling function with a message on failure. */
@@ -1225,11 +950,11 @@ struct dec_map {
 static int dec_key(struct dec *d, struct dec_map *m, const char *lit, size_t n)
 {
     if (m->left == 0) {
-        return ctx_failf(&d->c, LG_EBADREQ, "", "missing key \"%s\"", lit);
+        return lg_tx_failf(&d->c, LG_EBADREQ, "", "missing key \"%s\"", lit);
     }
     if (!rd_key_is(&d->r, lit, n)) {
-        return ctx_failf(&d->c, LG_EBADREQ, "", "expected key \"%s\" (keys in canonical order)",
-                         lit);
+        return lg_tx_failf(&d->c, LG_EBADREQ, "", "expected key \"%s\" (keys in canonical order)",
+                           lit);
     }
     m->left--;
     return LG_OK;
@@ -1253,10 +978,10 @@ static int dec_map_end(struct dec *d, const struct dec_map *m)
     }
     struct lg_str k = {NULL, 0};
     if (rd_str(&d->r, &k) != RD_OK) {
-        return ctx_failf(&d->c, LG_EBADREQ, "", "map key must be a string");
+        return lg_tx_failf(&d->c, LG_EBADREQ, "", "map key must be a string");
     }
-    return ctx_failf(&d->c, LG_EBADREQ, "", "unknown or out-of-order key \"%.*s\"",
-                     (int)(k.len > 64 ? 64 : k.len), k.ptr);
+    return lg_tx_failf(&d->c, LG_EBADREQ, "", "unknown or out-of-order key \"%.*s\"",
+                       (int)(k.len > 64 ? 64 : k.len), k.ptr);
 }
 
 #define D_KEY(d, m, lit)                                                      \
@@ -1294,10 +1019,10 @@ static int dec_count(struct dec *d, uint32_t n, uint32_t max, size_t min_bytes,
                      const char *field)
 {
     if (n > max) {
-        return ctx_failf(&d->c, LG_ETOOLARGE, field, "%u items, at most %u", n, max);
+        return lg_tx_failf(&d->c, LG_ETOOLARGE, field, "%u items, at most %u", n, max);
     }
     if ((uint64_t)n * min_bytes > rd_left(&d->r)) {
-        return ctx_fail(&d->c, LG_EBADREQ, "truncated", "%s", field);
+        return lg_tx_fail(&d->c, LG_EBADREQ, "truncated", "%s", field);
     }
     return LG_OK;
 }
@@ -1315,10 +1040,10 @@ static int dec_postings(struct dec *d, const struct lg_posting **out, uint32_t *
         uint32_t items;
         D_ARRAY(d, &items, "postings[%u]", i);
         if (items != CODEC_POSTING_ITEMS) {
-            return ctx_failf(&d->c, LG_EBADREQ, "postings",
-                             "item %u has %u elements, want [source, destination, amount, "
-                             "asset]",
-                             i, items);
+            return lg_tx_failf(&d->c, LG_EBADREQ, "postings",
+                               "item %u has %u elements, want [source, destination, amount, "
+                               "asset]",
+                               i, items);
         }
         D_STR(d, &p[i].source, "postings[%u].source", i);
         D_STR(d, &p[i].destination, "postings[%u].destination", i);
@@ -1364,7 +1089,7 @@ static int dec_conditions(struct dec *d, const struct lg_condition **out, uint32
         D_ARRAY(d, &items, "conditions[%u]", i);
         uint64_t kind;
         if (items == 0) {
-            return ctx_fail(&d->c, LG_EBADREQ, "must not be empty", "conditions[%u]", i);
+            return lg_tx_fail(&d->c, LG_EBADREQ, "must not be empty", "conditions[%u]", i);
         }
         D_UINT(d, &kind, "conditions[%u].kind", i);
         if (kind == LG_COND_VERSION && items == CODEC_COND_VERSION_ITEMS) {
@@ -1375,9 +1100,9 @@ static int dec_conditions(struct dec *d, const struct lg_condition **out, uint32
             D_STR(d, &c[i].asset, "conditions[%u].asset", i);
             D_AMOUNT(d, &c[i].min, "conditions[%u].min", i);
         } else {
-            return ctx_fail(&d->c, LG_EBADREQ,
-                            "want [1, account, version] or [2, account, asset, min]",
-                            "conditions[%u]", i);
+            return lg_tx_fail(&d->c, LG_EBADREQ,
+                              "want [1, account, version] or [2, account, asset, min]",
+                              "conditions[%u]", i);
         }
         c[i].kind = (uint8_t)kind;
     }
@@ -1410,22 +1135,22 @@ static int dec_submit(struct dec *d, struct dec_map *m, struct lg_cmd_submit *s)
     if (D_OPT_KEY(d, m, "metadata")) {
         D_TRY(dec_metadata(d, &s->metadata, &s->n_metadata));
         if (s->n_metadata == 0) {
-            return ctx_fail(&d->c, LG_EBADREQ, "empty map must be omitted (canonical form)",
-                            "metadata");
+            return lg_tx_fail(&d->c, LG_EBADREQ, "empty map must be omitted (canonical form)",
+                              "metadata");
         }
     }
     if (D_OPT_KEY(d, m, "reference")) {
         D_STR(d, &s->reference, "reference");
         if (s->reference.len == 0) {
-            return ctx_fail(&d->c, LG_EBADREQ, "must not be empty (omit it instead)",
-                            "reference");
+            return lg_tx_fail(&d->c, LG_EBADREQ, "must not be empty (omit it instead)",
+                              "reference");
         }
     }
     if (D_OPT_KEY(d, m, "conditions")) {
         D_TRY(dec_conditions(d, &s->conditions, &s->n_conditions));
         if (s->n_conditions == 0) {
-            return ctx_fail(&d->c, LG_EBADREQ, "empty array must be omitted (canonical form)",
-                            "conditions");
+            return lg_tx_fail(&d->c, LG_EBADREQ, "empty array must be omitted (canonical form)",
+                              "conditions");
         }
     }
     return LG_OK;
@@ -1441,8 +1166,8 @@ static int dec_cmd(struct dec *d, struct lg_cmd *cmd)
     D_KEY(d, &m, "k");
     D_UINT(d, &kind, "k");
     if (kind < LG_CMD_SUBMIT || kind > LG_CMD_SET_LIMIT) {
-        return ctx_failf(&d->c, LG_EBADREQ, "k", "unknown command kind %llu",
-                         (unsigned long long)kind);
+        return lg_tx_failf(&d->c, LG_EBADREQ, "k", "unknown command kind %llu",
+                           (unsigned long long)kind);
     }
     D_KEY(d, &m, "ts");
     D_UINT(d, &cmd->timestamp_us, "ts");
@@ -1485,7 +1210,7 @@ int lg_cmd_decode_batch(const void *buf, size_t len, struct lg_arena *arena,
     struct dec d = {
         .r = {buf, (const uint8_t *)buf + len},
         .arena = arena,
-        .c = {errmsg != NULL ? errmsg : local, -1, NULL},
+        .c = {errmsg != NULL ? errmsg : local, ""},
     };
     out->cmds = NULL;
     out->n_cmds = 0;
@@ -1495,15 +1220,15 @@ int lg_cmd_decode_batch(const void *buf, size_t len, struct lg_arena *arena,
     uint64_t version;
     D_UINT(&d, &version, "v");
     if (version != LG_CMD_VERSION) {
-        return ctx_failf(&d.c, LG_EBADREQ, "v", "unsupported batch version %llu (want %u)",
-                         (unsigned long long)version, LG_CMD_VERSION);
+        return lg_tx_failf(&d.c, LG_EBADREQ, "v", "unsupported batch version %llu (want %u)",
+                           (unsigned long long)version, LG_CMD_VERSION);
     }
     D_KEY(&d, &m, "cmds");
     uint32_t n;
     D_ARRAY(&d, &n, "cmds");
     if (n > LG_BATCH_COMMANDS_MAX) {
-        return ctx_failf(&d.c, LG_ETOOLARGE, "cmds", "%u commands, at most %u", n,
-                         LG_BATCH_COMMANDS_MAX);
+        return lg_tx_failf(&d.c, LG_ETOOLARGE, "cmds", "%u commands, at most %u", n,
+                           LG_BATCH_COMMANDS_MAX);
     }
     D_TRY(dec_count(&d, n, LG_BATCH_COMMANDS_MAX, 1u, "cmds"));
     D_TRY(dec_map_end(&d, &m));
@@ -1516,7 +1241,7 @@ int lg_cmd_decode_batch(const void *buf, size_t len, struct lg_arena *arena,
         char cmd_msg[LG_ERRMSG_SIZE];
         struct dec cd = d;
         cd.c.errmsg = cmd_errors != NULL ? cmd_errors[i] : cmd_msg;
-        cd.c.cmd = i;
+        lg_tx_ctx_prefix(&cd.c, "cmds[%u]", i);
         int rc = dec_cmd(&cd, &cmds[i]);
         if (cmd_codes != NULL) {
             cmd_codes[i] = rc;
@@ -1559,13 +1284,13 @@ static int dec_record_body(struct dec *d, struct dec_map *m, struct lg_record *r
         if (D_OPT_KEY(d, m, "metadata")) {
             D_TRY(dec_metadata(d, &rec->metadata, &rec->n_metadata));
             if (rec->n_metadata == 0) {
-                return ctx_fail(&d->c, LG_EBADREQ, "empty map must be omitted", "metadata");
+                return lg_tx_fail(&d->c, LG_EBADREQ, "empty map must be omitted", "metadata");
             }
         }
         if (D_OPT_KEY(d, m, "reference")) {
             D_STR(d, &rec->reference, "reference");
             if (rec->reference.len == 0) {
-                return ctx_fail(&d->c, LG_EBADREQ, "must not be empty", "reference");
+                return lg_tx_fail(&d->c, LG_EBADREQ, "must not be empty", "reference");
             }
         }
         D_KEY(d, m, "volumes");
@@ -1580,8 +1305,8 @@ static int dec_record_body(struct dec *d, struct dec_map *m, struct lg_record *r
             uint32_t items;
             D_ARRAY(d, &items, "volumes[%u]", i);
             if (items != CODEC_VOLUME_ITEMS) {
-                return ctx_fail(&d->c, LG_EBADREQ, "want [account, asset, input, output]",
-                                "volumes[%u]", i);
+                return lg_tx_fail(&d->c, LG_EBADREQ, "want [account, asset, input, output]",
+                                  "volumes[%u]", i);
             }
             D_STR(d, &v[i].account, "volumes[%u].account", i);
             D_STR(d, &v[i].asset, "volumes[%u].asset", i);
@@ -1616,14 +1341,14 @@ static int dec_record(struct dec *d, struct lg_record *rec)
     D_KEY(d, &m, "v");
     D_UINT(d, &version, "v");
     if (version != LG_RECORD_VERSION) {
-        return ctx_failf(&d->c, LG_EBADREQ, "v", "unsupported record version %llu",
-                         (unsigned long long)version);
+        return lg_tx_failf(&d->c, LG_EBADREQ, "v", "unsupported record version %llu",
+                           (unsigned long long)version);
     }
     D_KEY(d, &m, "k");
     D_UINT(d, &kind, "k");
     if (kind < LG_CMD_SUBMIT || kind > LG_CMD_SET_LIMIT) {
-        return ctx_failf(&d->c, LG_EBADREQ, "k", "unknown record kind %llu",
-                         (unsigned long long)kind);
+        return lg_tx_failf(&d->c, LG_EBADREQ, "k", "unknown record kind %llu",
+                           (unsigned long long)kind);
     }
     rec->kind = (uint8_t)kind;
     D_KEY(d, &m, "seq");
@@ -1634,8 +1359,8 @@ static int dec_record(struct dec *d, struct lg_record *rec)
     D_KEY(d, &m, "pos");
     D_UINT(d, &pos, "pos");
     if (pos >= LG_BATCH_COMMANDS_MAX) {
-        return ctx_failf(&d->c, LG_EBADREQ, "pos", "%llu: at most %u", (unsigned long long)pos,
-                         LG_BATCH_COMMANDS_MAX - 1u);
+        return lg_tx_failf(&d->c, LG_EBADREQ, "pos", "%llu: at most %u", (unsigned long long)pos,
+                           LG_BATCH_COMMANDS_MAX - 1u);
     }
     rec->pos = (uint32_t)pos;
     D_KEY(d, &m, "ts");
@@ -1663,7 +1388,7 @@ int lg_record_decode(const void *buf, size_t len, struct lg_arena *arena,
     struct dec d = {
         .r = {buf, (const uint8_t *)buf + len},
         .arena = arena,
-        .c = {errmsg != NULL ? errmsg : local, -1, "record"},
+        .c = {errmsg != NULL ? errmsg : local, "record"},
     };
     memset(out, 0, sizeof *out);
     int rc = dec_record(&d, out);

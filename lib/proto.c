@@ -23,17 +23,6 @@
 /* ---------------------------------------------------------------------------------------
  * Names */
 
-
-/* A field path for error messages ("txs[2].postings[0].amount"). Paths are bounded; a
- * path too deep for its buffer is cut short, which only shortens a message. */
-__attribute__((format(printf, 3, 4))) static void path_printf(char *buf, size_t size,
-                                                            const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, size, fmt, ap);
-    va_end(ap);
-}
 static const char *const op_names[LG_PROTO_OP_COUNT] = {
     "", "ping", "status", "submit", "submit_batch", "get_tx", "list_txs", "account",
     "balances", "digest",
@@ -108,253 +97,23 @@ void lg_proto_buf_close(struct lg_proto_buf *b)
 }
 
 /* ---------------------------------------------------------------------------------------
- * Errors and field paths */
+ * Validation (shared by the request decoder and encoder; a transaction's parts: lib/tx.h).
+ * The context's prefix is "txs[i]" inside a batch, else "". */
 
-/* Where messages go; pfx is prepended to every field path ("txs[3]." inside a batch). */
-struct ctx {
-    char *errmsg; /* LG_ERRMSG_SIZE bytes, never NULL inside this file */
-    char pfx[32];
-};
-
-/* Fail with "<pfx><path>: <reason>". Returns code. */
-static int ctx_fail(const struct ctx *c, int code, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int ctx_fail(const struct ctx *c, int code, const char *reason, const char *fmt, ...)
+static int check_submit(const struct lg_tx_ctx *c, const struct lg_proto_submit *s)
 {
-    char path[128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(path, sizeof path, fmt, ap);
-    va_end(ap);
-    LG_ASSERT(code != LG_OK);
-    return lg_errmsg_printf(c->errmsg, code, "%s%s: %s", c->pfx, path, reason);
-}
-
-/* Fail with "<pfx><path>: " then a printf reason. */
-static int ctx_failf(const struct ctx *c, int code, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int ctx_failf(const struct ctx *c, int code, const char *path, const char *fmt, ...)
-{
-    char reason[160];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-    return ctx_fail(c, code, reason, "%s", path);
-}
-
-/* Copy at most 40 bytes of s into out (64 bytes) for a message, printable ASCII only. */
-static void quote(struct lg_proto_str s, char out[64])
-{
-    uint32_t n = s.len > 40 ? 40 : s.len;
-    for (uint32_t i = 0; i < n; i++) {
-        unsigned char b = (unsigned char)s.ptr[i];
-        out[i] = b >= 0x20 && b < 0x7f && b != '"' ? (char)b : '?';
-    }
-    out[n] = '\0';
-    if (s.len > n) {
-        memcpy(out + n, "...", 4);
-    }
-}
-
-typedef int (*name_check_fn)(const char *s, size_t len, const char *what, char *errmsg);
-
-/* Validate a name with fn; the message names the field path. */
-static int check_name(const struct ctx *c, name_check_fn fn, struct lg_proto_str s,
-                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int check_name(const struct ctx *c, name_check_fn fn, struct lg_proto_str s,
-                      const char *fmt, ...)
-{
-    if (fn(s.ptr, s.len, NULL, NULL) == LG_OK) {
-        return LG_OK;
-    }
-    char field[96];
-    char path[128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(field, sizeof field, fmt, ap);
-    va_end(ap);
-    snprintf(path, sizeof path, "%s%s", c->pfx, field);
-    return fn(s.ptr, s.len, path, c->errmsg);
-}
-
-static bool pstr_eq(struct lg_proto_str a, struct lg_proto_str b)
-{
-    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
-}
-
-/* Is s valid UTF-8 (shortest forms, no surrogates, at most U+10FFFF)? */
-static bool utf8_ok(const uint8_t *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint8_t b = s[i];
-        size_t more;
-        uint32_t cp;
-        if (b < 0x80) {
-            i++;
-            continue;
-        } else if (b >= 0xc2 && b <= 0xdf) {
-            more = 1, cp = b & 0x1fu;
-        } else if (b >= 0xe0 && b <= 0xef) {
-            more = 2, cp = b & 0x0fu;
-        } else if (b >= 0xf0 && b <= 0xf4) {
-            more = 3, cp = b & 0x07u;
-        } else {
-            return false;
-        }
-        if (len - i <= more) {
-            return false;
-        }
-        for (size_t k = 1; k <= more; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3fu);
-        }
-        if ((more == 2 && cp < 0x800) || (more == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff)) {
-            return false;
-        }
-        i += more + 1;
-    }
-    return true;
-}
-
-/* ---------------------------------------------------------------------------------------
- * Validation (shared by the request decoder and encoder) */
-
-static int check_metadata(const struct ctx *c, const struct lg_proto_kv *kv, uint32_t n)
-{
-    if (n > LG_METADATA_ENTRIES_MAX) {
-        return ctx_failf(c, LG_ETOOLARGE, "metadata", "%u entries, at most %u", n,
-                         LG_METADATA_ENTRIES_MAX);
-    }
-    LG_ASSERT(n == 0 || kv != NULL);
-    for (uint32_t i = 0; i < n; i++) {
-        struct lg_proto_str k = kv[i].key;
-        struct lg_proto_str v = kv[i].value;
-        char q[64];
-        quote(k, q);
-        if (k.len == 0) {
-            return ctx_fail(c, LG_EBADREQ, "key must not be empty", "metadata");
-        }
-        if (k.len > LG_METADATA_KEY_BYTES_MAX) {
-            return ctx_failf(c, LG_ETOOLARGE, "metadata", "key \"%s\" is %u bytes, at most %u",
-                             q, k.len, LG_METADATA_KEY_BYTES_MAX);
-        }
-        if (!utf8_ok((const uint8_t *)k.ptr, k.len)) {
-            return ctx_failf(c, LG_EBADREQ, "metadata", "key \"%s\" is not valid UTF-8", q);
-        }
-        if (v.len > LG_METADATA_VALUE_BYTES_MAX) {
-            return ctx_failf(c, LG_ETOOLARGE, "metadata", "value of \"%s\" is %u bytes, at most %u",
-                             q, v.len, LG_METADATA_VALUE_BYTES_MAX);
-        }
-        if (!utf8_ok((const uint8_t *)v.ptr, v.len)) {
-            return ctx_failf(c, LG_EBADREQ, "metadata", "value of \"%s\" is not valid UTF-8",
-                             q);
-        }
-        for (uint32_t j = 0; j < i; j++) {
-            if (pstr_eq(kv[j].key, k)) {
-                return ctx_failf(c, LG_EBADREQ, "metadata", "duplicate key \"%s\"", q);
-            }
-        }
-    }
-    return LG_OK;
-}
-
-static int check_postings(const struct ctx *c, const struct lg_proto_posting *p, uint32_t n)
-{
-    if (n == 0) {
-        return ctx_fail(c, LG_EBADREQ, "must not be empty", "postings");
-    }
-    if (n > LG_POSTINGS_MAX) {
-        return ctx_failf(c, LG_ETOOLARGE, "postings", "%u postings, at most %u", n,
-                         LG_POSTINGS_MAX);
-    }
-    LG_ASSERT(p != NULL);
-    for (uint32_t i = 0; i < n; i++) {
-        int rc = check_name(c, lg_name_check_address, p[i].source, "postings[%u].source", i);
-        if (rc == LG_OK) {
-            rc = check_name(c, lg_name_check_address, p[i].destination,
-                            "postings[%u].destination", i);
-        }
-        if (rc == LG_OK && p[i].amount == 0) {
-            rc = ctx_fail(c, LG_EBADREQ, "must be > 0", "postings[%u].amount", i);
-        }
-        if (rc == LG_OK) {
-            rc = check_name(c, lg_name_check_asset, p[i].asset, "postings[%u].asset", i);
-        }
-        if (rc == LG_OK && pstr_eq(p[i].source, p[i].destination)) {
-            rc = ctx_fail(c, LG_EBADREQ, "source and destination are the same account",
-                          "postings[%u]", i);
-        }
-        if (rc != LG_OK) {
-            return rc;
-        }
-    }
-    return LG_OK;
-}
-
-/* A reference or cursor: printable ASCII, at most max bytes (len 0: absent). */
-static int check_token(const struct ctx *c, struct lg_proto_str r, uint32_t max,
-                       const char *field)
-{
-    if (r.len > max) {
-        return ctx_failf(c, LG_ETOOLARGE, field, "%u bytes, at most %u", r.len, max);
-    }
-    for (uint32_t i = 0; i < r.len; i++) {
-        unsigned char b = (unsigned char)r.ptr[i];
-        if (b < 0x20 || b > 0x7e) {
-            return ctx_failf(c, LG_EBADREQ, field, "byte 0x%02x at %u is not printable ASCII",
-                             b, i);
-        }
-    }
-    return LG_OK;
-}
-
-static int check_conditions(const struct ctx *c, const struct lg_proto_condition *cond,
-                            uint32_t n)
-{
-    if (n > LG_CONDITIONS_MAX) {
-        return ctx_failf(c, LG_ETOOLARGE, "conditions", "%u conditions, at most %u", n,
-                         LG_CONDITIONS_MAX);
-    }
-    LG_ASSERT(n == 0 || cond != NULL);
-    for (uint32_t i = 0; i < n; i++) {
-        if (cond[i].kind != LG_PROTO_COND_VERSION && cond[i].kind != LG_PROTO_COND_MIN_BALANCE) {
-            return ctx_fail(c, LG_EBADREQ, "give either version, or asset and min_balance",
-                            "conditions[%u]", i);
-        }
-        int rc = check_name(c, lg_name_check_address, cond[i].account, "conditions[%u].account",
-                            i);
-        if (rc == LG_OK && cond[i].kind == LG_PROTO_COND_MIN_BALANCE) {
-            rc = check_name(c, lg_name_check_asset, cond[i].asset, "conditions[%u].asset", i);
-        }
-        if (rc != LG_OK) {
-            return rc;
-        }
-    }
-    return LG_OK;
-}
-
-static int check_submit(const struct ctx *c, const struct lg_proto_submit *s)
-{
-    int rc = check_name(c, lg_name_check_ledger, s->ledger, "ledger");
+    int rc = lg_tx_check_name(c, lg_name_check_ledger, s->ledger, "ledger");
     if (rc == LG_OK) {
-        rc = check_postings(c, s->postings, s->n_postings);
+        rc = lg_tx_check_postings(c, s->postings, s->n_postings);
     }
     if (rc == LG_OK) {
-        rc = check_metadata(c, s->metadata, s->n_metadata);
+        rc = lg_tx_check_metadata(c, s->metadata, s->n_metadata, LG_TX_META_ANY, "metadata");
     }
     if (rc == LG_OK) {
-        rc = check_token(c, s->reference, LG_REFERENCE_BYTES_MAX, "reference");
+        rc = lg_tx_check_reference(c, s->reference);
     }
     if (rc == LG_OK) {
-        rc = check_conditions(c, s->conditions, s->n_conditions);
+        rc = lg_tx_check_conditions(c, s->conditions, s->n_conditions);
     }
     return rc;
 }
@@ -365,25 +124,25 @@ static bool op_is_read(int op)
            op == LG_PROTO_OP_ACCOUNT || op == LG_PROTO_OP_BALANCES || op == LG_PROTO_OP_DIGEST;
 }
 
-static int check_read(const struct ctx *c, const struct lg_proto_request *q)
+static int check_read(const struct lg_tx_ctx *c, const struct lg_proto_request *q)
 {
     if (q->consistency > LG_PROTO_READ_LINEARIZABLE) {
-        return ctx_fail(c, LG_EBADREQ, "must be \"stale\", \"after\" or \"linearizable\"",
-                        "consistency");
+        return lg_tx_fail(c, LG_EBADREQ, "must be \"stale\", \"after\" or \"linearizable\"",
+                          "consistency");
     }
     if (q->consistency != LG_PROTO_READ_DEFAULT && !op_is_read(q->op)) {
-        return ctx_failf(c, LG_EBADREQ, "consistency", "not an argument of %s",
-                         lg_proto_op_name(q->op));
+        return lg_tx_failf(c, LG_EBADREQ, "consistency", "not an argument of %s",
+                           lg_proto_op_name(q->op));
     }
     if (q->consistency != LG_PROTO_READ_AFTER && q->after_index != 0) {
-        return ctx_fail(c, LG_EBADREQ, "only with consistency \"after\"", "after_index");
+        return lg_tx_fail(c, LG_EBADREQ, "only with consistency \"after\"", "after_index");
     }
     return LG_OK;
 }
 
-static int check_request(const struct ctx *c0, const struct lg_proto_request *q)
+static int check_request(const struct lg_tx_ctx *c0, const struct lg_proto_request *q)
 {
-    struct ctx c = *c0;
+    struct lg_tx_ctx c = *c0;
     int rc = check_read(&c, q);
     if (rc != LG_OK) {
         return rc;
@@ -398,70 +157,70 @@ static int check_request(const struct ctx *c0, const struct lg_proto_request *q)
     case LG_PROTO_OP_SUBMIT_BATCH: {
         const struct lg_proto_submit_batch *b = &q->u.batch;
         if (b->n_txs == 0) {
-            return ctx_fail(&c, LG_EBADREQ, "must not be empty", "txs");
+            return lg_tx_fail(&c, LG_EBADREQ, "must not be empty", "txs");
         }
         if (b->n_txs > LG_PROTO_BATCH_TXS_MAX) {
-            return ctx_failf(&c, LG_ETOOLARGE, "txs", "%u transactions, at most %u", b->n_txs,
-                             LG_PROTO_BATCH_TXS_MAX);
+            return lg_tx_failf(&c, LG_ETOOLARGE, "txs", "%u transactions, at most %u", b->n_txs,
+                               LG_PROTO_BATCH_TXS_MAX);
         }
         for (uint32_t i = 0; i < b->n_txs && rc == LG_OK; i++) {
-            snprintf(c.pfx, sizeof c.pfx, "txs[%u].", i);
+            lg_tx_ctx_prefix(&c, "txs[%u]", i);
             rc = check_submit(&c, &b->txs[i]);
         }
         return rc;
     }
     case LG_PROTO_OP_GET_TX: {
         const struct lg_proto_get_tx *g = &q->u.get_tx;
-        rc = check_name(&c, lg_name_check_ledger, g->ledger, "ledger");
+        rc = lg_tx_check_name(&c, lg_name_check_ledger, g->ledger, "ledger");
         if (rc == LG_OK && g->by_reference) {
             if (g->reference.len == 0) {
-                return ctx_fail(&c, LG_EBADREQ, "must not be empty", "reference");
+                return lg_tx_fail(&c, LG_EBADREQ, "must not be empty", "reference");
             }
-            rc = check_token(&c, g->reference, LG_REFERENCE_BYTES_MAX, "reference");
+            rc = lg_tx_check_reference(&c, g->reference);
         }
         return rc;
     }
     case LG_PROTO_OP_LIST_TXS: {
         const struct lg_proto_list_txs *l = &q->u.list_txs;
-        rc = check_name(&c, lg_name_check_ledger, l->ledger, "ledger");
+        rc = lg_tx_check_name(&c, lg_name_check_ledger, l->ledger, "ledger");
         if (rc == LG_OK && l->account.len != 0) {
-            rc = check_name(&c, lg_name_check_address, l->account, "account");
+            rc = lg_tx_check_name(&c, lg_name_check_address, l->account, "account");
         }
         if (rc == LG_OK && l->has_from_ts && l->has_to_ts && l->from_ts > l->to_ts) {
-            rc = ctx_fail(&c, LG_EBADREQ, "must not be after to_ts", "from_ts");
+            rc = lg_tx_fail(&c, LG_EBADREQ, "must not be after to_ts", "from_ts");
         }
         if (rc == LG_OK && l->order > LG_PROTO_ORDER_DESC) {
-            rc = ctx_fail(&c, LG_EBADREQ, "must be \"asc\" or \"desc\"", "order");
+            rc = lg_tx_fail(&c, LG_EBADREQ, "must be \"asc\" or \"desc\"", "order");
         }
         if (rc == LG_OK && l->limit > LG_PAGE_LIMIT_MAX) {
-            rc = ctx_failf(&c, LG_ETOOLARGE, "limit", "%u, at most %u", l->limit,
-                           LG_PAGE_LIMIT_MAX);
+            rc = lg_tx_failf(&c, LG_ETOOLARGE, "limit", "%u, at most %u", l->limit,
+                             LG_PAGE_LIMIT_MAX);
         }
         if (rc == LG_OK) {
-            rc = check_token(&c, l->cursor, LG_PROTO_CURSOR_BYTES_MAX, "cursor");
+            rc = lg_tx_check_token(&c, l->cursor, LG_PROTO_CURSOR_BYTES_MAX, "cursor");
         }
         return rc;
     }
     case LG_PROTO_OP_ACCOUNT:
-        rc = check_name(&c, lg_name_check_ledger, q->u.account.ledger, "ledger");
+        rc = lg_tx_check_name(&c, lg_name_check_ledger, q->u.account.ledger, "ledger");
         if (rc == LG_OK) {
-            rc = check_name(&c, lg_name_check_address, q->u.account.address, "address");
+            rc = lg_tx_check_name(&c, lg_name_check_address, q->u.account.address, "address");
         }
         return rc;
     case LG_PROTO_OP_BALANCES: {
         const struct lg_proto_balances_req *b = &q->u.balances;
-        rc = check_name(&c, lg_name_check_ledger, b->ledger, "ledger");
+        rc = lg_tx_check_name(&c, lg_name_check_ledger, b->ledger, "ledger");
         if (rc == LG_OK && (b->address.len == 0) == (b->pattern.len == 0)) {
-            rc = ctx_fail(&c, LG_EBADREQ, "give exactly one of address and pattern", "address");
+            rc = lg_tx_fail(&c, LG_EBADREQ, "give exactly one of address and pattern", "address");
         }
         if (rc == LG_OK && b->address.len != 0) {
-            rc = check_name(&c, lg_name_check_address, b->address, "address");
+            rc = lg_tx_check_name(&c, lg_name_check_address, b->address, "address");
         }
         if (rc == LG_OK && b->pattern.len != 0) {
-            rc = check_name(&c, lg_name_check_pattern, b->pattern, "pattern");
+            rc = lg_tx_check_name(&c, lg_name_check_pattern, b->pattern, "pattern");
         }
         if (rc == LG_OK && b->asset.len != 0) {
-            rc = check_name(&c, lg_name_check_asset, b->asset, "asset");
+            rc = lg_tx_check_name(&c, lg_name_check_asset, b->asset, "asset");
         }
         return rc;
     }
@@ -475,7 +234,7 @@ int lg_proto_check_request(const struct lg_proto_request *req, char *errmsg)
 {
     LG_PRE(req != NULL);
     char local[LG_ERRMSG_SIZE];
-    struct ctx c = {errmsg != NULL ? errmsg : local, ""};
+    struct lg_tx_ctx c = {errmsg != NULL ? errmsg : local, ""};
     return check_request(&c, req);
 }
 
@@ -597,7 +356,7 @@ static bool rd_is_nil(const struct rd *r)
 }
 
 /* A string, as a view into the input. */
-static int rd_str(struct rd *r, struct lg_proto_str *s)
+static int rd_str(struct rd *r, struct lg_str *s)
 {
     if (r->p == r->end) {
         return RD_TRUNCATED;
@@ -673,7 +432,7 @@ static int rd_bool(struct rd *r, bool *v)
 static int rd_amount(struct rd *r, lg_u128 *v)
 {
     if (rd_is_str(r)) {
-        struct lg_proto_str s;
+        struct lg_str s;
         int st = rd_str(r, &s);
         if (st != RD_OK) {
             return st;
@@ -693,7 +452,7 @@ static int rd_amount(struct rd *r, lg_u128 *v)
 static int rd_balance(struct rd *r, lg_i128 *v)
 {
     if (rd_is_str(r)) {
-        struct lg_proto_str s;
+        struct lg_str s;
         int st = rd_str(r, &s);
         if (st != RD_OK) {
             return st;
@@ -792,7 +551,7 @@ static int rd_skip(struct rd *r, unsigned depth_max)
 struct dec {
     struct rd r;
     struct lg_arena *arena;
-    struct ctx c;
+    struct lg_tx_ctx c;
     int op;             /* response decoding: the op whose result is expected */
     uint32_t last_seen; /* response decoding: fields seen by the last dec_fields */
 };
@@ -829,7 +588,7 @@ static int dec_fail_rd(const struct dec *d, int st, const char *want, const char
     vsnprintf(path, sizeof path, fmt, ap);
     va_end(ap);
     int code = st == RD_OVERFLOW ? LG_EOVERFLOW : LG_EBADREQ;
-    return ctx_fail(&d->c, code, rd_reason(st, want), "%s", path);
+    return lg_tx_fail(&d->c, code, rd_reason(st, want), "%s", path);
 }
 
 #define D_READ(d, call, want, ...)                                            \
@@ -859,10 +618,10 @@ static int dec_count(struct dec *d, uint32_t n, uint32_t max, size_t min_bytes,
                      const char *what, const char *field)
 {
     if (n > max) {
-        return ctx_failf(&d->c, LG_ETOOLARGE, field, "%u %s, at most %u", n, what, max);
+        return lg_tx_failf(&d->c, LG_ETOOLARGE, field, "%u %s, at most %u", n, what, max);
     }
     if ((uint64_t)n * min_bytes > rd_left(&d->r)) {
-        return ctx_fail(&d->c, LG_EBADREQ, "truncated", "%s", field);
+        return lg_tx_fail(&d->c, LG_EBADREQ, "truncated", "%s", field);
     }
     return LG_OK;
 }
@@ -881,7 +640,7 @@ static int dec_alloc(struct dec *d, size_t n, size_t size, void **out)
 }
 
 /* Read a map key (a string) at the printf path of the map. */
-static int dec_key(struct dec *d, struct lg_proto_str *k, const char *map)
+static int dec_key(struct dec *d, struct lg_str *k, const char *map)
 {
     int st = rd_str(&d->r, k);
     if (st != RD_OK) {
@@ -895,35 +654,35 @@ static int dec_seen(struct dec *d, uint32_t *seen, unsigned i, const char *path)
 {
     LG_ASSERT(i < 32);
     if (*seen & (1u << i)) {
-        return ctx_fail(&d->c, LG_EBADREQ, "duplicate key", "%s", path);
+        return lg_tx_fail(&d->c, LG_EBADREQ, "duplicate key", "%s", path);
     }
     *seen |= 1u << i;
     return LG_OK;
 }
 
 /* A non-empty string argument. */
-static int dec_nonempty(struct dec *d, struct lg_proto_str *s, const char *path)
+static int dec_nonempty(struct dec *d, struct lg_str *s, const char *path)
 {
     D_READ(d, rd_str(&d->r, s), W_STR, "%s", path);
     if (s->len == 0) {
-        return ctx_fail(&d->c, LG_EBADREQ, "must not be empty", "%s", path);
+        return lg_tx_fail(&d->c, LG_EBADREQ, "must not be empty", "%s", path);
     }
     return LG_OK;
 }
 
 /* A {str: str} map into the arena (metadata). */
-static int dec_kv_map(struct dec *d, const struct lg_proto_kv **out, uint32_t *n_out,
+static int dec_kv_map(struct dec *d, const struct lg_kv **out, uint32_t *n_out,
                       uint32_t max, const char *field)
 {
     uint32_t n;
     D_READ(d, rd_map(&d->r, &n), W_MAP, "%s", field);
     D_TRY(dec_count(d, n, max, 2, "entries", field));
-    struct lg_proto_kv *kv;
+    struct lg_kv *kv;
     D_TRY(dec_alloc(d, n, sizeof *kv, (void **)&kv));
     for (uint32_t i = 0; i < n; i++) {
         D_TRY(dec_key(d, &kv[i].key, field));
-        char q[64];
-        quote(kv[i].key, q);
+        char q[LG_TX_QUOTE_BYTES];
+        lg_tx_quote(kv[i].key, q);
         D_READ(d, rd_str(&d->r, &kv[i].value), W_STR, "%s.%s", field, q);
     }
     *out = kv;
@@ -934,7 +693,7 @@ static int dec_kv_map(struct dec *d, const struct lg_proto_kv **out, uint32_t *n
 /* ---------------------------------------------------------------------------------------
  * Request decoding */
 
-static int dec_posting(struct dec *d, struct lg_proto_posting *p, uint32_t i)
+static int dec_posting(struct dec *d, struct lg_posting *p, uint32_t i)
 {
     static const char *const keys[] = {"source", "destination", "amount", "asset"};
     char path[48];
@@ -943,13 +702,13 @@ static int dec_posting(struct dec *d, struct lg_proto_posting *p, uint32_t i)
     snprintf(path, sizeof path, "postings[%u]", i);
     uint32_t seen = 0;
     for (uint32_t k = 0; k < n; k++) {
-        struct lg_proto_str key;
+        struct lg_str key;
         D_TRY(dec_key(d, &key, path));
         int f = name_index(key.ptr, key.len, keys, 4);
-        char q[64];
-        quote(key, q);
+        char q[LG_TX_QUOTE_BYTES];
+        lg_tx_quote(key, q);
         if (f < 0) {
-            return ctx_fail(&d->c, LG_EBADREQ, "unknown field", "postings[%u].%s", i, q);
+            return lg_tx_fail(&d->c, LG_EBADREQ, "unknown field", "postings[%u].%s", i, q);
         }
         char fpath[80];
         snprintf(fpath, sizeof fpath, "postings[%u].%s", i, keys[f]);
@@ -971,13 +730,13 @@ static int dec_posting(struct dec *d, struct lg_proto_posting *p, uint32_t i)
     }
     for (unsigned f = 0; f < 4; f++) {
         if (!(seen & (1u << f))) {
-            return ctx_fail(&d->c, LG_EBADREQ, "missing", "postings[%u].%s", i, keys[f]);
+            return lg_tx_fail(&d->c, LG_EBADREQ, "missing", "postings[%u].%s", i, keys[f]);
         }
     }
     return LG_OK;
 }
 
-static int dec_condition(struct dec *d, struct lg_proto_condition *c, uint32_t i)
+static int dec_condition(struct dec *d, struct lg_condition *c, uint32_t i)
 {
     static const char *const keys[] = {"account", "version", "asset", "min_balance"};
     char path[48];
@@ -986,13 +745,13 @@ static int dec_condition(struct dec *d, struct lg_proto_condition *c, uint32_t i
     snprintf(path, sizeof path, "conditions[%u]", i);
     uint32_t seen = 0;
     for (uint32_t k = 0; k < n; k++) {
-        struct lg_proto_str key;
+        struct lg_str key;
         D_TRY(dec_key(d, &key, path));
         int f = name_index(key.ptr, key.len, keys, 4);
-        char q[64];
-        quote(key, q);
+        char q[LG_TX_QUOTE_BYTES];
+        lg_tx_quote(key, q);
         if (f < 0) {
-            return ctx_fail(&d->c, LG_EBADREQ, "unknown field", "conditions[%u].%s", i, q);
+            return lg_tx_fail(&d->c, LG_EBADREQ, "unknown field", "conditions[%u].%s", i, q);
         }
         char fpath[80];
         snprintf(fpath, sizeof fpath, "conditions[%u].%s", i, keys[f]);
@@ -1008,20 +767,20 @@ static int dec_condition(struct dec *d, struct lg_proto_condition *c, uint32_t i
             D_READ(d, rd_str(&d->r, &c->asset), W_STR, "%s", fpath);
             break;
         default:
-            D_READ(d, rd_amount(&d->r, &c->min_balance), W_AMOUNT, "%s", fpath);
+            D_READ(d, rd_amount(&d->r, &c->min), W_AMOUNT, "%s", fpath);
             break;
         }
     }
     if (!(seen & 1u)) {
-        return ctx_fail(&d->c, LG_EBADREQ, "missing", "conditions[%u].account", i);
+        return lg_tx_fail(&d->c, LG_EBADREQ, "missing", "conditions[%u].account", i);
     }
     if (seen == 0x3u) {
-        c->kind = LG_PROTO_COND_VERSION;
+        c->kind = LG_COND_VERSION;
     } else if (seen == 0xdu) {
-        c->kind = LG_PROTO_COND_MIN_BALANCE;
+        c->kind = LG_COND_MIN_BALANCE;
     } else {
-        return ctx_fail(&d->c, LG_EBADREQ, "give either version, or asset and min_balance",
-                        "conditions[%u]", i);
+        return lg_tx_fail(&d->c, LG_EBADREQ, "give either version, or asset and min_balance",
+                          "conditions[%u]", i);
     }
     return LG_OK;
 }
@@ -1074,14 +833,14 @@ LG_STATIC_ASSERT(A_COUNT <= 32, "argument bits fit a uint32_t");
 
 struct args {
     uint32_t seen;
-    struct lg_proto_str str[A_COUNT];  /* string arguments by index */
+    struct lg_str str[A_COUNT];  /* string arguments by index */
     uint64_t num[A_COUNT];             /* integer arguments by index */
     bool atomic;
-    struct lg_proto_posting *postings;
+    struct lg_posting *postings;
     uint32_t n_postings;
-    const struct lg_proto_kv *metadata;
+    const struct lg_kv *metadata;
     uint32_t n_metadata;
-    struct lg_proto_condition *conditions;
+    struct lg_condition *conditions;
     uint32_t n_conditions;
     struct lg_proto_submit *txs;
     uint32_t n_txs;
@@ -1158,7 +917,7 @@ static int args_required(struct dec *d, const struct args *g, uint32_t mask)
 {
     for (int a = 0; a < A_COUNT; a++) {
         if ((mask & BIT(a)) && !(g->seen & BIT(a))) {
-            return ctx_fail(&d->c, LG_EBADREQ, "missing", "%s", arg_names[a]);
+            return lg_tx_fail(&d->c, LG_EBADREQ, "missing", "%s", arg_names[a]);
         }
     }
     return LG_OK;
@@ -1169,26 +928,26 @@ static int dec_submit_map(struct dec *d, struct lg_proto_submit *s, uint32_t i)
 {
     uint32_t n;
     D_READ(d, rd_map(&d->r, &n), W_MAP, "txs[%u]", i);
-    char saved[sizeof d->c.pfx];
-    memcpy(saved, d->c.pfx, sizeof saved);
-    snprintf(d->c.pfx, sizeof d->c.pfx, "txs[%u].", i);
+    char saved[sizeof d->c.prefix];
+    memcpy(saved, d->c.prefix, sizeof saved);
+    lg_tx_ctx_prefix(&d->c, "txs[%u]", i);
     struct args g;
     memset(&g, 0, sizeof g);
     for (uint32_t k = 0; k < n; k++) {
-        struct lg_proto_str key;
+        struct lg_str key;
         D_TRY(dec_key(d, &key, "map"));
         int a = name_index(key.ptr, key.len, arg_names, A_COUNT);
         if (a < 0 || !(SUBMIT_ARGS & BIT(a))) {
-            char q[64];
-            quote(key, q);
-            return ctx_fail(&d->c, LG_EBADREQ, "unknown field", "%s", q);
+            char q[LG_TX_QUOTE_BYTES];
+            lg_tx_quote(key, q);
+            return lg_tx_fail(&d->c, LG_EBADREQ, "unknown field", "%s", q);
         }
         D_TRY(dec_seen(d, &g.seen, (unsigned)a, arg_names[a]));
         D_TRY(dec_arg(d, a, &g));
     }
     D_TRY(args_required(d, &g, op_required[LG_PROTO_OP_SUBMIT]));
     args_submit(&g, s);
-    memcpy(d->c.pfx, saved, sizeof saved);
+    memcpy(d->c.prefix, saved, sizeof saved);
     return LG_OK;
 }
 
@@ -1197,11 +956,11 @@ static int args_assemble(struct dec *d, const struct args *g, struct lg_proto_re
 {
     D_TRY(args_required(d, g, op_required[q->op]));
     if (g->seen & BIT(A_CONSISTENCY)) {
-        struct lg_proto_str s = g->str[A_CONSISTENCY];
+        struct lg_str s = g->str[A_CONSISTENCY];
         int c = name_index(s.ptr, s.len, consistency_names, 4);
         if (c < 0) {
-            return ctx_fail(&d->c, LG_EBADREQ,
-                            "must be \"stale\", \"after\" or \"linearizable\"", "consistency");
+            return lg_tx_fail(&d->c, LG_EBADREQ,
+                              "must be \"stale\", \"after\" or \"linearizable\"", "consistency");
         }
         q->consistency = (uint8_t)c;
     }
@@ -1210,16 +969,16 @@ static int args_assemble(struct dec *d, const struct args *g, struct lg_proto_re
             q->consistency = LG_PROTO_READ_AFTER;
         }
         if (q->consistency != LG_PROTO_READ_AFTER) {
-            return ctx_fail(&d->c, LG_EBADREQ, "only with consistency \"after\"",
-                            "after_index");
+            return lg_tx_fail(&d->c, LG_EBADREQ, "only with consistency \"after\"",
+                              "after_index");
         }
         if (g->num[A_AFTER_INDEX] == 0) {
-            return ctx_fail(&d->c, LG_EBADREQ, "must be > 0", "after_index");
+            return lg_tx_fail(&d->c, LG_EBADREQ, "must be greater than 0", "after_index");
         }
         q->after_index = g->num[A_AFTER_INDEX];
     } else if (q->consistency == LG_PROTO_READ_AFTER) {
-        return ctx_fail(&d->c, LG_EBADREQ, "required with consistency \"after\"",
-                        "after_index");
+        return lg_tx_fail(&d->c, LG_EBADREQ, "required with consistency \"after\"",
+                          "after_index");
     }
     switch (q->op) {
     case LG_PROTO_OP_SUBMIT:
@@ -1234,8 +993,8 @@ static int args_assemble(struct dec *d, const struct args *g, struct lg_proto_re
         bool by_id = (g->seen & BIT(A_TX_ID)) != 0;
         bool by_ref = (g->seen & BIT(A_REFERENCE)) != 0;
         if (by_id == by_ref) {
-            return ctx_fail(&d->c, LG_EBADREQ, "give exactly one of tx_id and reference",
-                            "tx_id");
+            return lg_tx_fail(&d->c, LG_EBADREQ, "give exactly one of tx_id and reference",
+                              "tx_id");
         }
         q->u.get_tx.ledger = g->str[A_LEDGER];
         q->u.get_tx.by_reference = by_ref;
@@ -1252,22 +1011,22 @@ static int args_assemble(struct dec *d, const struct args *g, struct lg_proto_re
         l->has_to_ts = (g->seen & BIT(A_TO_TS)) != 0;
         l->to_ts = g->num[A_TO_TS];
         if (g->seen & BIT(A_ORDER)) {
-            struct lg_proto_str s = g->str[A_ORDER];
+            struct lg_str s = g->str[A_ORDER];
             int o = name_index(s.ptr, s.len, order_names, 3);
             if (o < 0) {
-                return ctx_fail(&d->c, LG_EBADREQ, "must be \"asc\" or \"desc\"", "order");
+                return lg_tx_fail(&d->c, LG_EBADREQ, "must be \"asc\" or \"desc\"", "order");
             }
             l->order = (uint8_t)o;
         }
         if (g->seen & BIT(A_LIMIT)) {
             uint64_t lim = g->num[A_LIMIT];
             if (lim == 0) {
-                return ctx_failf(&d->c, LG_EBADREQ, "limit", "must be between 1 and %u",
-                                 LG_PAGE_LIMIT_MAX);
+                return lg_tx_failf(&d->c, LG_EBADREQ, "limit", "must be between 1 and %u",
+                                   LG_PAGE_LIMIT_MAX);
             }
             if (lim > LG_PAGE_LIMIT_MAX) {
-                return ctx_failf(&d->c, LG_ETOOLARGE, "limit", "%llu, at most %u",
-                                 (unsigned long long)lim, LG_PAGE_LIMIT_MAX);
+                return lg_tx_failf(&d->c, LG_ETOOLARGE, "limit", "%llu, at most %u",
+                                   (unsigned long long)lim, LG_PAGE_LIMIT_MAX);
             }
             l->limit = (uint32_t)lim;
         }
@@ -1292,11 +1051,11 @@ static int args_assemble(struct dec *d, const struct args *g, struct lg_proto_re
 
 /* Pass 1: find id and op among the top-level keys, skipping the other values. */
 static int dec_envelope(struct dec *d, uint32_t n, struct lg_proto_request *q,
-                        struct lg_proto_str *op)
+                        struct lg_str *op)
 {
     uint32_t seen = 0;
     for (uint32_t k = 0; k < n; k++) {
-        struct lg_proto_str key;
+        struct lg_str key;
         D_TRY(dec_key(d, &key, "request"));
         if (str_is(key.ptr, key.len, "id")) {
             D_TRY(dec_seen(d, &seen, A_ID, "id"));
@@ -1307,19 +1066,19 @@ static int dec_envelope(struct dec *d, uint32_t n, struct lg_proto_request *q,
             D_TRY(dec_seen(d, &seen, A_OP, "op"));
             D_READ(d, rd_str(&d->r, op), W_STR, "op");
         } else {
-            char q8[64];
-            quote(key, q8);
+            char q8[LG_TX_QUOTE_BYTES];
+            lg_tx_quote(key, q8);
             D_READ(d, rd_skip(&d->r, LG_PROTO_DEPTH_MAX - 1u), "", "%s", q8);
         }
     }
     if (d->r.p != d->r.end) {
-        return ctx_fail(&d->c, LG_EBADREQ, "trailing bytes after the map", "request");
+        return lg_tx_fail(&d->c, LG_EBADREQ, "trailing bytes after the map", "request");
     }
     if (!(seen & BIT(A_ID))) {
-        return ctx_fail(&d->c, LG_EBADREQ, "missing", "id");
+        return lg_tx_fail(&d->c, LG_EBADREQ, "missing", "id");
     }
     if (!(seen & BIT(A_OP))) {
-        return ctx_fail(&d->c, LG_EBADREQ, "missing", "op");
+        return lg_tx_fail(&d->c, LG_EBADREQ, "missing", "op");
     }
     return LG_OK;
 }
@@ -1337,13 +1096,13 @@ int lg_proto_decode_request(const void *buf, size_t len, struct lg_arena *arena,
     uint32_t n;
     D_READ(&d, rd_map(&d.r, &n), W_MAP, "request");
     const uint8_t *args_at = d.r.p;
-    struct lg_proto_str op = {NULL, 0};
+    struct lg_str op = {NULL, 0};
     D_TRY(dec_envelope(&d, n, out, &op));
     int o = lg_proto_op_from_name(op.ptr, op.len);
     if (o == LG_PROTO_OP_NONE) {
-        char q[64];
-        quote(op, q);
-        return ctx_failf(&d.c, LG_EUNKNOWNOP, "op", "unknown operation \"%s\"", q);
+        char q[LG_TX_QUOTE_BYTES];
+        lg_tx_quote(op, q);
+        return lg_tx_failf(&d.c, LG_EUNKNOWNOP, "op", "unknown operation \"%s\"", q);
     }
     out->op = (uint8_t)o;
     /* Pass 2: the op's arguments. */
@@ -1351,7 +1110,7 @@ int lg_proto_decode_request(const void *buf, size_t len, struct lg_arena *arena,
     struct args g;
     memset(&g, 0, sizeof g);
     for (uint32_t k = 0; k < n; k++) {
-        struct lg_proto_str key;
+        struct lg_str key;
         D_TRY(dec_key(&d, &key, "request"));
         int a = name_index(key.ptr, key.len, arg_names, A_COUNT);
         if (a == A_ID || a == A_OP) {
@@ -1359,9 +1118,9 @@ int lg_proto_decode_request(const void *buf, size_t len, struct lg_arena *arena,
             continue;
         }
         if (a < 0 || !(op_args[o] & BIT(a))) {
-            char q[64];
-            quote(key, q);
-            return ctx_failf(&d.c, LG_EBADREQ, q, "unknown field for %s", op_names[o]);
+            char q[LG_TX_QUOTE_BYTES];
+            lg_tx_quote(key, q);
+            return lg_tx_failf(&d.c, LG_EBADREQ, q, "unknown field for %s", op_names[o]);
         }
         D_TRY(dec_seen(&d, &g.seen, (unsigned)a, arg_names[a]));
         D_TRY(dec_arg(&d, a, &g));
@@ -1460,13 +1219,13 @@ static void p_cstr(struct wr *w, const char *s)
     p_bytes(w, s, strlen(s));
 }
 
-static void p_str(struct wr *w, struct lg_proto_str s)
+static void p_str(struct wr *w, struct lg_str s)
 {
     p_bytes(w, s.ptr, s.len);
 }
 
 /* A string, or nil when empty. */
-static void p_str_nil(struct wr *w, struct lg_proto_str s)
+static void p_str_nil(struct wr *w, struct lg_str s)
 {
     if (s.len == 0) {
         msgpack_pack_nil(&w->pk);
@@ -1524,7 +1283,7 @@ static void p_hex(struct wr *w, const uint8_t *bytes, size_t n)
     }
 }
 
-static void p_kv(struct wr *w, const struct lg_proto_kv *kv, uint32_t n)
+static void p_kv(struct wr *w, const struct lg_kv *kv, uint32_t n)
 {
     p_map(w, n);
     for (uint32_t i = 0; i < n; i++) {
@@ -1533,7 +1292,7 @@ static void p_kv(struct wr *w, const struct lg_proto_kv *kv, uint32_t n)
     }
 }
 
-static void p_postings(struct wr *w, const struct lg_proto_posting *p, uint32_t n)
+static void p_postings(struct wr *w, const struct lg_posting *p, uint32_t n)
 {
     p_array(w, n);
     for (uint32_t i = 0; i < n; i++) {
@@ -1573,8 +1332,8 @@ static void p_submit_fields(struct wr *w, const struct lg_proto_submit *s)
         p_cstr(w, "conditions");
         p_array(w, s->n_conditions);
         for (uint32_t i = 0; i < s->n_conditions; i++) {
-            const struct lg_proto_condition *c = &s->conditions[i];
-            bool v = c->kind == LG_PROTO_COND_VERSION;
+            const struct lg_condition *c = &s->conditions[i];
+            bool v = c->kind == LG_COND_VERSION;
             p_map(w, v ? 2 : 3);
             p_cstr(w, "account");
             p_str(w, c->account);
@@ -1585,14 +1344,14 @@ static void p_submit_fields(struct wr *w, const struct lg_proto_submit *s)
                 p_cstr(w, "asset");
                 p_str(w, c->asset);
                 p_cstr(w, "min_balance");
-                p_amount(w, c->min_balance);
+                p_amount(w, c->min);
             }
         }
     }
 }
 
 /* Optional string argument: key and value when non-empty. */
-static void p_opt_str(struct wr *w, const char *key, struct lg_proto_str s)
+static void p_opt_str(struct wr *w, const char *key, struct lg_str s)
 {
     if (s.len > 0) {
         p_cstr(w, key);
@@ -1606,7 +1365,7 @@ int lg_proto_encode_request(const struct lg_proto_request *q, struct lg_proto_bu
 {
     LG_PRE(q != NULL && out != NULL);
     char local[LG_ERRMSG_SIZE];
-    struct ctx c = {errmsg != NULL ? errmsg : local, ""};
+    struct lg_tx_ctx c = {errmsg != NULL ? errmsg : local, ""};
     D_TRY(check_request(&c, q));
     size_t n = 2;
     bool after = q->consistency == LG_PROTO_READ_AFTER;
@@ -1975,7 +1734,7 @@ enum ftype {
     F_STR,
     F_STR_NIL, /* string or nil (len 0) */
     F_HASH,    /* 64 lowercase hex characters into uint8_t[32] */
-    F_HEX,     /* lowercase hex into arena bytes (struct lg_proto_str) */
+    F_HEX,     /* lowercase hex into arena bytes (struct lg_str) */
     F_ROLE,    /* role name into uint8_t */
     F_BOOL,
     F_CUSTOM,  /* decoded by the map's callback */
@@ -2002,7 +1761,7 @@ static int hex_nibble(char ch)
 }
 
 /* Lowercase hex text s into out (s.len / 2 bytes). false on a bad character or odd length. */
-static bool hex_decode(struct lg_proto_str s, uint8_t *out)
+static bool hex_decode(struct lg_str s, uint8_t *out)
 {
     if (s.len % 2u != 0) {
         return false;
@@ -2021,7 +1780,7 @@ static bool hex_decode(struct lg_proto_str s, uint8_t *out)
 /* Read one field value of type t into p. */
 static int dec_field_value(struct dec *d, uint8_t t, void *p, const char *path)
 {
-    struct lg_proto_str s = {NULL, 0};
+    struct lg_str s = {NULL, 0};
     switch (t) {
     case F_U64:
         D_READ(d, rd_uint(&d->r, p), W_UINT, "%s", path);
@@ -2044,7 +1803,7 @@ static int dec_field_value(struct dec *d, uint8_t t, void *p, const char *path)
         D_READ(d, rd_str(&d->r, &s), W_STR, "%s", path);
         int role = name_index(s.ptr, s.len, role_names, LG_PROTO_ROLE_COUNT);
         if (role < 0) {
-            return ctx_fail(&d->c, LG_EBADREQ, "unknown role", "%s", path);
+            return lg_tx_fail(&d->c, LG_EBADREQ, "unknown role", "%s", path);
         }
         *(uint8_t *)p = (uint8_t)role;
         return LG_OK;
@@ -2052,21 +1811,21 @@ static int dec_field_value(struct dec *d, uint8_t t, void *p, const char *path)
     case F_HASH:
         D_READ(d, rd_str(&d->r, &s), W_STR, "%s", path);
         if (s.len != 2u * LG_PROTO_HASH_BYTES || !hex_decode(s, p)) {
-            return ctx_fail(&d->c, LG_EBADREQ, "must be 64 lowercase hex characters", "%s",
-                            path);
+            return lg_tx_fail(&d->c, LG_EBADREQ, "must be 64 lowercase hex characters", "%s",
+                              path);
         }
         return LG_OK;
     case F_HEX: {
         D_READ(d, rd_str(&d->r, &s), W_STR, "%s", path);
         if (s.len > 2u * LG_PROTO_KEY_BYTES_MAX) {
-            return ctx_fail(&d->c, LG_ETOOLARGE, "too long", "%s", path);
+            return lg_tx_fail(&d->c, LG_ETOOLARGE, "too long", "%s", path);
         }
         uint8_t *bytes;
         D_TRY(dec_alloc(d, s.len / 2u, 1, (void **)&bytes));
         if (!hex_decode(s, bytes)) {
-            return ctx_fail(&d->c, LG_EBADREQ, "must be lowercase hex", "%s", path);
+            return lg_tx_fail(&d->c, LG_EBADREQ, "must be lowercase hex", "%s", path);
         }
-        struct lg_proto_str *out = p;
+        struct lg_str *out = p;
         out->ptr = (const char *)bytes;
         out->len = s.len / 2u;
         return LG_OK;
@@ -2085,7 +1844,7 @@ static int dec_fields(struct dec *d, void *base, const struct field *f, unsigned
     D_READ(d, rd_map(&d->r, &n), W_MAP, "%s", path);
     uint32_t seen = 0;
     for (uint32_t k = 0; k < n; k++) {
-        struct lg_proto_str key;
+        struct lg_str key;
         D_TRY(dec_key(d, &key, path));
         unsigned i = 0;
         while (i < nf && !str_is(key.ptr, key.len, f[i].name)) {
@@ -2093,12 +1852,12 @@ static int dec_fields(struct dec *d, void *base, const struct field *f, unsigned
         }
         char fpath[128];
         if (i == nf) {
-            char q[64];
-            quote(key, q);
+            char q[LG_TX_QUOTE_BYTES];
+            lg_tx_quote(key, q);
             D_READ(d, rd_skip(&d->r, LG_PROTO_DEPTH_MAX), "", "%s.%s", path, q);
             continue;
         }
-        path_printf(fpath, sizeof fpath, "%s.%s", path, f[i].name);
+        lg_tx_path_printf(fpath, sizeof fpath, "%s.%s", path, f[i].name);
         D_TRY(dec_seen(d, &seen, i, fpath));
         if (f[i].type == F_CUSTOM) {
             D_TRY(custom(d, base, f[i].name, fpath));
@@ -2108,7 +1867,7 @@ static int dec_fields(struct dec *d, void *base, const struct field *f, unsigned
     }
     for (unsigned i = 0; i < nf; i++) {
         if (!f[i].optional && !(seen & (1u << i))) {
-            return ctx_fail(&d->c, LG_EBADREQ, "missing", "%s.%s", path, f[i].name);
+            return lg_tx_fail(&d->c, LG_EBADREQ, "missing", "%s.%s", path, f[i].name);
         }
     }
     d->last_seen = seen;
@@ -2134,33 +1893,33 @@ static const struct field error_fields[] = {
 static int error_custom(struct dec *d, void *base, const char *name, const char *path)
 {
     struct lg_proto_error *e = base;
-    struct lg_proto_str s;
+    struct lg_str s;
     (void)name;
     D_READ(d, rd_str(&d->r, &s), W_STR, "%s", path);
     char wire[32];
     if (s.len >= sizeof wire) {
-        return ctx_fail(&d->c, LG_EBADREQ, "unknown error code", "%s", path);
+        return lg_tx_fail(&d->c, LG_EBADREQ, "unknown error code", "%s", path);
     }
     memcpy(wire, s.ptr, s.len);
     wire[s.len] = '\0';
     e->code = lg_err_from_wire(wire);
     if (e->code == LG_OK) {
-        return ctx_fail(&d->c, LG_EBADREQ, "\"ok\" is not an error code", "%s", path);
+        return lg_tx_fail(&d->c, LG_EBADREQ, "\"ok\" is not an error code", "%s", path);
     }
     return LG_OK;
 }
 
 static const struct field posting_fields[] = {
-    FLD(struct lg_proto_posting, source, F_STR, false),
-    FLD(struct lg_proto_posting, destination, F_STR, false),
+    FLD(struct lg_posting, source, F_STR, false),
+    FLD(struct lg_posting, destination, F_STR, false),
     {"amount", F_CUSTOM, false, 0},
-    FLD(struct lg_proto_posting, asset, F_STR, false),
+    FLD(struct lg_posting, asset, F_STR, false),
 };
 
 static int posting_custom(struct dec *d, void *base, const char *name, const char *path)
 {
     (void)name;
-    D_READ(d, rd_amount(&d->r, &((struct lg_proto_posting *)base)->amount), W_AMOUNT, "%s",
+    D_READ(d, rd_amount(&d->r, &((struct lg_posting *)base)->amount), W_AMOUNT, "%s",
            path);
     return LG_OK;
 }
@@ -2177,7 +1936,7 @@ static int dec_map_array(struct dec *d, void **out, uint32_t *n_out, size_t size
     D_TRY(dec_alloc(d, n, size, (void **)&items));
     for (uint32_t i = 0; i < n; i++) {
         char ipath[128];
-        path_printf(ipath, sizeof ipath, "%s[%u]", path, i);
+        lg_tx_path_printf(ipath, sizeof ipath, "%s[%u]", path, i);
         D_TRY(dec_fields(d, items + i * size, f, nf, custom, ipath));
     }
     *out = items;
@@ -2236,8 +1995,8 @@ static int dec_balance_map(struct dec *d, const struct lg_proto_balance **out,
     D_TRY(dec_alloc(d, n, sizeof *b, (void **)&b));
     for (uint32_t i = 0; i < n; i++) {
         D_TRY(dec_key(d, &b[i].asset, path));
-        char q[64];
-        quote(b[i].asset, q);
+        char q[LG_TX_QUOTE_BYTES];
+        lg_tx_quote(b[i].asset, q);
         D_READ(d, rd_balance(&d->r, &b[i].balance), W_AMOUNT, "%s.%s", path, q);
     }
     *out = b;
@@ -2265,10 +2024,10 @@ static int account_custom(struct dec *d, void *base, const char *name, const cha
     D_TRY(dec_alloc(d, n, sizeof *v, (void **)&v));
     for (uint32_t i = 0; i < n; i++) {
         D_TRY(dec_key(d, &v[i].asset, path));
-        char q[64];
+        char q[LG_TX_QUOTE_BYTES];
         char vpath[128];
-        quote(v[i].asset, q);
-        snprintf(vpath, sizeof vpath, "%s.%s", path, q);
+        lg_tx_quote(v[i].asset, q);
+        lg_tx_path_printf(vpath, sizeof vpath, "%s.%s", path, q);
         D_TRY(dec_fields(d, &v[i], volume_fields, 3, volume_custom, vpath));
     }
     a->volumes = v;
@@ -2294,10 +2053,10 @@ static int balances_custom(struct dec *d, void *base, const char *name, const ch
     D_TRY(dec_alloc(d, n, sizeof *a, (void **)&a));
     for (uint32_t i = 0; i < n; i++) {
         D_TRY(dec_key(d, &a[i].address, path));
-        char q[64];
+        char q[LG_TX_QUOTE_BYTES];
         char apath[128];
-        quote(a[i].address, q);
-        path_printf(apath, sizeof apath, "%s.%s", path, q);
+        lg_tx_quote(a[i].address, q);
+        lg_tx_path_printf(apath, sizeof apath, "%s.%s", path, q);
         D_TRY(dec_balance_map(d, &a[i].balances, &a[i].n_balances, apath));
     }
     b->accounts = a;
@@ -2376,13 +2135,13 @@ static int batch_custom(struct dec *d, void *base, const char *name, const char 
     D_TRY(dec_alloc(d, n, sizeof *items, (void **)&items));
     for (uint32_t i = 0; i < n; i++) {
         char ipath[128];
-        path_printf(ipath, sizeof ipath, "%s[%u]", path, i);
+        lg_tx_path_printf(ipath, sizeof ipath, "%s[%u]", path, i);
         D_TRY(dec_fields(d, &items[i], item_fields, 3, item_custom, ipath));
         /* ok selects which of result and error must be there. */
         uint32_t want = items[i].ok ? 1u << 1 : 1u << 2;
         if (!(d->last_seen & want)) {
-            return ctx_fail(&d->c, LG_EBADREQ, "missing", "%s.%s", ipath,
-                            items[i].ok ? "result" : "error");
+            return lg_tx_fail(&d->c, LG_EBADREQ, "missing", "%s.%s", ipath,
+                              items[i].ok ? "result" : "error");
         }
     }
     r->u.batch.items = items;
@@ -2447,11 +2206,11 @@ int lg_proto_decode_response(int op, const void *buf, size_t len, struct lg_aren
     /* "result" may come before "ok": decode it whatever ok says, then check. */
     D_TRY(dec_fields(&d, r, response_fields, 4, response_custom, "response"));
     if (d.r.p != d.r.end) {
-        return ctx_fail(&d.c, LG_EBADREQ, "trailing bytes after the map", "response");
+        return lg_tx_fail(&d.c, LG_EBADREQ, "trailing bytes after the map", "response");
     }
     uint32_t want = r->ok ? 1u << 2 : 1u << 3;
     if (!(d.last_seen & want)) {
-        return ctx_fail(&d.c, LG_EBADREQ, "missing", "response.%s", r->ok ? "result" : "error");
+        return lg_tx_fail(&d.c, LG_EBADREQ, "missing", "response.%s", r->ok ? "result" : "error");
     }
     return LG_OK;
 }

@@ -20,7 +20,7 @@
  * Decoded values are views: strings point into the input buffer, arrays into the arena
  * given to the decoder; valid while both live. Bad input is answered, never asserted:
  * every decoder returns a code and a message naming the field
- * ("txs[2].postings[0].amount: must be > 0"). */
+ * ("txs[2].postings[0].amount: must be greater than 0"). */
 #ifndef LG_PROTO_H
 #define LG_PROTO_H
 
@@ -32,6 +32,7 @@
 #include "arena.h"
 #include "err.h"
 #include "limits.h"
+#include "tx.h"
 
 /* Transactions in one submit_batch. An atomic batch commits as one Raft entry, so it must
  * fit in one FSM batch; 1024 keeps a batch's decode and apply cost bounded. */
@@ -52,12 +53,6 @@
 LG_STATIC_ASSERT(LG_PROTO_BATCH_TXS_MAX <= LG_BATCH_COMMANDS_MAX,
                  "an atomic batch fits in one FSM batch");
 LG_STATIC_ASSERT(LG_PROTO_DEPTH_MAX >= 5u, "request shapes nest 5 deep");
-
-/* A byte string view: len bytes at ptr, not NUL-terminated. len 0 = absent. */
-struct lg_proto_str {
-    const char *ptr;
-    uint32_t len;
-};
 
 enum lg_proto_op {
     LG_PROTO_OP_NONE = 0,
@@ -97,40 +92,18 @@ enum lg_proto_role {
     LG_PROTO_ROLE_COUNT
 };
 
-enum lg_proto_cond_kind {
-    LG_PROTO_COND_VERSION = 1,     /* {"account", "version": uint} */
-    LG_PROTO_COND_MIN_BALANCE = 2, /* {"account", "asset", "min_balance": amount} */
-};
-
-struct lg_proto_posting {
-    struct lg_proto_str source;
-    struct lg_proto_str destination;
-    lg_u128 amount; /* > 0 */
-    struct lg_proto_str asset;
-};
-
-struct lg_proto_kv {
-    struct lg_proto_str key;
-    struct lg_proto_str value;
-};
-
-struct lg_proto_condition {
-    uint8_t kind; /* enum lg_proto_cond_kind */
-    struct lg_proto_str account;
-    struct lg_proto_str asset; /* MIN_BALANCE only */
-    uint64_t version;          /* VERSION only */
-    lg_u128 min_balance;       /* MIN_BALANCE only */
-};
-
-/* submit arguments (and one element of submit_batch's txs). */
+/* submit arguments (and one element of submit_batch's txs). Strings, postings, metadata
+ * and conditions are lib/tx.h's types; on the wire a condition is {"account", "version":
+ * uint} (LG_COND_VERSION) or {"account", "asset", "min_balance": amount}
+ * (LG_COND_MIN_BALANCE, in lg_condition.min). */
 struct lg_proto_submit {
-    struct lg_proto_str ledger;
-    const struct lg_proto_posting *postings; /* 1..LG_POSTINGS_MAX */
+    struct lg_str ledger;
+    const struct lg_posting *postings; /* 1..LG_POSTINGS_MAX */
     uint32_t n_postings;
-    const struct lg_proto_kv *metadata; /* wire order, keys unique */
+    const struct lg_kv *metadata;      /* wire order, keys unique */
     uint32_t n_metadata;
-    struct lg_proto_str reference; /* len 0: none */
-    const struct lg_proto_condition *conditions;
+    struct lg_str reference;           /* len 0: none */
+    const struct lg_condition *conditions;
     uint32_t n_conditions;
 };
 
@@ -141,34 +114,34 @@ struct lg_proto_submit_batch {
 };
 
 struct lg_proto_get_tx {
-    struct lg_proto_str ledger;
-    bool by_reference;             /* else by tx_id */
+    struct lg_str ledger;
+    bool by_reference; /* else by tx_id */
     uint64_t tx_id;
-    struct lg_proto_str reference;
+    struct lg_str reference;
 };
 
 struct lg_proto_list_txs {
-    struct lg_proto_str ledger;
-    struct lg_proto_str account; /* len 0: all */
+    struct lg_str ledger;
+    struct lg_str account; /* len 0: all */
     bool has_from_ts;
-    uint64_t from_ts;            /* inclusive, µs */
+    uint64_t from_ts;      /* inclusive, µs */
     bool has_to_ts;
-    uint64_t to_ts;              /* exclusive, µs */
-    uint8_t order;               /* enum lg_proto_order */
-    uint32_t limit;              /* 0: absent (LG_PAGE_LIMIT_DEFAULT); else 1..MAX */
-    struct lg_proto_str cursor;  /* len 0: first page */
+    uint64_t to_ts;        /* exclusive, µs */
+    uint8_t order;         /* enum lg_proto_order */
+    uint32_t limit;        /* 0: absent (LG_PAGE_LIMIT_DEFAULT); else 1..MAX */
+    struct lg_str cursor;  /* len 0: first page */
 };
 
 struct lg_proto_account_req {
-    struct lg_proto_str ledger;
-    struct lg_proto_str address;
+    struct lg_str ledger;
+    struct lg_str address;
 };
 
 struct lg_proto_balances_req {
-    struct lg_proto_str ledger;
-    struct lg_proto_str address; /* exactly one of address and pattern */
-    struct lg_proto_str pattern;
-    struct lg_proto_str asset;   /* len 0: every asset */
+    struct lg_str ledger;
+    struct lg_str address; /* exactly one of address and pattern */
+    struct lg_str pattern;
+    struct lg_str asset;   /* len 0: every asset */
 };
 
 /* A decoded request. read applies to get_tx, list_txs, account, balances and digest. */
@@ -190,9 +163,9 @@ struct lg_proto_request {
 /* Results. */
 
 struct lg_proto_error {
-    int code;                     /* LG_E...; the wire carries lg_err_wire(code) */
-    struct lg_proto_str message;
-    struct lg_proto_str leader;   /* not_leader: the leader's client address; len 0: none */
+    int code;             /* LG_E...; the wire carries lg_err_wire(code) */
+    struct lg_str message;
+    struct lg_str leader; /* not_leader: the leader's client address; len 0: none */
 };
 
 struct lg_proto_tx_result {
@@ -213,7 +186,7 @@ struct lg_proto_status {
     uint64_t node_id;
     uint8_t role; /* enum lg_proto_role */
     uint64_t leader_id; /* 0: unknown */
-    struct lg_proto_str leader_client; /* len 0: unknown (encoded as nil) */
+    struct lg_str leader_client; /* len 0: unknown (encoded as nil) */
     uint64_t term;
     uint64_t commit_index;
     uint64_t applied_index;
@@ -223,29 +196,29 @@ struct lg_proto_status {
 
 /* A committed transaction (get_tx, list_txs). */
 struct lg_proto_tx {
-    struct lg_proto_str ledger;
+    struct lg_str ledger;
     uint64_t tx_id;
     uint64_t seq;
     uint64_t index;
     uint64_t timestamp_us;
-    const struct lg_proto_posting *postings;
+    const struct lg_posting *postings;
     uint32_t n_postings;
-    const struct lg_proto_kv *metadata;
+    const struct lg_kv *metadata;
     uint32_t n_metadata;
-    struct lg_proto_str reference; /* len 0: none (encoded as nil) */
+    struct lg_str reference; /* len 0: none (encoded as nil) */
     uint8_t hash[LG_PROTO_HASH_BYTES];
 };
 
 struct lg_proto_volume {
-    struct lg_proto_str asset;
+    struct lg_str asset;
     lg_u128 input;
     lg_u128 output;
     lg_i128 balance; /* input - output, given by the caller */
 };
 
 struct lg_proto_account {
-    struct lg_proto_str address;
-    const struct lg_proto_kv *metadata;
+    struct lg_str address;
+    const struct lg_kv *metadata;
     uint32_t n_metadata;
     uint64_t version;
     const struct lg_proto_volume *volumes;
@@ -253,12 +226,12 @@ struct lg_proto_account {
 };
 
 struct lg_proto_balance {
-    struct lg_proto_str asset;
+    struct lg_str asset;
     lg_i128 balance;
 };
 
 struct lg_proto_account_balances {
-    struct lg_proto_str address;
+    struct lg_str address;
     const struct lg_proto_balance *balances;
     uint32_t n_balances;
 };
@@ -275,8 +248,8 @@ struct lg_proto_digest {
     uint8_t root[LG_PROTO_HASH_BYTES];
     uint64_t timestamp_us;
     uint64_t node_id;
-    struct lg_proto_str public_key; /* raw bytes; hex on the wire */
-    struct lg_proto_str signature;  /* raw bytes; hex on the wire */
+    struct lg_str public_key; /* raw bytes; hex on the wire */
+    struct lg_str signature;  /* raw bytes; hex on the wire */
 };
 
 /* A response. When ok is false only error is meaningful. */
@@ -296,7 +269,7 @@ struct lg_proto_response {
         struct {
             const struct lg_proto_tx *txs;
             uint32_t n_txs;
-            struct lg_proto_str cursor; /* len 0: no further page */
+            struct lg_str cursor; /* len 0: no further page */
         } list_txs;
         struct lg_proto_account account;
         struct lg_proto_balances balances;

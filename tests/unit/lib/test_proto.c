@@ -169,7 +169,7 @@ static int req(const char *json, struct lg_proto_request *q)
 #define P1 "'postings': [{'source': 'world', 'destination': 'users:1', 'amount': 100, " \
            "'asset': 'USD/2'}]"
 
-static bool str_eq(struct lg_proto_str s, const char *lit)
+static bool str_eq(struct lg_str s, const char *lit)
 {
     return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
 }
@@ -210,9 +210,9 @@ Test(proto, decodes_submit_with_every_field_in_any_order)
     cr_assert(str_eq(s->metadata[1].key, "note") && s->metadata[1].value.len == 0);
     cr_assert(str_eq(s->reference, "ref-1"));
     cr_assert_eq(s->n_conditions, 2u);
-    cr_assert_eq(s->conditions[0].kind, LG_PROTO_COND_VERSION);
+    cr_assert_eq(s->conditions[0].kind, LG_COND_VERSION);
     cr_assert_eq(s->conditions[0].version, 3u);
-    cr_assert_eq(s->conditions[1].kind, LG_PROTO_COND_MIN_BALANCE);
+    cr_assert_eq(s->conditions[1].kind, LG_COND_MIN_BALANCE);
 }
 
 Test(proto, decodes_reads)
@@ -280,9 +280,9 @@ Test(proto, submit_errors_name_the_field)
     BAD("{" SUB "'postings': []}", LG_EBADREQ, "postings: must not be empty");
     BAD("{" SUB "'postings': {}}", LG_EBADREQ, "postings: must be an array");
     BAD("{" SUB "'postings': [{'source': 'world', 'destination': 'a', 'amount': 0, "
-        "'asset': 'USD'}]}", LG_EBADREQ, "postings[0].amount: must be > 0");
+        "'asset': 'USD'}]}", LG_EBADREQ, "postings[0].amount: must be greater than 0");
     BAD("{" SUB "'postings': [{'source': 'world', 'destination': 'a', 'amount': '0', "
-        "'asset': 'USD'}]}", LG_EBADREQ, "postings[0].amount: must be > 0");
+        "'asset': 'USD'}]}", LG_EBADREQ, "postings[0].amount: must be greater than 0");
     BAD("{" SUB "'postings': [{'source': 'world', 'destination': 'a', 'amount': -5, "
         "'asset': 'USD'}]}", LG_EBADREQ, "postings[0].amount: must not be negative");
     BAD("{" SUB "'postings': [{'source': 'world', 'destination': 'a', 'amount': "
@@ -329,7 +329,8 @@ Test(proto, batch_errors_carry_the_index)
 {
     BAD("{'id': 1, 'op': 'submit_batch', 'txs': [{'ledger': 'l', " P1 "}, {'ledger': 'l', "
         P1 "}, {'ledger': 'l', 'postings': [{'source': 'world', 'destination': 'a', "
-        "'amount': 0, 'asset': 'USD'}]}]}", LG_EBADREQ, "txs[2].postings[0].amount: must be > 0");
+        "'amount': 0, 'asset': 'USD'}]}]}",
+        LG_EBADREQ, "txs[2].postings[0].amount: must be greater than 0");
     BAD("{'id': 1, 'op': 'submit_batch', 'txs': [{'ledger': 'l', " P1 "}, {'ledger': 'l', "
         "'postings': [{'source': 'world', 'destination': 'a', 'amount': -1, 'asset': 'USD'}]}]}",
         LG_EBADREQ, "txs[1].postings[0].amount: must not be negative");
@@ -555,8 +556,8 @@ Test(proto, request_encoder_validates)
     struct lg_proto_request q;
     memset(&q, 0, sizeof q);
     q.op = LG_PROTO_OP_ACCOUNT;
-    q.u.account.ledger = (struct lg_proto_str){"l", 1};
-    q.u.account.address = (struct lg_proto_str){"bad address", 11};
+    q.u.account.ledger = (struct lg_str){"l", 1};
+    q.u.account.address = (struct lg_str){"bad address", 11};
     struct lg_proto_buf out;
     lg_proto_buf_init(&out);
     cr_assert_eq(lg_proto_encode_request(&q, &out, errmsg), LG_EBADREQ);
@@ -586,7 +587,7 @@ static struct lg_proto_response round_trip_response(int op, const struct lg_prot
     return back;
 }
 
-#define S(lit) ((struct lg_proto_str){(lit), sizeof(lit) - 1u})
+#define S(lit) ((struct lg_str){(lit), sizeof(lit) - 1u})
 
 Test(proto, responses_of_every_op_round_trip)
 {
@@ -605,7 +606,7 @@ Test(proto, responses_of_every_op_round_trip)
     struct lg_proto_response s = round_trip_response(LG_PROTO_OP_STATUS, &r);
     cr_assert_eq(s.u.status.role, LG_PROTO_ROLE_FOLLOWER);
     cr_assert_eq(s.u.status.chain_head[31], 0xab);
-    r.u.status.leader_client = (struct lg_proto_str){NULL, 0};
+    r.u.status.leader_client = (struct lg_str){NULL, 0};
     r.u.status.role = LG_PROTO_ROLE_SPARE;
     round_trip_response(LG_PROTO_OP_STATUS, &r);
 
@@ -628,18 +629,18 @@ Test(proto, responses_of_every_op_round_trip)
     cr_assert_eq(s.u.batch.n_items, 2u);
     cr_assert_eq(s.u.batch.items[1].error.code, LG_EFUNDS);
 
-    struct lg_proto_posting postings[2] = {
+    struct lg_posting postings[2] = {
         {S("world"), S("a"), LG_U128_MAX, S("USD")},
         {S("a"), S("b"), UINT64_MAX, S("EUR/2")},
     };
-    struct lg_proto_kv meta[1] = {{S("k"), S("v")}};
+    struct lg_kv meta[1] = {{S("k"), S("v")}};
     struct lg_proto_tx txs[2];
     memset(txs, 0, sizeof txs);
     txs[0] = (struct lg_proto_tx){.ledger = S("main"), .tx_id = 4, .seq = 5, .index = 6,
         .timestamp_us = 7, .postings = postings, .n_postings = 2, .metadata = meta,
         .n_metadata = 1, .reference = S("ref")};
     txs[1] = txs[0];
-    txs[1].reference = (struct lg_proto_str){NULL, 0};
+    txs[1].reference = (struct lg_str){NULL, 0};
     txs[1].n_metadata = 0;
     memset(&r.u, 0, sizeof r.u);
     r.u.get_tx = txs[0];
@@ -653,7 +654,7 @@ Test(proto, responses_of_every_op_round_trip)
     s = round_trip_response(LG_PROTO_OP_LIST_TXS, &r);
     cr_assert_eq(s.u.list_txs.n_txs, 2u);
     cr_assert_eq(s.u.list_txs.txs[1].reference.len, 0u);
-    r.u.list_txs.cursor = (struct lg_proto_str){NULL, 0};
+    r.u.list_txs.cursor = (struct lg_str){NULL, 0};
     r.u.list_txs.n_txs = 0;
     round_trip_response(LG_PROTO_OP_LIST_TXS, &r);
 
