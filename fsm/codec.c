@@ -2,10 +2,11 @@
  * records (fsm/cmd.h, version 1), their validation, and the idempotency digest.
  *
  * Encoding goes through msgpack-c's packer (shortest integer, string and container
- * forms) into an lg_buf. Decoding is a small bounded reader over the bytes: it never
- * recurses on input (the shapes are fixed), bounds every count by the bytes left before
- * allocating, and rejects every form the encoder would not produce, so decode then
- * encode gives back the input bytes. One validator serves lg_cmd_check, the encoders and
+ * forms) into an lg_buf. Decoding is a small bounded reader over the bytes (lib/mpread.h
+ * in its LG_MPREAD_SHORTEST mode): it never recurses on input (the shapes are fixed),
+ * bounds every count by the bytes left before allocating, and rejects every form the
+ * encoder would not produce, so decode then encode gives back the input bytes. One
+ * validator (lib/tx.h for a transaction's parts) serves lg_cmd_check, the encoders and
  * the decoders, so the same value gets the same verdict and message everywhere. */
 #include "cmd.h"
 
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../lib/mpread.h"
 #include "../lib/name.h"
 
 /* Nesting below a command: cmd map > postings array > posting array > string. The
@@ -626,188 +628,76 @@ int lg_cmd_submit_digest(const struct lg_cmd_submit *submit, uint8_t out[LG_HASH
 /* ---------------------------------------------------------------------------------------
  * Decoding: a bounded reader that accepts only the canonical forms */
 
-enum rd_status {
-    RD_OK = 0,
-    RD_TRUNCATED,    /* input ends inside the value */
-    RD_TYPE,         /* another msgpack type */
-    RD_NONCANONICAL, /* right type, not the shortest form */
-    RD_OVERFLOW,     /* amount wider than 128 bits */
+/* The reader is lib/mpread.h's, in its canonical mode. */
+enum {
+    RD_OVERFLOW = LG_MPREAD_USER, /* amount wider than 128 bits */
 };
 
-struct rd {
-    const uint8_t *p;
-    const uint8_t *end;
-};
-
-static size_t rd_left(const struct rd *r)
+static int rd_uint(struct lg_mpread *r, uint64_t *v)
 {
-    return (size_t)(r->end - r->p);
+    return lg_mpread_uint(r, LG_MPREAD_SHORTEST, v);
 }
 
-static uint64_t rd_be(const uint8_t *p, unsigned n)
+static int rd_str(struct lg_mpread *r, struct lg_str *s)
 {
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
+    return lg_mpread_str(r, LG_MPREAD_SHORTEST, &s->ptr, &s->len);
 }
 
-/* An unsigned integer in its shortest form. */
-static int rd_uint(struct rd *r, uint64_t *v)
+static int rd_array(struct lg_mpread *r, uint32_t *n)
 {
-    if (r->p == r->end) {
-        return RD_TRUNCATED;
-    }
-    uint8_t b = *r->p;
-    if (b <= 0x7f) {
-        r->p++;
-        *v = b;
-        return RD_OK;
-    }
-    unsigned n;
-    uint64_t min;
-    switch (b) {
-    case 0xcc:
-        n = 1, min = 0x80;
-        break;
-    case 0xcd:
-        n = 2, min = 0x100;
-        break;
-    case 0xce:
-        n = 4, min = 0x10000;
-        break;
-    case 0xcf:
-        n = 8, min = 0x100000000ull;
-        break;
-    default:
-        return RD_TYPE;
-    }
-    if (rd_left(r) < 1u + n) {
-        return RD_TRUNCATED;
-    }
-    uint64_t x = rd_be(r->p + 1, n);
-    if (x < min) {
-        return RD_NONCANONICAL;
-    }
-    r->p += 1u + n;
-    *v = x;
-    return RD_OK;
+    return lg_mpread_array(r, LG_MPREAD_SHORTEST, n);
 }
 
-/* A length-prefixed header: fix form (fix_base..fix_base+fix_max), then 8/16/32-bit
- * forms at codes c8 (0 = none), c16, c32 with their shortest thresholds. */
-static int rd_header(struct rd *r, uint8_t fix_base, uint32_t fix_max, uint8_t c8,
-                     uint8_t c16, uint8_t c32, uint32_t *n)
+static int rd_map(struct lg_mpread *r, uint32_t *n)
 {
-    if (r->p == r->end) {
-        return RD_TRUNCATED;
-    }
-    uint8_t b = *r->p;
-    if (b >= fix_base && b <= fix_base + fix_max) {
-        r->p++;
-        *n = (uint32_t)(b - fix_base);
-        return RD_OK;
-    }
-    unsigned width;
-    uint32_t min;
-    if (c8 != 0 && b == c8) {
-        width = 1, min = fix_max + 1u;
-    } else if (b == c16) {
-        width = 2, min = c8 != 0 ? 0x100u : fix_max + 1u;
-    } else if (b == c32) {
-        width = 4, min = 0x10000u;
-    } else {
-        return RD_TYPE;
-    }
-    if (rd_left(r) < 1u + width) {
-        return RD_TRUNCATED;
-    }
-    uint32_t x = (uint32_t)rd_be(r->p + 1, width);
-    if (x < min) {
-        return RD_NONCANONICAL;
-    }
-    r->p += 1u + width;
-    *n = x;
-    return RD_OK;
-}
-
-/* A string (fixstr/str8/str16/str32, shortest), as a view into the input. */
-static int rd_str(struct rd *r, struct lg_str *s)
-{
-    uint32_t n;
-    int st = rd_header(r, 0xa0, 31, 0xd9, 0xda, 0xdb, &n);
-    if (st != RD_OK) {
-        return st;
-    }
-    if (rd_left(r) < n) {
-        return RD_TRUNCATED;
-    }
-    s->ptr = (const char *)r->p;
-    s->len = n;
-    r->p += n;
-    return RD_OK;
-}
-
-static int rd_array(struct rd *r, uint32_t *n)
-{
-    return rd_header(r, 0x90, 15, 0, 0xdc, 0xdd, n);
-}
-
-static int rd_map(struct rd *r, uint32_t *n)
-{
-    return rd_header(r, 0x80, 15, 0, 0xde, 0xdf, n);
+    return lg_mpread_map(r, LG_MPREAD_SHORTEST, n);
 }
 
 /* An amount: uint (shortest) or bin8 of 16 big-endian bytes holding a value >= 2^64. A
  * longer bin with a non-zero high byte is RD_OVERFLOW. */
-static int rd_amount(struct rd *r, lg_u128 *v)
+static int rd_amount(struct lg_mpread *r, lg_u128 *v)
 {
     if (r->p == r->end) {
-        return RD_TRUNCATED;
+        return LG_MPREAD_TRUNCATED;
     }
     uint8_t b = *r->p;
     if (b != 0xc4 && b != 0xc5 && b != 0xc6) {
         uint64_t x;
         int st = rd_uint(r, &x);
-        if (st == RD_OK) {
+        if (st == LG_MPREAD_OK) {
             *v = x;
         }
         return st;
     }
+    const uint8_t *bytes;
     uint32_t n;
-    int st = rd_header(r, 0xff, 0, 0xc4, 0xc5, 0xc6, &n);
-    if (st != RD_OK) {
+    int st = lg_mpread_bin(r, LG_MPREAD_SHORTEST, &bytes, &n);
+    if (st != LG_MPREAD_OK) {
         return st;
     }
-    if (rd_left(r) < n) {
-        return RD_TRUNCATED;
-    }
-    const uint8_t *bytes = r->p;
     if (n > CODEC_AMOUNT_BYTES) {
         for (uint32_t i = 0; i < n - CODEC_AMOUNT_BYTES; i++) {
             if (bytes[i] != 0) {
                 return RD_OVERFLOW;
             }
         }
-        return RD_NONCANONICAL;
+        return LG_MPREAD_NONCANONICAL;
     }
     if (n != CODEC_AMOUNT_BYTES) {
-        return RD_NONCANONICAL;
+        return LG_MPREAD_NONCANONICAL;
     }
-    lg_u128 x = ((lg_u128)rd_be(bytes, 8) << 64) | rd_be(bytes + 8, 8);
+    lg_u128 x = ((lg_u128)lg_mpread_be(bytes, 8) << 64) | lg_mpread_be(bytes + 8, 8);
     if (lg_amount_fits_u64(x)) {
-        return RD_NONCANONICAL;
+        return LG_MPREAD_NONCANONICAL;
     }
-    r->p += n;
     *v = x;
-    return RD_OK;
+    return LG_MPREAD_OK;
 }
 
 /* Consume the key lit (n bytes) if it is next. */
-static bool rd_key_is(struct rd *r, const char *lit, size_t n)
+static bool rd_key_is(struct lg_mpread *r, const char *lit, size_t n)
 {
-    if (rd_left(r) < 1u + n || r->p[0] != (uint8_t)(0xa0u | n)) {
+    if (lg_mpread_left(r) < 1u + n || r->p[0] != (uint8_t)(0xa0u | n)) {
         return false;
     }
     if (memcmp(r->p + 1, lit, n) != 0) {
@@ -817,80 +707,9 @@ static bool rd_key_is(struct rd *r, const char *lit, size_t n)
     return true;
 }
 
-/* Skip one msgpack value of any type without recursion: a count of values still to
- * skip, each container adding its items. RD_TRUNCATED or RD_TYPE (0xc1) on bad bytes. */
-static int rd_skip(struct rd *r)
-{
-    uint64_t pending = 1;
-    while (pending > 0) {
-        if (pending > rd_left(r)) {
-            return RD_TRUNCATED; /* every value takes at least one byte */
-        }
-        pending--;
-        uint8_t b = *r->p++;
-        uint64_t body = 0;
-        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-            continue;
-        } else if (b >= 0x80 && b <= 0x8f) {
-            pending += 2u * (uint64_t)(b & 0x0fu);
-            continue;
-        } else if (b >= 0x90 && b <= 0x9f) {
-            pending += b & 0x0fu;
-            continue;
-        } else if (b >= 0xa0 && b <= 0xbf) {
-            body = b & 0x1fu;
-        } else {
-            static const uint8_t fixed[] = {
-                /* 0xc4..0xdf: length-field width (bits 0-3) and kind (bit 4 list, bit 5
-                 * map, bit 6 fixed payload, bit 7 ext type byte) */
-                0x01, 0x02, 0x04,       /* bin 8/16/32 */
-                0x81, 0x82, 0x84,       /* ext 8/16/32 */
-                0x44, 0x48,             /* float 32/64 */
-                0x41, 0x42, 0x44, 0x48, /* uint 8..64 */
-                0x41, 0x42, 0x44, 0x48, /* int 8..64 */
-                0xc1, 0xc2, 0xc4, 0xc8, 0xd0, /* fixext 1,2,4,8,16 (type + payload) */
-                0x01, 0x02, 0x04,       /* str 8/16/32 */
-                0x12, 0x14,             /* array 16/32 */
-                0x22, 0x24,             /* map 16/32 */
-            };
-            if (b == 0xc1) {
-                return RD_TYPE;
-            }
-            uint8_t f = fixed[b - 0xc4];
-            if ((f & 0xc0) == 0xc0) { /* fixext: 1 type byte + payload */
-                static const uint8_t fixext_len[] = {1, 2, 4, 8, 16};
-                body = 1u + fixext_len[b - 0xd4];
-            } else if (f & 0x40) {
-                body = f & 0x0fu;
-            } else {
-                unsigned width = f & 0x0fu;
-                if (rd_left(r) < width) {
-                    return RD_TRUNCATED;
-                }
-                uint64_t n = rd_be(r->p, width);
-                r->p += width;
-                if (f & 0x10) {
-                    pending += n;
-                    continue;
-                }
-                if (f & 0x20) {
-                    pending += 2u * n;
-                    continue;
-                }
-                body = n + ((f & 0x80) ? 1u : 0u);
-            }
-        }
-        if (rd_left(r) < body) {
-            return RD_TRUNCATED;
-        }
-        r->p += body;
-    }
-    return RD_OK;
-}
-
 /* Decoder state: reader, arena, message context. */
 struct dec {
-    struct rd r;
+    struct lg_mpread r;
     struct lg_arena *arena;
     struct lg_tx_ctx c;
 };
@@ -898,9 +717,9 @@ struct dec {
 static const char *rd_reason(int st, const char *want)
 {
     switch (st) {
-    case RD_TRUNCATED:
+    case LG_MPREAD_TRUNCATED:
         return "truncated";
-    case RD_NONCANONICAL:
+    case LG_MPREAD_NONCANONICAL:
         return "not in canonical form (shortest encoding)";
     case RD_OVERFLOW:
         return "amount exceeds 128 bits";
@@ -928,7 +747,7 @@ static int dec_fail_rd(struct dec *d, int st, const char *want, const char *fmt,
 #define D_READ(d, call, want, ...)                                            \
     do {                                                                      \
         int st_ = (call);                                                     \
-        if (st_ != RD_OK) {                                                   \
+        if (st_ != LG_MPREAD_OK) {                                                   \
             return dec_fail_rd((d), st_, (want), __VA_ARGS__);                \
         }                                                                     \
     } while (0)
@@ -977,7 +796,7 @@ static int dec_map_end(struct dec *d, const struct dec_map *m)
         return LG_OK;
     }
     struct lg_str k = {NULL, 0};
-    if (rd_str(&d->r, &k) != RD_OK) {
+    if (rd_str(&d->r, &k) != LG_MPREAD_OK) {
         return lg_tx_failf(&d->c, LG_EBADREQ, "", "map key must be a string");
     }
     return lg_tx_failf(&d->c, LG_EBADREQ, "", "unknown or out-of-order key \"%.*s\"",
@@ -1021,7 +840,7 @@ static int dec_count(struct dec *d, uint32_t n, uint32_t max, size_t min_bytes,
     if (n > max) {
         return lg_tx_failf(&d->c, LG_ETOOLARGE, field, "%u items, at most %u", n, max);
     }
-    if ((uint64_t)n * min_bytes > rd_left(&d->r)) {
+    if ((uint64_t)n * min_bytes > lg_mpread_left(&d->r)) {
         return lg_tx_fail(&d->c, LG_EBADREQ, "truncated", "%s", field);
     }
     return LG_OK;
@@ -1259,14 +1078,14 @@ int lg_cmd_decode_batch(const void *buf, size_t len, struct lg_arena *arena,
         /* Step over the rejected command; bytes that are not msgpack break the envelope. */
         memset(&cmds[i], 0, sizeof cmds[i]);
         d.r.p = start;
-        if (rd_skip(&d.r) != RD_OK) {
+        if (lg_mpread_skip_any(&d.r) != LG_MPREAD_OK) {
             return lg_errmsg_printf(d.c.errmsg, LG_EBADREQ, "cmds[%u]: malformed msgpack (%s)",
                                     i, cd.c.errmsg);
         }
     }
     if (d.r.p != d.r.end) {
         return lg_errmsg_printf(d.c.errmsg, LG_EBADREQ, "%zu trailing bytes after the batch",
-                                rd_left(&d.r));
+                                lg_mpread_left(&d.r));
     }
     out->cmds = cmds;
     out->n_cmds = n;
@@ -1371,7 +1190,7 @@ static int dec_record(struct dec *d, struct lg_record *rec)
     D_TRY(dec_map_end(d, &m));
     if (d->r.p != d->r.end) {
         return lg_errmsg_printf(d->c.errmsg, LG_EBADREQ, "record: %zu trailing bytes",
-                                rd_left(&d->r));
+                                lg_mpread_left(&d->r));
     }
     return check_record(&d->c, rec, true);
 }

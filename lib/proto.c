@@ -1,13 +1,14 @@
 /* proto: client protocol requests and responses (DESIGN §8), both directions.
  *
- * Decoding is a small bounded reader over the frame body: it accepts every msgpack form of
- * a value (clients' libraries differ in integer widths), bounds every count by the limits
- * and by the bytes left before allocating, and never recurses: request shapes are fixed,
- * and skipping an unknown value walks an explicit stack of LG_PROTO_DEPTH_MAX levels.
- * A request map is read twice: first for "id" and "op" (keys come in any order), then
- * for the op's arguments. One validator serves the decoder and the request encoder, so a
- * value gets the same verdict and message on both sides. Encoding uses msgpack-c's packer
- * (shortest forms). */
+ * Decoding is a small bounded reader over the frame body (lib/mpread.h, LG_MPREAD_ANY):
+ * it accepts every msgpack form of a value (clients' libraries differ in integer widths),
+ * bounds every count by the limits and by the bytes left before allocating, and never
+ * recurses: request shapes are fixed, and skipping an unknown value walks an explicit
+ * stack of LG_PROTO_DEPTH_MAX levels. A request map is read twice: first for "id" and
+ * "op" (keys come in any order), then for the op's arguments. One validator (lib/tx.h for
+ * a transaction's parts) serves the decoder and the request encoder, so a value gets the
+ * same verdict and message on both sides. Encoding uses msgpack-c's packer (shortest
+ * forms). */
 #include "proto.h"
 
 #include <msgpack.h>
@@ -18,6 +19,7 @@
 
 #include "assert.h"
 #include "frame.h"
+#include "mpread.h"
 #include "name.h"
 
 /* ---------------------------------------------------------------------------------------
@@ -241,315 +243,105 @@ int lg_proto_check_request(const struct lg_proto_request *req, char *errmsg)
 /* ---------------------------------------------------------------------------------------
  * Reader: every msgpack form accepted, every length bounded */
 
-enum rd_status {
-    RD_OK = 0,
-    RD_TRUNCATED, /* input ends inside the value */
-    RD_TYPE,      /* another msgpack type */
-    RD_NEGATIVE,  /* a negative integer where an unsigned one belongs */
-    RD_BADTEXT,   /* a decimal string that is not one */
-    RD_OVERFLOW,  /* an amount above 2^128 - 1 (or a balance outside i128) */
-    RD_DEEP,      /* containers nested deeper than LG_PROTO_DEPTH_MAX */
-    RD_BADBYTE,   /* 0xc1, never used by msgpack */
+/* The reader is lib/mpread.h's, accepting every form. */
+enum {
+    RD_BADTEXT = LG_MPREAD_USER, /* a decimal string that is not one */
+    RD_OVERFLOW,                 /* an amount above 2^128 - 1 (or a balance outside i128) */
 };
 
-struct rd {
-    const uint8_t *p;
-    const uint8_t *end;
-};
+LG_STATIC_ASSERT(LG_PROTO_DEPTH_MAX <= LG_MPREAD_DEPTH_MAX, "lg_mpread_skip walks the depth");
 
-static size_t rd_left(const struct rd *r)
+static int rd_uint(struct lg_mpread *r, uint64_t *v)
 {
-    return (size_t)(r->end - r->p);
+    return lg_mpread_uint(r, LG_MPREAD_ANY, v);
 }
 
-static uint64_t rd_be(const uint8_t *p, unsigned n)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
-/* Any integer: *neg set for a negative value, whose magnitude is then -(int64) in *mag. */
-static int rd_integer(struct rd *r, bool *neg, uint64_t *v)
-{
-    if (r->p == r->end) {
-        return RD_TRUNCATED;
-    }
-    uint8_t b = *r->p;
-    *neg = false;
-    if (b <= 0x7f) {
-        r->p++;
-        *v = b;
-        return RD_OK;
-    }
-    if (b >= 0xe0) {
-        r->p++;
-        *neg = true;
-        *v = (uint64_t)(int64_t)(int8_t)b;
-        return RD_OK;
-    }
-    unsigned n;
-    bool is_signed;
-    switch (b) {
-    case 0xcc: case 0xcd: case 0xce: case 0xcf:
-        n = 1u << (b - 0xcc), is_signed = false;
-        break;
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3:
-        n = 1u << (b - 0xd0), is_signed = true;
-        break;
-    default:
-        return RD_TYPE;
-    }
-    if (rd_left(r) < 1u + n) {
-        return RD_TRUNCATED;
-    }
-    uint64_t x = rd_be(r->p + 1, n);
-    r->p += 1u + n;
-    if (is_signed) {
-        unsigned shift = 64u - 8u * n;
-        int64_t s = (int64_t)(x << shift) >> shift; /* sign-extend */
-        *neg = s < 0;
-        x = (uint64_t)s;
-    }
-    *v = x;
-    return RD_OK;
-}
-
-/* An unsigned integer (a signed form holding a non-negative value is fine). */
-static int rd_uint(struct rd *r, uint64_t *v)
-{
-    bool neg;
-    uint64_t x;
-    int st = rd_integer(r, &neg, &x);
-    if (st != RD_OK) {
-        return st;
-    }
-    if (neg) {
-        return RD_NEGATIVE;
-    }
-    *v = x;
-    return RD_OK;
-}
-
-/* A header of width 1, 2 or 4 bytes after code byte b. */
-static int rd_len(struct rd *r, unsigned width, uint32_t *n)
-{
-    if (rd_left(r) < 1u + width) {
-        return RD_TRUNCATED;
-    }
-    *n = (uint32_t)rd_be(r->p + 1, width);
-    r->p += 1u + width;
-    return RD_OK;
-}
-
-static bool rd_is_str(const struct rd *r)
+static bool rd_is_str(const struct lg_mpread *r)
 {
     return r->p < r->end &&
            ((*r->p >= 0xa0 && *r->p <= 0xbf) || *r->p == 0xd9 || *r->p == 0xda || *r->p == 0xdb);
 }
 
-static bool rd_is_nil(const struct rd *r)
+static bool rd_is_nil(const struct lg_mpread *r)
 {
     return r->p < r->end && *r->p == 0xc0;
 }
 
 /* A string, as a view into the input. */
-static int rd_str(struct rd *r, struct lg_str *s)
+static int rd_str(struct lg_mpread *r, struct lg_str *s)
+{
+    return lg_mpread_str(r, LG_MPREAD_ANY, &s->ptr, &s->len);
+}
+
+static int rd_array(struct lg_mpread *r, uint32_t *n)
+{
+    return lg_mpread_array(r, LG_MPREAD_ANY, n);
+}
+
+static int rd_map(struct lg_mpread *r, uint32_t *n)
+{
+    return lg_mpread_map(r, LG_MPREAD_ANY, n);
+}
+
+static int rd_bool(struct lg_mpread *r, bool *v)
 {
     if (r->p == r->end) {
-        return RD_TRUNCATED;
-    }
-    uint8_t b = *r->p;
-    uint32_t n;
-    int st = RD_OK;
-    if (b >= 0xa0 && b <= 0xbf) {
-        n = b & 0x1fu;
-        r->p++;
-    } else if (b == 0xd9 || b == 0xda || b == 0xdb) {
-        st = rd_len(r, 1u << (b - 0xd9), &n);
-    } else {
-        return RD_TYPE;
-    }
-    if (st != RD_OK) {
-        return st;
-    }
-    if (rd_left(r) < n) {
-        return RD_TRUNCATED;
-    }
-    s->ptr = (const char *)r->p;
-    s->len = n;
-    r->p += n;
-    return RD_OK;
-}
-
-/* A container header: fix form at fix_base (0..15), 16- and 32-bit forms at c16, c32. */
-static int rd_container(struct rd *r, uint8_t fix_base, uint8_t c16, uint8_t c32, uint32_t *n)
-{
-    if (r->p == r->end) {
-        return RD_TRUNCATED;
-    }
-    uint8_t b = *r->p;
-    if (b >= fix_base && b <= fix_base + 15u) {
-        r->p++;
-        *n = b & 0x0fu;
-        return RD_OK;
-    }
-    if (b == c16) {
-        return rd_len(r, 2, n);
-    }
-    if (b == c32) {
-        return rd_len(r, 4, n);
-    }
-    return RD_TYPE;
-}
-
-static int rd_array(struct rd *r, uint32_t *n)
-{
-    return rd_container(r, 0x90, 0xdc, 0xdd, n);
-}
-
-static int rd_map(struct rd *r, uint32_t *n)
-{
-    return rd_container(r, 0x80, 0xde, 0xdf, n);
-}
-
-static int rd_bool(struct rd *r, bool *v)
-{
-    if (r->p == r->end) {
-        return RD_TRUNCATED;
+        return LG_MPREAD_TRUNCATED;
     }
     if (*r->p != 0xc2 && *r->p != 0xc3) {
-        return RD_TYPE;
+        return LG_MPREAD_TYPE;
     }
     *v = *r->p == 0xc3;
     r->p++;
-    return RD_OK;
+    return LG_MPREAD_OK;
 }
 
 /* An amount: an unsigned integer, or a decimal string (any u128). */
-static int rd_amount(struct rd *r, lg_u128 *v)
+static int rd_amount(struct lg_mpread *r, lg_u128 *v)
 {
     if (rd_is_str(r)) {
         struct lg_str s;
         int st = rd_str(r, &s);
-        if (st != RD_OK) {
+        if (st != LG_MPREAD_OK) {
             return st;
         }
         int rc = lg_amount_parse(s.ptr, s.len, v);
-        return rc == LG_OK ? RD_OK : rc == LG_EOVERFLOW ? RD_OVERFLOW : RD_BADTEXT;
+        return rc == LG_OK ? LG_MPREAD_OK : rc == LG_EOVERFLOW ? RD_OVERFLOW : RD_BADTEXT;
     }
     uint64_t x;
     int st = rd_uint(r, &x);
-    if (st == RD_OK) {
+    if (st == LG_MPREAD_OK) {
         *v = x;
     }
     return st;
 }
 
 /* A balance: any integer, or a signed decimal string. */
-static int rd_balance(struct rd *r, lg_i128 *v)
+static int rd_balance(struct lg_mpread *r, lg_i128 *v)
 {
     if (rd_is_str(r)) {
         struct lg_str s;
         int st = rd_str(r, &s);
-        if (st != RD_OK) {
+        if (st != LG_MPREAD_OK) {
             return st;
         }
         int rc = lg_amount_parse_signed(s.ptr, s.len, v);
-        return rc == LG_OK ? RD_OK : rc == LG_EOVERFLOW ? RD_OVERFLOW : RD_BADTEXT;
+        return rc == LG_OK ? LG_MPREAD_OK : rc == LG_EOVERFLOW ? RD_OVERFLOW : RD_BADTEXT;
     }
     bool neg;
     uint64_t x;
-    int st = rd_integer(r, &neg, &x);
-    if (st == RD_OK) {
+    int st = lg_mpread_integer(r, &neg, &x);
+    if (st == LG_MPREAD_OK) {
         *v = neg ? (lg_i128)(int64_t)x : (lg_i128)x;
     }
     return st;
-}
-
-/* Skip one value of any type. Containers are walked with an explicit stack of at most
- * depth_max levels (no recursion); deeper is RD_DEEP. */
-static int rd_skip(struct rd *r, unsigned depth_max)
-{
-    uint64_t stack[LG_PROTO_DEPTH_MAX + 1];
-    unsigned depth = 0;
-    uint64_t pending = 1; /* values left at the current level */
-    LG_PRE(depth_max <= LG_PROTO_DEPTH_MAX);
-    for (;;) {
-        while (pending == 0) {
-            if (depth == 0) {
-                return RD_OK;
-            }
-            pending = stack[--depth];
-        }
-        if (r->p == r->end) {
-            return RD_TRUNCATED;
-        }
-        pending--;
-        uint8_t b = *r->p;
-        uint64_t items = 0;
-        uint64_t body = 0;
-        uint32_t n = 0;
-        int st = RD_OK;
-        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-            r->p++;
-        } else if (b <= 0x8f || b == 0xde || b == 0xdf) {
-            st = rd_map(r, &n);
-            items = 2u * (uint64_t)n;
-        } else if (b <= 0x9f || b == 0xdc || b == 0xdd) {
-            st = rd_array(r, &n);
-            items = n;
-        } else if (b <= 0xbf) {
-            r->p++;
-            body = b & 0x1fu;
-        } else if (b == 0xc1) {
-            return RD_BADBYTE;
-        } else if (b >= 0xc4 && b <= 0xc6) { /* bin 8/16/32 */
-            st = rd_len(r, 1u << (b - 0xc4), &n);
-            body = n;
-        } else if (b >= 0xc7 && b <= 0xc9) { /* ext 8/16/32: length, type, payload */
-            st = rd_len(r, 1u << (b - 0xc7), &n);
-            body = (uint64_t)n + 1u;
-        } else if (b == 0xca || b == 0xcb) {
-            r->p++;
-            body = b == 0xca ? 4u : 8u;
-        } else if (b >= 0xcc && b <= 0xd3) {
-            r->p++;
-            body = 1u << ((b - 0xcc) & 3u);
-        } else if (b >= 0xd4 && b <= 0xd8) { /* fixext: type + 1..16 bytes */
-            r->p++;
-            body = 1u + (1u << (b - 0xd4));
-        } else { /* str 8/16/32 */
-            st = rd_len(r, 1u << (b - 0xd9), &n);
-            body = n;
-        }
-        if (st != RD_OK) {
-            return st;
-        }
-        if (rd_left(r) < body) {
-            return RD_TRUNCATED;
-        }
-        r->p += body;
-        if (items > 0) {
-            if (items > rd_left(r)) {
-                return RD_TRUNCATED; /* every value takes at least one byte */
-            }
-            if (depth == depth_max) {
-                return RD_DEEP;
-            }
-            stack[depth++] = pending;
-            pending = items;
-        }
-    }
 }
 
 /* ---------------------------------------------------------------------------------------
  * Decoder helpers */
 
 struct dec {
-    struct rd r;
+    struct lg_mpread r;
     struct lg_arena *arena;
     struct lg_tx_ctx c;
     int op;             /* response decoding: the op whose result is expected */
@@ -559,17 +351,17 @@ struct dec {
 static const char *rd_reason(int st, const char *want)
 {
     switch (st) {
-    case RD_TRUNCATED:
+    case LG_MPREAD_TRUNCATED:
         return "truncated";
-    case RD_NEGATIVE:
+    case LG_MPREAD_NEGATIVE:
         return "must not be negative";
     case RD_BADTEXT:
         return "must be a decimal string of digits (no sign, spaces or leading zeros)";
     case RD_OVERFLOW:
         return "exceeds 2^128 - 1";
-    case RD_DEEP:
+    case LG_MPREAD_DEEP:
         return "nested too deeply";
-    case RD_BADBYTE:
+    case LG_MPREAD_BADBYTE:
         return "invalid msgpack byte 0xc1";
     default:
         return want;
@@ -594,7 +386,7 @@ static int dec_fail_rd(const struct dec *d, int st, const char *want, const char
 #define D_READ(d, call, want, ...)                                            \
     do {                                                                      \
         int st_ = (call);                                                     \
-        if (st_ != RD_OK) {                                                   \
+        if (st_ != LG_MPREAD_OK) {                                                   \
             return dec_fail_rd((d), st_, (want), __VA_ARGS__);                \
         }                                                                     \
     } while (0)
@@ -620,7 +412,7 @@ static int dec_count(struct dec *d, uint32_t n, uint32_t max, size_t min_bytes,
     if (n > max) {
         return lg_tx_failf(&d->c, LG_ETOOLARGE, field, "%u %s, at most %u", n, what, max);
     }
-    if ((uint64_t)n * min_bytes > rd_left(&d->r)) {
+    if ((uint64_t)n * min_bytes > lg_mpread_left(&d->r)) {
         return lg_tx_fail(&d->c, LG_EBADREQ, "truncated", "%s", field);
     }
     return LG_OK;
@@ -643,7 +435,7 @@ static int dec_alloc(struct dec *d, size_t n, size_t size, void **out)
 static int dec_key(struct dec *d, struct lg_str *k, const char *map)
 {
     int st = rd_str(&d->r, k);
-    if (st != RD_OK) {
+    if (st != LG_MPREAD_OK) {
         return dec_fail_rd(d, st, "map keys must be strings", "%s", map);
     }
     return LG_OK;
@@ -1068,7 +860,7 @@ static int dec_envelope(struct dec *d, uint32_t n, struct lg_proto_request *q,
         } else {
             char q8[LG_TX_QUOTE_BYTES];
             lg_tx_quote(key, q8);
-            D_READ(d, rd_skip(&d->r, LG_PROTO_DEPTH_MAX - 1u), "", "%s", q8);
+            D_READ(d, lg_mpread_skip(&d->r, LG_PROTO_DEPTH_MAX - 1u), "", "%s", q8);
         }
     }
     if (d->r.p != d->r.end) {
@@ -1114,7 +906,7 @@ int lg_proto_decode_request(const void *buf, size_t len, struct lg_arena *arena,
         D_TRY(dec_key(&d, &key, "request"));
         int a = name_index(key.ptr, key.len, arg_names, A_COUNT);
         if (a == A_ID || a == A_OP) {
-            D_READ(&d, rd_skip(&d.r, 0), "", "%s", arg_names[a]);
+            D_READ(&d, lg_mpread_skip(&d.r, 0), "", "%s", arg_names[a]);
             continue;
         }
         if (a < 0 || !(op_args[o] & BIT(a))) {
@@ -1854,7 +1646,7 @@ static int dec_fields(struct dec *d, void *base, const struct field *f, unsigned
         if (i == nf) {
             char q[LG_TX_QUOTE_BYTES];
             lg_tx_quote(key, q);
-            D_READ(d, rd_skip(&d->r, LG_PROTO_DEPTH_MAX), "", "%s.%s", path, q);
+            D_READ(d, lg_mpread_skip(&d->r, LG_PROTO_DEPTH_MAX), "", "%s.%s", path, q);
             continue;
         }
         lg_tx_path_printf(fpath, sizeof fpath, "%s.%s", path, f[i].name);
