@@ -38,6 +38,7 @@
 
 #include "../lib/amount.h"
 #include "../lib/arena.h"
+#include "../lib/buf.h"
 #include "../lib/err.h"
 #include "../lib/journal.h"
 #include "../lib/limits.h"
@@ -144,17 +145,6 @@ struct lg_cmd_result {
     uint8_t hash[LG_HASH_BYTES];
     char message[160];
 };
-
-/* An output buffer that grows (malloc). Reset between uses to avoid allocations. */
-struct lg_buf {
-    uint8_t *data;
-    size_t len;
-    size_t cap;
-};
-
-void lg_buf_init(struct lg_buf *b);
-void lg_buf_reset(struct lg_buf *b); /* len = 0, keeps the memory */
-void lg_buf_close(struct lg_buf *b);
 
 /* Encode a batch canonically into out (appended after out->len). Metadata passed in any
  * order is sorted; duplicate keys are LG_EBADREQ. Returns LG_OK, LG_EBADREQ (invalid

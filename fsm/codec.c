@@ -34,55 +34,6 @@ LG_STATIC_ASSERT(LG_METADATA_ENTRIES_MAX <= 255u, "metadata order fits in uint8_
 LG_STATIC_ASSERT(LG_BATCH_COMMANDS_MAX <= UINT32_MAX, "command count fits n_cmds");
 
 /* ---------------------------------------------------------------------------------------
- * lg_buf */
-
-/* An empty buffer (no memory until the first append). */
-void lg_buf_init(struct lg_buf *b)
-{
-    LG_PRE(b != NULL);
-    b->data = NULL;
-    b->len = 0;
-    b->cap = 0;
-}
-
-/* Forget the contents, keep the memory. */
-void lg_buf_reset(struct lg_buf *b)
-{
-    LG_PRE(b != NULL);
-    b->len = 0;
-}
-
-/* Free the memory; the buffer is empty and reusable afterwards. */
-void lg_buf_close(struct lg_buf *b)
-{
-    LG_PRE(b != NULL);
-    free(b->data);
-    lg_buf_init(b);
-}
-
-/* Make room for extra more bytes. false when out of memory (b unchanged). */
-static bool buf_reserve(struct lg_buf *b, size_t extra)
-{
-    if (b->cap - b->len >= extra) {
-        return true;
-    }
-    if (extra > SIZE_MAX / 2 - b->len) {
-        return false;
-    }
-    size_t cap = b->cap != 0 ? b->cap : 256;
-    while (cap - b->len < extra) {
-        cap *= 2;
-    }
-    uint8_t *data = realloc(b->data, cap);
-    if (data == NULL) {
-        return false;
-    }
-    b->data = data;
-    b->cap = cap;
-    return true;
-}
-
-/* ---------------------------------------------------------------------------------------
  * Validation (shared by check, encode and decode; a transaction's parts: lib/tx.h). The
  * context's prefix is "cmds[i]" inside a batch, "record" for a record body, else "". */
 
@@ -243,12 +194,10 @@ struct enc_sink {
 static int enc_write(void *data, const char *bytes, size_t n)
 {
     struct enc_sink *s = data;
-    if (s->oom || !buf_reserve(s->out, n)) {
+    if (s->oom || !lg_buf_append(s->out, bytes, n)) {
         s->oom = true;
         return -1;
     }
-    memcpy(s->out->data + s->out->len, bytes, n);
-    s->out->len += n;
     return 0;
 }
 

@@ -75,30 +75,6 @@ const char *lg_proto_role_name(int role)
 }
 
 /* ---------------------------------------------------------------------------------------
- * Output buffer */
-
-void lg_proto_buf_init(struct lg_proto_buf *b)
-{
-    LG_PRE(b != NULL);
-    b->data = NULL;
-    b->len = 0;
-    b->cap = 0;
-}
-
-void lg_proto_buf_reset(struct lg_proto_buf *b)
-{
-    LG_PRE(b != NULL);
-    b->len = 0;
-}
-
-void lg_proto_buf_close(struct lg_proto_buf *b)
-{
-    LG_PRE(b != NULL);
-    free(b->data);
-    lg_proto_buf_init(b);
-}
-
-/* ---------------------------------------------------------------------------------------
  * Validation (shared by the request decoder and encoder; a transaction's parts: lib/tx.h).
  * The context's prefix is "txs[i]" inside a batch, else "". */
 
@@ -923,13 +899,13 @@ int lg_proto_decode_request(const void *buf, size_t len, struct lg_arena *arena,
 }
 
 /* ---------------------------------------------------------------------------------------
- * Encoding: msgpack-c's packer into one frame of an lg_proto_buf */
+ * Encoding: msgpack-c's packer into one frame of an lg_buf */
 
 /* 1 when x holds, else 0, as a size (for counting map entries). */
 #define CNT(x) ((size_t)((x) ? 1u : 0u))
 
 struct wr {
-    struct lg_proto_buf *b;
+    struct lg_buf *b;
     size_t start; /* offset of the frame's length prefix */
     int err;      /* sticky: LG_ENOMEM or LG_ETOOLARGE */
     msgpack_packer pk;
@@ -938,7 +914,7 @@ struct wr {
 static int wr_write(void *data, const char *bytes, size_t n)
 {
     struct wr *w = data;
-    struct lg_proto_buf *b = w->b;
+    struct lg_buf *b = w->b;
     if (w->err != LG_OK) {
         return -1;
     }
@@ -946,25 +922,14 @@ static int wr_write(void *data, const char *bytes, size_t n)
         w->err = LG_ETOOLARGE;
         return -1;
     }
-    if (b->cap - b->len < n) {
-        size_t cap = b->cap != 0 ? b->cap : 256;
-        while (cap - b->len < n) {
-            cap *= 2;
-        }
-        uint8_t *data2 = realloc(b->data, cap);
-        if (data2 == NULL) {
-            w->err = LG_ENOMEM;
-            return -1;
-        }
-        b->data = data2;
-        b->cap = cap;
+    if (!lg_buf_append(b, bytes, n)) {
+        w->err = LG_ENOMEM;
+        return -1;
     }
-    memcpy(b->data + b->len, bytes, n);
-    b->len += n;
     return 0;
 }
 
-static void wr_begin(struct wr *w, struct lg_proto_buf *b)
+static void wr_begin(struct wr *w, struct lg_buf *b)
 {
     LG_PRE(b != NULL);
     w->b = b;
@@ -1152,7 +1117,7 @@ static void p_opt_str(struct wr *w, const char *key, struct lg_str s)
 }
 
 /* Client side: one request frame. */
-int lg_proto_encode_request(const struct lg_proto_request *q, struct lg_proto_buf *out,
+int lg_proto_encode_request(const struct lg_proto_request *q, struct lg_buf *out,
                             char *errmsg)
 {
     LG_PRE(q != NULL && out != NULL);
@@ -1469,7 +1434,7 @@ static int p_result(struct wr *w, int op, const struct lg_proto_response *r)
 
 /* Server side: one response frame. */
 int lg_proto_encode_response(int op, const struct lg_proto_response *r,
-                             struct lg_proto_buf *out)
+                             struct lg_buf *out)
 {
     LG_PRE(r != NULL && out != NULL);
     if (r->ok && (op <= LG_PROTO_OP_NONE || op >= LG_PROTO_OP_COUNT)) {
@@ -1497,7 +1462,7 @@ int lg_proto_encode_response(int op, const struct lg_proto_response *r,
 
 /* Shorthand for an error response. */
 int lg_proto_encode_error(uint64_t id, int code, const char *message, const char *leader,
-                          struct lg_proto_buf *out)
+                          struct lg_buf *out)
 {
     LG_PRE(code != LG_OK);
     struct lg_proto_response r;

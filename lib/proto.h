@@ -30,6 +30,7 @@
 
 #include "amount.h"
 #include "arena.h"
+#include "buf.h"
 #include "err.h"
 #include "limits.h"
 #include "tx.h"
@@ -277,17 +278,6 @@ struct lg_proto_response {
     } u;
 };
 
-/* An output buffer that grows (malloc); encoders append whole frames to it. */
-struct lg_proto_buf {
-    uint8_t *data;
-    size_t len;
-    size_t cap;
-};
-
-void lg_proto_buf_init(struct lg_proto_buf *b);
-void lg_proto_buf_reset(struct lg_proto_buf *b); /* len = 0, keeps the memory */
-void lg_proto_buf_close(struct lg_proto_buf *b);
-
 /* "submit" for LG_PROTO_OP_SUBMIT...; "" for NONE or out of range. Never NULL. */
 const char *lg_proto_op_name(int op);
 
@@ -312,7 +302,7 @@ int lg_proto_check_request(const struct lg_proto_request *req, char *errmsg);
 /* Client side: append one request frame (length prefix + body). Validates first. Returns
  * LG_OK, the validation codes of lg_proto_check_request, LG_ETOOLARGE (over one frame),
  * LG_ENOMEM. On error out->len is unchanged. */
-int lg_proto_encode_request(const struct lg_proto_request *req, struct lg_proto_buf *out,
+int lg_proto_encode_request(const struct lg_proto_request *req, struct lg_buf *out,
                             char *errmsg);
 
 /* Server side: append one response frame for op (the request's op; it selects which
@@ -320,12 +310,12 @@ int lg_proto_encode_request(const struct lg_proto_request *req, struct lg_proto_
  * exceed one frame: answer with an error instead), LG_EINVAL (op NONE or unknown, a role
  * out of range), LG_ENOMEM. On error out->len is unchanged. */
 int lg_proto_encode_response(int op, const struct lg_proto_response *r,
-                             struct lg_proto_buf *out);
+                             struct lg_buf *out);
 
 /* Shorthand for an error response: code and message (NUL-terminated, may be NULL: the
  * default message), leader (NUL-terminated client address or NULL). */
 int lg_proto_encode_error(uint64_t id, int code, const char *message, const char *leader,
-                          struct lg_proto_buf *out);
+                          struct lg_buf *out);
 
 /* Client side: decode one response frame body for a request of op. Unknown keys are
  * skipped. Returns LG_OK (r->ok says which kind), LG_EBADREQ (malformed response),

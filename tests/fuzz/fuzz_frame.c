@@ -51,8 +51,8 @@ static int run(const uint8_t *s, size_t n, size_t chunk, uint64_t *sums, unsigne
                 char errmsg[LG_ERRMSG_SIZE];
                 lg_arena_reset(arena);
                 if (lg_proto_decode_request(f, flen, arena, &q, errmsg) == LG_OK) {
-                    struct lg_proto_buf out;
-                    lg_proto_buf_init(&out);
+                    struct lg_buf out;
+                    lg_buf_init(&out);
                     if (lg_proto_encode_request(&q, &out, errmsg) != LG_OK) {
                         abort();
                     }
@@ -67,7 +67,7 @@ static int run(const uint8_t *s, size_t n, size_t chunk, uint64_t *sums, unsigne
                         abort();
                     }
                     lg_frame_decoder_close(&d2);
-                    lg_proto_buf_close(&out);
+                    lg_buf_close(&out);
                 }
             }
         }

@@ -30,10 +30,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct lg_proto_request q;
     int rc = lg_proto_decode_request(data, size, &arena, &q, errmsg);
     check_request_code(rc);
-    struct lg_proto_buf a;
-    struct lg_proto_buf b;
-    lg_proto_buf_init(&a);
-    lg_proto_buf_init(&b);
+    struct lg_buf a;
+    struct lg_buf b;
+    lg_buf_init(&a);
+    lg_buf_init(&b);
     if (rc == LG_OK) {
         if (lg_proto_encode_request(&q, &a, errmsg) != LG_OK) {
             abort();
@@ -52,8 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (int op = 1; op < LG_PROTO_OP_COUNT; op++) {
         struct lg_proto_response r;
-        lg_proto_buf_reset(&a);
-        lg_proto_buf_reset(&b);
+        lg_buf_reset(&a);
+        lg_buf_reset(&b);
         rc = lg_proto_decode_response(op, data, size, &arena, &r, errmsg);
         if (rc != LG_OK) {
             check_request_code(rc);
@@ -70,8 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     }
-    lg_proto_buf_close(&a);
-    lg_proto_buf_close(&b);
+    lg_buf_close(&a);
+    lg_buf_close(&b);
     lg_arena_close(&arena);
     return 0;
 }

@@ -501,10 +501,10 @@ static void round_trip_request(const char *json)
 {
     struct lg_proto_request q;
     cr_assert_eq(req(json, &q), LG_OK, "%s: %s", json, errmsg);
-    struct lg_proto_buf a;
-    struct lg_proto_buf b;
-    lg_proto_buf_init(&a);
-    lg_proto_buf_init(&b);
+    struct lg_buf a;
+    struct lg_buf b;
+    lg_buf_init(&a);
+    lg_buf_init(&b);
     cr_assert_eq(lg_proto_encode_request(&q, &a, errmsg), LG_OK, "%s", errmsg);
     struct lg_frame_decoder fd;
     lg_frame_decoder_init(&fd, 0);
@@ -523,8 +523,8 @@ static void round_trip_request(const char *json)
     cr_assert_eq(a.len, b.len, "%s", json);
     cr_assert_eq(memcmp(a.data, b.data, a.len), 0, "%s", json);
     lg_frame_decoder_close(&fd);
-    lg_proto_buf_close(&a);
-    lg_proto_buf_close(&b);
+    lg_buf_close(&a);
+    lg_buf_close(&b);
 }
 
 Test(proto, requests_of_every_op_round_trip)
@@ -558,23 +558,23 @@ Test(proto, request_encoder_validates)
     q.op = LG_PROTO_OP_ACCOUNT;
     q.u.account.ledger = (struct lg_str){"l", 1};
     q.u.account.address = (struct lg_str){"bad address", 11};
-    struct lg_proto_buf out;
-    lg_proto_buf_init(&out);
+    struct lg_buf out;
+    lg_buf_init(&out);
     cr_assert_eq(lg_proto_encode_request(&q, &out, errmsg), LG_EBADREQ);
     cr_assert(strstr(errmsg, "address") != NULL, "%s", errmsg);
     cr_assert_eq(out.len, 0u);
     q.op = 0;
     cr_assert_eq(lg_proto_encode_request(&q, &out, errmsg), LG_EUNKNOWNOP);
-    lg_proto_buf_close(&out);
+    lg_buf_close(&out);
 }
 
 /* Encode r for op, decode it back, re-encode: same bytes. Returns the decoded copy. */
 static struct lg_proto_response round_trip_response(int op, const struct lg_proto_response *r)
 {
-    struct lg_proto_buf a;
-    struct lg_proto_buf b;
-    lg_proto_buf_init(&a);
-    lg_proto_buf_init(&b);
+    struct lg_buf a;
+    struct lg_buf b;
+    lg_buf_init(&a);
+    lg_buf_init(&b);
     cr_assert_eq(lg_proto_encode_response(op, r, &a), LG_OK);
     struct lg_proto_response back;
     cr_assert_eq(lg_proto_decode_response(op == 0 ? 1 : op, a.data + 4, a.len - 4, &arena, &back,
@@ -582,8 +582,8 @@ static struct lg_proto_response round_trip_response(int op, const struct lg_prot
     cr_assert_eq(lg_proto_encode_response(op, &back, &b), LG_OK);
     cr_assert_eq(a.len, b.len, "%s", lg_proto_op_name(op));
     cr_assert_eq(memcmp(a.data, b.data, a.len), 0, "%s", lg_proto_op_name(op));
-    lg_proto_buf_close(&a);
-    lg_proto_buf_close(&b);
+    lg_buf_close(&a);
+    lg_buf_close(&b);
     return back;
 }
 
@@ -687,8 +687,8 @@ Test(proto, responses_of_every_op_round_trip)
 
 Test(proto, error_responses)
 {
-    struct lg_proto_buf out;
-    lg_proto_buf_init(&out);
+    struct lg_buf out;
+    lg_buf_init(&out);
     cr_assert_eq(lg_proto_encode_error(9, LG_ENOTLEADER, "not the leader", "10.0.0.1:7001",
                                        &out), LG_OK);
     struct lg_proto_response r;
@@ -699,13 +699,13 @@ Test(proto, error_responses)
     cr_assert_eq(r.error.code, LG_ENOTLEADER);
     cr_assert(str_eq(r.error.leader, "10.0.0.1:7001"));
     cr_assert(str_eq(r.error.message, "not the leader"));
-    lg_proto_buf_reset(&out);
+    lg_buf_reset(&out);
     cr_assert_eq(lg_proto_encode_error(0, LG_ENOMEM, NULL, NULL, &out), LG_OK);
     cr_assert_eq(lg_proto_decode_response(LG_PROTO_OP_PING, out.data + 4, out.len - 4, &arena,
                                           &r, errmsg), LG_OK);
     cr_assert_eq(r.error.code, LG_EIO, "internal codes travel as \"internal\"");
     cr_assert(str_eq(r.error.message, "out of memory"));
-    lg_proto_buf_close(&out);
+    lg_buf_close(&out);
     /* A response missing its result, and one with unknown extra keys (accepted). */
     j2m("{'id': 1, 'ok': true}");
     cr_assert_eq(lg_proto_decode_response(LG_PROTO_OP_PING, sb.data, sb.size, &arena, &r,
@@ -730,21 +730,21 @@ Test(proto, wire_forms_of_amounts)
     memset(&r, 0, sizeof r);
     r.ok = true;
     r.u.account = (struct lg_proto_account){S("a"), NULL, 0, 0, v, 1};
-    struct lg_proto_buf out;
-    lg_proto_buf_init(&out);
+    struct lg_buf out;
+    lg_buf_init(&out);
     cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_ACCOUNT, &r, &out), LG_OK);
     const char *hay = (const char *)out.data;
     cr_assert_not_null(memmem(hay, out.len, "\xa5input\xcf\xff\xff\xff\xff\xff\xff\xff\xff", 15));
     cr_assert_not_null(memmem(hay, out.len, "\xa6output\xb4" "18446744073709551616", 28));
     cr_assert_not_null(memmem(hay, out.len, "\xa7" "balance\xff", 9));
-    lg_proto_buf_close(&out);
+    lg_buf_close(&out);
     cr_assert_eq(lg_proto_encode_response(0, &r, &out), LG_EINVAL);
     r.ok = true;
     memset(&r.u, 0, sizeof r.u);
     r.u.status.role = 9;
     cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_STATUS, &r, &out), LG_EINVAL);
     cr_assert_eq(out.len, 0u, "rolled back");
-    lg_proto_buf_close(&out);
+    lg_buf_close(&out);
 }
 
 Test(proto, names)
