@@ -169,6 +169,11 @@ int lg_cmd_decode_batch(const void *buf, size_t len, struct lg_arena *arena,
  * queueing: shape, names, amounts, limits — never balances). */
 int lg_cmd_check(const struct lg_cmd *cmd, char *errmsg);
 
+/* lg_cmd_check plus the canonical form the decoder guarantees (metadata sorted by key,
+ * unique): for commands that reach the state machine without being decoded
+ * (lg_fsm_apply_batch). Same codes and messages as the decoder. */
+int lg_cmd_check_canonical(const struct lg_cmd *cmd, char *errmsg);
+
 /* Encode a journal record body canonically into out. */
 int lg_record_encode(const struct lg_record *rec, struct lg_buf *out, char *errmsg);
 

@@ -412,6 +412,14 @@ int lg_cmd_check(const struct lg_cmd *cmd, char *errmsg)
     return check_cmd(&c, cmd, false);
 }
 
+int lg_cmd_check_canonical(const struct lg_cmd *cmd, char *errmsg)
+{
+    LG_PRE(cmd != NULL);
+    char local[LG_ERRMSG_SIZE];
+    struct lg_tx_ctx c = {errmsg != NULL ? errmsg : local, ""};
+    return check_cmd(&c, cmd, true);
+}
+
 /* Validate and encode a record body, appended to out. LG_OK; LG_EINVAL when the record
  * is not well-formed (a programming error upstream; message in errmsg); LG_ENOMEM. */
 int lg_record_encode(const struct lg_record *rec, struct lg_buf *out, char *errmsg)

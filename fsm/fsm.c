@@ -81,126 +81,11 @@ uint64_t lg_fsm_journal_gap(const struct lg_fsm *f)
     return f->st.last_seq > jl ? f->st.last_seq - jl : 0;
 }
 
-/* ---- validation (the decoder's checks, repeated: apply never trusts its input) ---- */
-
-static int check_metadata(const struct lg_kv *kv, uint32_t n, const char *what,
-                          struct lg_cmd_result *res)
-{
-    if (n > LG_METADATA_ENTRIES_MAX) {
-        reject(res, LG_EBADREQ, "%s: %u entries, at most %u", what, n,
-               LG_METADATA_ENTRIES_MAX);
-        return LG_EBADREQ;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        if (kv[i].key.len == 0 || kv[i].key.len > LG_METADATA_KEY_BYTES_MAX) {
-            reject(res, LG_EBADREQ, "%s[%u]: key length %u not in 1..%u", what, i,
-                   kv[i].key.len, LG_METADATA_KEY_BYTES_MAX);
-            return LG_EBADREQ;
-        }
-        if (kv[i].value.len > LG_METADATA_VALUE_BYTES_MAX) {
-            reject(res, LG_EBADREQ, "%s[%u]: value longer than %u bytes", what, i,
-                   LG_METADATA_VALUE_BYTES_MAX);
-            return LG_EBADREQ;
-        }
-        if (i > 0 && lg_fsm_addr_cmp(kv[i - 1].key.ptr, kv[i - 1].key.len, kv[i].key.ptr,
-                                     kv[i].key.len) >= 0) {
-            reject(res, LG_EBADREQ, "%s[%u]: keys not sorted or duplicated", what, i);
-            return LG_EBADREQ;
-        }
-    }
-    return LG_OK;
-}
-
-static int check_name(int (*check)(const char *, size_t, const char *, char *),
-                      struct lg_str s, const char *what, struct lg_cmd_result *res)
-{
-    char msg[LG_ERRMSG_SIZE];
-    int rc = check(s.ptr, s.len, what, msg);
-    if (rc != LG_OK) {
-        reject(res, rc, "%s", msg);
-    }
-    return rc;
-}
-
-/* check_name for an indexed field ("postings[3].source"): the name is formatted only on
- * failure, keeping snprintf off the hot path. */
-static int check_name_at(int (*check)(const char *, size_t, const char *, char *),
-                         struct lg_str s, const char *array, uint32_t i, const char *field,
-                         struct lg_cmd_result *res)
-{
-    char msg[LG_ERRMSG_SIZE];
-    if (check(s.ptr, s.len, field, msg) == LG_OK) {
-        return LG_OK;
-    }
-    char what[64];
-    snprintf(what, sizeof what, "%s[%u].%s", array, i, field);
-    return check_name(check, s, what, res);
-}
-
-static int check_submit(const struct lg_cmd_submit *s, struct lg_cmd_result *res)
-{
-    int rc = check_name(lg_name_check_ledger, s->ledger, "ledger", res);
-    if (rc != LG_OK) {
-        return rc;
-    }
-    if (s->n_postings == 0) {
-        reject(res, LG_EBADREQ, "postings: empty");
-        return LG_EBADREQ;
-    }
-    if (s->n_postings > LG_POSTINGS_MAX) {
-        reject(res, LG_ETOOLARGE, "postings: %u, at most %u", s->n_postings, LG_POSTINGS_MAX);
-        return LG_ETOOLARGE;
-    }
-    for (uint32_t i = 0; i < s->n_postings; i++) {
-        const struct lg_posting *p = &s->postings[i];
-        if ((rc = check_name_at(lg_name_check_address, p->source, "postings", i, "source",
-                                res)) != LG_OK ||
-            (rc = check_name_at(lg_name_check_address, p->destination, "postings", i,
-                                "destination", res)) != LG_OK ||
-            (rc = check_name_at(lg_name_check_asset, p->asset, "postings", i, "asset",
-                                res)) != LG_OK) {
-            return rc;
-        }
-        if (p->amount == 0) {
-            reject(res, LG_EBADREQ, "postings[%u].amount: must be greater than 0", i);
-            return LG_EBADREQ;
-        }
-        if (str_eq(p->source, p->destination)) {
-            reject(res, LG_EBADREQ, "postings[%u]: source and destination are the same "
-                   "account (%.*s)", i, (int)p->source.len, p->source.ptr);
-            return LG_EBADREQ;
-        }
-    }
-    if ((rc = check_metadata(s->metadata, s->n_metadata, "metadata", res)) != LG_OK) {
-        return rc;
-    }
-    if (s->reference.len > LG_REFERENCE_BYTES_MAX) {
-        reject(res, LG_EBADREQ, "reference: longer than %u bytes", LG_REFERENCE_BYTES_MAX);
-        return LG_EBADREQ;
-    }
-    if (s->n_conditions > LG_CONDITIONS_MAX) {
-        reject(res, LG_EBADREQ, "conditions: %u, at most %u", s->n_conditions,
-               LG_CONDITIONS_MAX);
-        return LG_EBADREQ;
-    }
-    for (uint32_t i = 0; i < s->n_conditions; i++) {
-        const struct lg_condition *c = &s->conditions[i];
-        if ((rc = check_name_at(lg_name_check_address, c->account, "conditions", i,
-                                "account", res)) != LG_OK) {
-            return rc;
-        }
-        if (c->kind == LG_COND_MIN_BALANCE) {
-            if ((rc = check_name_at(lg_name_check_asset, c->asset, "conditions", i, "asset",
-                                    res)) != LG_OK) {
-                return rc;
-            }
-        } else if (c->kind != LG_COND_VERSION) {
-            reject(res, LG_EBADREQ, "conditions[%u].kind: unknown (%u)", i, c->kind);
-            return LG_EBADREQ;
-        }
-    }
-    return LG_OK;
-}
+/* ---- validation ----
+ * Every command is validated once, by the codec's one validator (fsm/codec.c, lib/tx.c):
+ * lg_fsm_apply's decoder runs it on the entry's bytes; lg_fsm_apply_batch runs it in
+ * canonical mode on hand-built commands (apply_entry). apply_* below add only the rules
+ * that need the state (funds, conditions, references, limits of world). */
 
 /* ---- mutation: one code path for apply and replay ---- */
 
@@ -497,9 +382,6 @@ static int apply_submit(struct lg_fsm *f, uint64_t raft_index, uint32_t pos,
                         struct lg_cmd_result *res)
 {
     const struct lg_cmd_submit *s = &cmd->u.submit;
-    if (check_submit(s, res) != LG_OK) {
-        return LG_OK;
-    }
     struct fsm_state *st = &f->st;
     const struct fsm_ledger *l = lg_fsm_ledger_find(st, s->ledger.ptr, s->ledger.len);
     uint8_t digest[LG_HASH_BYTES];
@@ -651,15 +533,6 @@ static int apply_set_metadata(struct lg_fsm *f, uint64_t raft_index, uint32_t po
                               struct lg_cmd_result *res)
 {
     const struct lg_cmd_set_metadata *m = &cmd->u.set_metadata;
-    if (check_name(lg_name_check_ledger, m->ledger, "ledger", res) != LG_OK ||
-        check_name(lg_name_check_address, m->address, "address", res) != LG_OK ||
-        check_metadata(m->metadata, m->n_metadata, "metadata", res) != LG_OK) {
-        return LG_OK;
-    }
-    if (m->n_metadata == 0) {
-        reject(res, LG_EBADREQ, "metadata: empty");
-        return LG_OK;
-    }
     const struct fsm_ledger *l = lg_fsm_ledger_find(&f->st, m->ledger.ptr, m->ledger.len);
     if (l != NULL) {
         uint32_t idx = lg_fsm_acct_find(l, m->address.ptr, m->address.len,
@@ -690,11 +563,6 @@ static int apply_set_limit(struct lg_fsm *f, uint64_t raft_index, uint32_t pos,
                            struct lg_cmd_result *res)
 {
     const struct lg_cmd_set_limit *m = &cmd->u.set_limit;
-    if (check_name(lg_name_check_ledger, m->ledger, "ledger", res) != LG_OK ||
-        check_name(lg_name_check_address, m->address, "address", res) != LG_OK ||
-        check_name(lg_name_check_asset, m->asset, "asset", res) != LG_OK) {
-        return LG_OK;
-    }
     if (lg_name_is_world(m->address.ptr, m->address.len)) {
         reject(res, LG_EBADREQ, "address: world has no floor; it takes no limit");
         return LG_OK;
@@ -808,9 +676,11 @@ static int apply_entry(struct lg_fsm *f, uint64_t raft_index, const struct lg_ba
             const struct lg_cmd *cmd = &batch->cmds[i];
             struct lg_cmd_result *res = &f->results[i];
             int rc = LG_OK;
-            if (codes != NULL && codes[i] != LG_OK) {
-                reject(res, codes[i], "cmds[%u]: %s", i,
-                       errors != NULL ? errors[i] : lg_err_message(codes[i]));
+            int code = codes != NULL ? codes[i] : lg_cmd_check_canonical(cmd, f->check_errmsg);
+            if (code != LG_OK) {
+                reject(res, code, "cmds[%u]: %s", i,
+                       codes == NULL ? f->check_errmsg
+                       : errors != NULL ? errors[i] : lg_err_message(code));
             } else if (matching && i <= f->match_last_pos) {
                 rc = match_cmd(f, i, res);
             } else if (cmd->kind == LG_CMD_SUBMIT) {

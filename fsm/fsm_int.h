@@ -205,6 +205,7 @@ struct lg_fsm {
     struct lg_cmd_result *results;
     int *cmd_codes;
     char (*cmd_errors)[LG_ERRMSG_SIZE];
+    char check_errmsg[LG_ERRMSG_SIZE]; /* lg_fsm_apply_batch's validation message */
     struct lg_arena arena;     /* batch decoding */
     struct lg_arena rec_arena; /* record decoding (replay, matching, duplicates) */
     struct fsm_pair *pairs;
