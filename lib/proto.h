@@ -50,6 +50,10 @@
 #define LG_PROTO_HASH_BYTES 32u
 /* Public key and signature of a digest. */
 #define LG_PROTO_KEY_BYTES_MAX 512u
+/* journal_read page size bounds (record bodies; the frame also carries their headers). */
+#define LG_PROTO_JOURNAL_READ_BYTES_DEFAULT (1024u * 1024u)
+#define LG_PROTO_JOURNAL_READ_BYTES_MAX (8u * 1024u * 1024u)
+#define LG_PROTO_JOURNAL_READ_RECORDS_MAX 65536u
 
 LG_STATIC_ASSERT(LG_PROTO_BATCH_TXS_MAX <= LG_BATCH_COMMANDS_MAX,
                  "an atomic batch fits in one FSM batch");
@@ -66,6 +70,9 @@ enum lg_proto_op {
     LG_PROTO_OP_ACCOUNT,
     LG_PROTO_OP_BALANCES,
     LG_PROTO_OP_DIGEST,
+    /* Node-to-node operations on the client port (docs/protocol.md, "Internal"). */
+    LG_PROTO_OP_READ_INDEX,   /* read_index {} -> {index}: the leader's confirmed index */
+    LG_PROTO_OP_JOURNAL_READ, /* journal_read {from_seq, max_bytes?} -> {records, last_seq} */
     LG_PROTO_OP_COUNT
 };
 
@@ -138,6 +145,13 @@ struct lg_proto_account_req {
     struct lg_str address;
 };
 
+/* journal_read: records from_seq.. (at least one when from_seq <= last_seq) whose bodies
+ * total at most max_bytes (0: LG_PROTO_JOURNAL_READ_BYTES_DEFAULT). */
+struct lg_proto_journal_read {
+    uint64_t from_seq; /* >= 1 */
+    uint32_t max_bytes; /* 0 or 1..LG_PROTO_JOURNAL_READ_BYTES_MAX */
+};
+
 struct lg_proto_balances_req {
     struct lg_str ledger;
     struct lg_str address; /* exactly one of address and pattern */
@@ -158,6 +172,7 @@ struct lg_proto_request {
         struct lg_proto_list_txs list_txs;
         struct lg_proto_account_req account;
         struct lg_proto_balances_req balances;
+        struct lg_proto_journal_read journal_read;
     } u;
 };
 
@@ -275,6 +290,13 @@ struct lg_proto_response {
         struct lg_proto_account account;
         struct lg_proto_balances balances;
         struct lg_proto_digest digest;
+        uint64_t read_index; /* the index to wait for */
+        struct {
+            const struct lg_str *records; /* journal record bodies, seq order */
+            uint32_t n_records;
+            uint64_t first_seq; /* seq of records[0] (the request's from_seq) */
+            uint64_t last_seq;  /* the serving node's last journal seq */
+        } journal_read;
     } u;
 };
 

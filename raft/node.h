@@ -1,0 +1,137 @@
+/* node: one ledger node = one libuv loop hosting one Raft group (DESIGN §2, §3, §4, §7).
+ *
+ * Owns: the FSM (<data>/journal, <data>/state), raft_uv (<data>/raft) over the node's own
+ * transport (raft/transport.h), the FSM adapter, the leader's write queue (raft/queue.h),
+ * read waiters, and the follower's read-index client (asks the leader). It does not own
+ * the client TCP server (cmd/server.c), which drives it through the calls below.
+ *
+ * libraft 0.15.0 rules applied here (DESIGN §7, notes/c-raft.md §15; docs/raft.md):
+ * raft_uv_set_auto_recovery(false); pre-vote on; heartbeat < election; snapshot threshold
+ * and trailing sized for small entries; entries padded to 8 bytes (adapter); one
+ * raft_apply per batch (queue); a barrier on becoming leader before timestamps and
+ * linearizable reads (queue + reads); any disk write error is fatal (log, exit 74: the
+ * supervisor restarts the node); the raft_transfer request lives in the node until
+ * raft_close's callback.
+ *
+ * Threading: the loop thread only. */
+#ifndef LG_RAFT_NODE_H
+#define LG_RAFT_NODE_H
+
+#include <raft.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../fsm/fsm.h"
+#include "../lib/proto.h"
+#include "queue.h"
+#include "transport.h"
+
+#define LG_NODE_VOTERS_MAX 7u
+#define LG_NODE_ELECTION_TIMEOUT_MS 1000u
+#define LG_NODE_HEARTBEAT_TIMEOUT_MS 100u
+/* Entries between Raft snapshots / kept behind one (docs/raft.md explains the sizing). */
+#define LG_NODE_SNAPSHOT_THRESHOLD 16384u
+#define LG_NODE_SNAPSHOT_TRAILING 32768u
+/* How long an `after` or `linearizable` read may wait for the applied index. */
+#define LG_NODE_READ_TIMEOUT_MS 5000u
+/* A graceful stop waits at most this long for a leadership transfer. */
+#define LG_NODE_TRANSFER_TIMEOUT_MS 3000u
+
+struct lg_node_peer {
+    uint64_t id;
+    char raft_address[LG_RAFT_ADDRESS_BYTES_MAX];
+};
+
+struct lg_node_config {
+    uint64_t id;                  /* >= 1 */
+    const char *data_dir;         /* <data>; raft/, journal/, state/ are created inside */
+    const char *raft_address;     /* HOST:PORT peers dial (advertised) */
+    const char *raft_bind;        /* NULL: listen on raft_address */
+    const char *client_address;   /* HOST:PORT clients dial (advertised to peers) */
+    const struct lg_node_peer *initial; /* bootstrap voters (same on every initial node) */
+    uint32_t n_initial;           /* 0: no bootstrap (restart, or join later) */
+    unsigned election_timeout_ms; /* 0: default */
+    unsigned heartbeat_timeout_ms;
+    unsigned snapshot_threshold;
+    unsigned snapshot_trailing;
+    uint64_t checkpoint_every;    /* journal records between local checkpoints; 0: default */
+    unsigned read_timeout_ms;     /* 0: default */
+};
+
+struct lg_node; /* opaque */
+
+/* Open the FSM (checkpoint + journal replay), init raft_uv and raft, bootstrap when the
+ * raft directory is empty and initial voters are given (RAFT_CANTBOOTSTRAP: already
+ * bootstrapped, the flag is ignored), start raft. On failure nothing is left running and
+ * errmsg says why. Returns LG_OK, LG_EINVAL (bad config), LG_EIO, LG_ECORRUPT, LG_ENOMEM. */
+int lg_node_start(struct lg_node **out, uv_loop_t *loop, const struct lg_node_config *cfg,
+                  char *errmsg);
+
+/* Graceful stop: stop taking writes; a leader transfers leadership (raft_transfer, bounded
+ * by LG_NODE_TRANSFER_TIMEOUT_MS); raft_close; every waiting request is answered
+ * (LG_ESHUTDOWN / LG_EUNAVAIL); the journal is synced and a checkpoint written; then cb
+ * runs on the loop. Call once. After cb, lg_node_free. */
+typedef void (*lg_node_stop_cb)(struct lg_node *n, void *arg);
+void lg_node_stop(struct lg_node *n, lg_node_stop_cb cb, void *arg);
+void lg_node_free(struct lg_node *n);
+
+/* ---- writes (leader) ---- */
+
+/* Queue a command (lg_raft_queue_submit). Returns LG_OK (req->cb runs exactly once,
+ * later), LG_EBADREQ, LG_ENOTLEADER (see lg_node_status for the leader), LG_EUNAVAIL
+ * (queue full, stopping). */
+int lg_node_submit(struct lg_node *n, struct lg_raft_submit *req, char *errmsg);
+
+/* ---- reads (every node, DESIGN §4) ---- */
+
+struct lg_node_read;
+/* status: LG_OK: read the FSM now, inside the callback; LG_ETIMEOUT (the index was not
+ * reached in time); LG_EUNAVAIL (no leader known or reachable for a linearizable read);
+ * LG_ESHUTDOWN (stopping). msg says why when not OK. */
+typedef void (*lg_node_read_cb)(struct lg_node_read *r, int status, const char *msg);
+
+struct lg_node_read {
+    void *data;            /* the caller's */
+    uint8_t consistency;   /* enum lg_proto_consistency (DEFAULT = linearizable) */
+    uint64_t after_index;  /* AFTER only */
+    lg_node_read_cb cb;
+    /* internal */
+    struct lg_node_read *next;
+    uint64_t wait_index;
+    uint64_t deadline_ms;
+    uint64_t barrier_gen;
+    uint8_t state;
+};
+
+/* Start a read. The callback runs exactly once, never from inside this call (stale and
+ * already satisfied reads are answered from the loop's next check phase). r stays
+ * caller-owned and alive until its callback. */
+void lg_node_read(struct lg_node *n, struct lg_node_read *r);
+
+/* The FSM, for reading inside a read callback (or for stale reads at any time). */
+struct lg_fsm *lg_node_fsm(struct lg_node *n);
+
+/* ---- status ---- */
+
+struct lg_node_status {
+    uint64_t node_id;
+    uint8_t role;          /* enum lg_proto_role */
+    uint64_t leader_id;    /* 0: unknown */
+    char leader_client[LG_RAFT_ADDRESS_BYTES_MAX]; /* "" when unknown */
+    char leader_raft[LG_RAFT_ADDRESS_BYTES_MAX];   /* "" when unknown */
+    uint64_t term;
+    uint64_t commit_index;
+    uint64_t applied_index;
+    uint64_t journal_seq;  /* last journal seq held locally */
+    uint64_t journal_gap;  /* records the state covers but the journal lacks (catch-up) */
+    uint8_t chain_head[LG_PROTO_HASH_BYTES];
+    bool stopping;
+};
+
+void lg_node_status(struct lg_node *n, struct lg_node_status *out);
+
+uint64_t lg_node_id(const struct lg_node *n);
+
+#endif /* LG_RAFT_NODE_H */
