@@ -38,6 +38,12 @@ struct tp {
     raft_id id;
     char address[LG_RAFT_ADDRESS_BYTES_MAX];
     char bind_address[LG_RAFT_ADDRESS_BYTES_MAX]; /* empty: bind address */
+    char client_address[LG_RAFT_ADDRESS_BYTES_MAX]; /* announced; empty: none */
+    struct {
+        raft_id id;
+        char client[LG_RAFT_ADDRESS_BYTES_MAX];
+    } peers[LG_RAFT_PEERS_MAX]; /* client addresses announced by peers (id 0: free) */
+    unsigned peers_next;         /* slot replaced when the table is full */
     bool initialized;
     bool closing;
     raft_uv_accept_cb accept_cb;
@@ -86,7 +92,7 @@ struct incoming {
     size_t nread;
     size_t need;
     bool header_read;
-    uint8_t buf[LG_RAFT_HANDSHAKE_BYTES_MAX + 1]; /* +1: NUL after the address */
+    uint8_t buf[LG_RAFT_HANDSHAKE_BYTES_MAX];
 };
 
 /* Insert l at the tail of list head. */
@@ -163,33 +169,89 @@ static bool address_chars_ok(const uint8_t *s, size_t n)
     return true;
 }
 
-/* CRC-32C over the header's first 20 bytes followed by the address. */
-static uint32_t handshake_crc(const uint8_t *header, const uint8_t *address, size_t len)
+/* CRC-32C over the header's first 20 bytes followed by both addresses (contiguous). */
+static uint32_t handshake_crc(const uint8_t *header, const uint8_t *addresses, size_t len)
 {
     uint32_t crc = lg_crc32c(0, header, 20);
-    return lg_crc32c(crc, address, len);
+    return lg_crc32c(crc, addresses, len);
 }
 
 /* Public: see transport.h. Layout in docs/transport.md. */
-size_t lg_raft_transport_encode_handshake(raft_id id, const char *address, uint8_t *out,
+size_t lg_raft_transport_encode_handshake(raft_id id, const char *address,
+                                          const char *client_address, uint8_t *out,
                                           size_t cap)
 {
     size_t len = strnlen(address, LG_RAFT_ADDRESS_BYTES_MAX);
-    if (id == 0 || len == 0 || len >= LG_RAFT_ADDRESS_BYTES_MAX) {
+    size_t clen = strnlen(client_address, LG_RAFT_ADDRESS_BYTES_MAX);
+    if (id == 0 || len == 0 || len >= LG_RAFT_ADDRESS_BYTES_MAX ||
+        clen >= LG_RAFT_ADDRESS_BYTES_MAX) {
         return 0;
     }
-    if (cap < LG_RAFT_HANDSHAKE_HEADER_BYTES + len) {
+    if (cap < LG_RAFT_HANDSHAKE_HEADER_BYTES + len + clen) {
         return 0;
     }
     memcpy(out, HS_MAGIC, 4);
     put_u16(out + 4, LG_RAFT_HANDSHAKE_VERSION);
     put_u16(out + 6, 0); /* flags: reserved (TLS, authentication) */
     put_u64(out + 8, id);
-    put_u32(out + 16, (uint32_t)len);
+    put_u16(out + 16, (uint16_t)len);
+    put_u16(out + 18, (uint16_t)clen);
     memcpy(out + LG_RAFT_HANDSHAKE_HEADER_BYTES, address, len);
-    put_u32(out + 20, handshake_crc(out, out + LG_RAFT_HANDSHAKE_HEADER_BYTES, len));
+    memcpy(out + LG_RAFT_HANDSHAKE_HEADER_BYTES + len, client_address, clen);
+    put_u32(out + 20, handshake_crc(out, out + LG_RAFT_HANDSHAKE_HEADER_BYTES, len + clen));
     LG_POST(get_u64(out + 8) == id);
-    return LG_RAFT_HANDSHAKE_HEADER_BYTES + len;
+    return LG_RAFT_HANDSHAKE_HEADER_BYTES + len + clen;
+}
+
+/* Public: see transport.h. */
+int lg_raft_transport_set_client_address(struct raft_uv_transport *t, const char *address)
+{
+    struct tp *tp = t->impl;
+    size_t len = strnlen(address, LG_RAFT_ADDRESS_BYTES_MAX);
+    if (len >= LG_RAFT_ADDRESS_BYTES_MAX || !address_chars_ok((const uint8_t *)address, len)) {
+        return LG_EINVAL;
+    }
+    memcpy(tp->client_address, address, len + 1u);
+    return LG_OK;
+}
+
+/* Public: see transport.h. */
+bool lg_raft_transport_peer_client(const struct raft_uv_transport *t, raft_id id, char *out,
+                                   size_t size)
+{
+    const struct tp *tp = t->impl;
+    LG_PRE(size >= LG_RAFT_ADDRESS_BYTES_MAX);
+    out[0] = '\0';
+    for (unsigned i = 0; i < LG_RAFT_PEERS_MAX && id != 0; i++) {
+        if (tp->peers[i].id == id) {
+            memcpy(out, tp->peers[i].client, strlen(tp->peers[i].client) + 1u);
+            return out[0] != '\0';
+        }
+    }
+    return false;
+}
+
+/* Remember the client address peer id announced (replace its entry, a free one, or the
+ * oldest). */
+static void remember_peer(struct tp *tp, raft_id id, const uint8_t *client, size_t len)
+{
+    unsigned slot = LG_RAFT_PEERS_MAX;
+    for (unsigned i = 0; i < LG_RAFT_PEERS_MAX; i++) {
+        if (tp->peers[i].id == id) {
+            slot = i;
+            break;
+        }
+        if (tp->peers[i].id == 0 && slot == LG_RAFT_PEERS_MAX) {
+            slot = i;
+        }
+    }
+    if (slot == LG_RAFT_PEERS_MAX) {
+        slot = tp->peers_next;
+        tp->peers_next = (tp->peers_next + 1u) % LG_RAFT_PEERS_MAX;
+    }
+    tp->peers[slot].id = id;
+    memcpy(tp->peers[slot].client, client, len);
+    tp->peers[slot].client[len] = '\0';
 }
 
 /* Public: see transport.h. */
@@ -502,7 +564,8 @@ static int tp_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, 
     o->timer.data = o;
     o->connect_req.data = o;
     o->write_req.data = o;
-    o->hs_len = lg_raft_transport_encode_handshake(tp->id, tp->address, o->hs, sizeof o->hs);
+    o->hs_len = lg_raft_transport_encode_handshake(tp->id, tp->address, tp->client_address, o->hs,
+                                                   sizeof o->hs);
     LG_ASSERT(o->hs_len > 0); /* init validated id and address */
     req->cb = cb;
     int rv = uv_timer_init(tp->loop, &o->timer);
@@ -609,11 +672,12 @@ static bool in_parse_header(struct incoming *in)
         get_u16(h + 6) != 0 || get_u64(h + 8) == 0) {
         return false;
     }
-    uint32_t len = get_u32(h + 16);
-    if (len == 0 || len >= LG_RAFT_ADDRESS_BYTES_MAX) {
+    uint16_t len = get_u16(h + 16);
+    uint16_t clen = get_u16(h + 18);
+    if (len == 0 || len >= LG_RAFT_ADDRESS_BYTES_MAX || clen >= LG_RAFT_ADDRESS_BYTES_MAX) {
         return false;
     }
-    in->need = LG_RAFT_HANDSHAKE_HEADER_BYTES + len;
+    in->need = LG_RAFT_HANDSHAKE_HEADER_BYTES + len + clen;
     LG_POST(in->need <= LG_RAFT_HANDSHAKE_BYTES_MAX);
     return true;
 }
@@ -643,14 +707,19 @@ static void in_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         }
         return;
     }
-    size_t len = in->need - LG_RAFT_HANDSHAKE_HEADER_BYTES;
-    uint8_t *address = in->buf + LG_RAFT_HANDSHAKE_HEADER_BYTES;
-    if (get_u32(in->buf + 20) != handshake_crc(in->buf, address, len) ||
-        !address_chars_ok(address, len)) {
+    size_t len = get_u16(in->buf + 16);
+    size_t clen = get_u16(in->buf + 18);
+    const uint8_t *payload = in->buf + LG_RAFT_HANDSHAKE_HEADER_BYTES;
+    if (get_u32(in->buf + 20) != handshake_crc(in->buf, payload, len + clen) ||
+        !address_chars_ok(payload, len) || !address_chars_ok(payload + len, clen)) {
         in_abort(in);
         return;
     }
+    char address[LG_RAFT_ADDRESS_BYTES_MAX];
+    memcpy(address, payload, len);
     address[len] = '\0';
+    raft_id peer_id = get_u64(in->buf + 8);
+    remember_peer(in->tp, peer_id, payload + len, clen);
     uv_read_stop(stream);
     struct tp *tp = in->tp;
     uv_tcp_t *tcp = in->tcp;
@@ -658,8 +727,8 @@ static void in_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     tcp->data = NULL;
     in->done = true;
     uv_timer_stop(&in->timer);
-    uv_close((uv_handle_t *)&in->timer, in_timer_close_cb); /* frees in, not address yet */
-    tp->accept_cb(tp->t, get_u64(in->buf + 8), (const char *)address, (uv_stream_t *)tcp);
+    uv_close((uv_handle_t *)&in->timer, in_timer_close_cb); /* frees in later */
+    tp->accept_cb(tp->t, peer_id, address, (uv_stream_t *)tcp);
 }
 
 /* A peer connected: accept it and start reading its handshake (or close it at once when

@@ -27,6 +27,7 @@
 
 #include <raft.h>
 #include <raft/uv.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -35,10 +36,14 @@
  * "[]" for an IPv6 literal, ":" and five digits = 261, rounded up to a multiple of 8. */
 #define LG_RAFT_ADDRESS_BYTES_MAX 264u
 
-/* Handshake: fixed 24-byte header, then the sender's address (docs/transport.md). */
+/* Handshake: fixed 24-byte header, then the sender's raft address and its client address
+ * (docs/transport.md). */
 #define LG_RAFT_HANDSHAKE_HEADER_BYTES 24u
-#define LG_RAFT_HANDSHAKE_BYTES_MAX (LG_RAFT_HANDSHAKE_HEADER_BYTES + LG_RAFT_ADDRESS_BYTES_MAX)
-#define LG_RAFT_HANDSHAKE_VERSION 1u
+#define LG_RAFT_HANDSHAKE_BYTES_MAX \
+    (LG_RAFT_HANDSHAKE_HEADER_BYTES + 2u * LG_RAFT_ADDRESS_BYTES_MAX)
+#define LG_RAFT_HANDSHAKE_VERSION 2u
+/* Peers whose announced client address is remembered (lg_raft_transport_peer_client). */
+#define LG_RAFT_PEERS_MAX 16u
 
 /* Defaults: a connect attempt (resolve + TCP connect + handshake write) and an incoming
  * handshake are abandoned after these; at most INCOMING_MAX handshakes are read at once
@@ -85,9 +90,21 @@ unsigned lg_raft_transport_port(const struct raft_uv_transport *t);
 int lg_raft_transport_parse_address(const char *address, char *host, size_t host_size,
                                     char *port, size_t port_size);
 
-/* Encode the handshake of (id, address) into out[0..cap). Returns the byte count, or 0
- * when id is 0, the address is empty or too long, or cap is too small. */
-size_t lg_raft_transport_encode_handshake(raft_id id, const char *address, uint8_t *out,
+/* Encode the handshake of (id, address, client_address) into out[0..cap). client_address
+ * may be "" (none). Returns the byte count, or 0 when id is 0, the address is empty, an
+ * address is too long, or cap is too small. */
+size_t lg_raft_transport_encode_handshake(raft_id id, const char *address,
+                                          const char *client_address, uint8_t *out,
                                           size_t cap);
+
+/* The client address ("HOST:PORT") this node announces in its handshakes, so that peers
+ * can name it in `not_leader` answers. Before connects. LG_OK or LG_EINVAL (too long or
+ * not printable). */
+int lg_raft_transport_set_client_address(struct raft_uv_transport *t, const char *address);
+
+/* Copy into out (size >= LG_RAFT_ADDRESS_BYTES_MAX) the client address that peer id
+ * announced in its last handshake to us. False (out "") when unknown. */
+bool lg_raft_transport_peer_client(const struct raft_uv_transport *t, raft_id id, char *out,
+                                   size_t size);
 
 #endif /* LG_RAFT_TRANSPORT_H */

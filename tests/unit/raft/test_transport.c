@@ -125,20 +125,26 @@ Test(transport, parses_addresses)
 Test(transport, encodes_handshake)
 {
     uint8_t buf[LG_RAFT_HANDSHAKE_BYTES_MAX];
-    size_t n = lg_raft_transport_encode_handshake(0x0102030405060708u, "h:1", buf, sizeof buf);
-    cr_assert_eq(n, LG_RAFT_HANDSHAKE_HEADER_BYTES + 3);
+    size_t n = lg_raft_transport_encode_handshake(0x0102030405060708u, "h:1", "c:22", buf,
+                                                  sizeof buf);
+    cr_assert_eq(n, LG_RAFT_HANDSHAKE_HEADER_BYTES + 3 + 4);
     cr_assert_eq(memcmp(buf, "LGRH", 4), 0);
-    cr_assert_eq(buf[4], 1);
+    cr_assert_eq(buf[4], 2);
     cr_assert_eq(buf[5], 0);
     cr_assert_eq(buf[6], 0);
     cr_assert_eq(buf[8], 0x08);
     cr_assert_eq(buf[15], 0x01);
     cr_assert_eq(buf[16], 3);
-    cr_assert_eq(buf[17] | buf[18] | buf[19], 0);
-    cr_assert_eq(memcmp(buf + 24, "h:1", 3), 0);
-    cr_assert_eq(lg_raft_transport_encode_handshake(0, "h:1", buf, sizeof buf), 0);
-    cr_assert_eq(lg_raft_transport_encode_handshake(1, "", buf, sizeof buf), 0);
-    cr_assert_eq(lg_raft_transport_encode_handshake(1, "h:1", buf, 26), 0);
+    cr_assert_eq(buf[17], 0);
+    cr_assert_eq(buf[18], 4);
+    cr_assert_eq(buf[19], 0);
+    cr_assert_eq(memcmp(buf + 24, "h:1c:22", 7), 0);
+    cr_assert_eq(lg_raft_transport_encode_handshake(1, "h:1", "", buf, sizeof buf),
+                 LG_RAFT_HANDSHAKE_HEADER_BYTES + 3);
+    cr_assert_eq(lg_raft_transport_encode_handshake(0, "h:1", "", buf, sizeof buf), 0);
+    cr_assert_eq(lg_raft_transport_encode_handshake(1, "", "", buf, sizeof buf), 0);
+    cr_assert_eq(lg_raft_transport_encode_handshake(1, "h:1", "", buf, 26), 0);
+    cr_assert_eq(lg_raft_transport_encode_handshake(1, "h:1", "c:22", buf, 30), 0);
 }
 
 /* ---- real raft_uv clusters ------------------------------------------------------------ */
@@ -203,6 +209,9 @@ static void cluster_start(struct cluster *c, const char *const addresses[NODES],
         lgt_tmpdir(n->dir);
         cr_assert_eq(lg_raft_transport_init(&n->transport, &c->loop), 0);
         lg_raft_transport_set_timeouts(&n->transport, 1000, 1000);
+        char client[32];
+        snprintf(client, sizeof client, "client-%u:%u", i + 1, 9000 + i);
+        cr_assert_eq(lg_raft_transport_set_client_address(&n->transport, client), 0);
         cr_assert_eq(raft_uv_init(&n->io, &c->loop, n->dir, &n->transport), 0);
         raft_uv_set_auto_recovery(&n->io, false);
         raft_uv_set_connect_retry_delay(&n->io, 100);
@@ -326,9 +335,25 @@ Test(transport, three_raft_uv_nodes_elect_and_commit_over_localhost_names, .time
     }
     cluster_start(&c, addresses, NODES);
     cluster_elect_and_commit(&c);
+    raft_id leader_id = 0;
+    const char *leader_address = NULL;
+    raft_leader(&c.nodes[0].raft, &leader_id, &leader_address);
+    cr_assert_neq(leader_id, 0);
+    char want[32];
+    snprintf(want, sizeof want, "client-%u:%u", (unsigned)leader_id,
+             9000 + (unsigned)leader_id - 1);
     for (unsigned i = 0; i < NODES; i++) {
         cr_assert_eq(c.nodes[i].applied, 1);
         cr_assert_geq(lg_raft_transport_resolve_count(&c.nodes[i].transport), 1);
+        /* The leader connected to every follower: each learnt its client address. */
+        char got[LG_RAFT_ADDRESS_BYTES_MAX];
+        if (i + 1 != leader_id) {
+            cr_assert(lg_raft_transport_peer_client(&c.nodes[i].transport, leader_id, got,
+                                                    sizeof got));
+            cr_assert_str_eq(got, want);
+        }
+        cr_assert_not(lg_raft_transport_peer_client(&c.nodes[i].transport, 99, got,
+                                                    sizeof got));
     }
     cluster_stop(&c);
 }
@@ -645,7 +670,7 @@ Test(transport, garbage_handshakes_are_closed_and_listener_keeps_accepting, .tim
     raw_start(&loop, &raws[n++], port, msg, sizeof msg);
     /* 2: our header with an address length of 2^32-1. */
     uint8_t hs[LG_RAFT_HANDSHAKE_BYTES_MAX];
-    size_t hs_len = lg_raft_transport_encode_handshake(5, "x.test:1", hs, sizeof hs);
+    size_t hs_len = lg_raft_transport_encode_handshake(5, "x.test:1", "", hs, sizeof hs);
     cr_assert_gt(hs_len, 0);
     memcpy(msg, hs, 24);
     put_le(msg + 16, 0xffffffffu, 4);
@@ -790,7 +815,7 @@ Test(transport, close_cancels_handshakes_being_read)
     struct raft_uv_transport server;
     listener_start(&loop, &server, 1, address, &a);
     uint8_t hs[LG_RAFT_HANDSHAKE_BYTES_MAX];
-    cr_assert_gt(lg_raft_transport_encode_handshake(5, "x.test:1", hs, sizeof hs), 0);
+    cr_assert_gt(lg_raft_transport_encode_handshake(5, "x.test:1", "", hs, sizeof hs), 0);
     for (size_t i = 0; i < 8; i++) {
         raw_start(&loop, &raws[i], port, hs, 5);
     }
