@@ -27,7 +27,7 @@
 
 static const char *const op_names[LG_PROTO_OP_COUNT] = {
     "", "ping", "status", "submit", "submit_batch", "get_tx", "list_txs", "account",
-    "balances", "digest",
+    "balances", "digest", "read_index", "journal_read",
 };
 
 static const char *const role_names[LG_PROTO_ROLE_COUNT] = {
@@ -129,9 +129,21 @@ static int check_request(const struct lg_tx_ctx *c0, const struct lg_proto_reque
     case LG_PROTO_OP_PING:
     case LG_PROTO_OP_STATUS:
     case LG_PROTO_OP_DIGEST:
+    case LG_PROTO_OP_READ_INDEX:
         return LG_OK;
     case LG_PROTO_OP_SUBMIT:
         return check_submit(&c, &q->u.submit);
+    case LG_PROTO_OP_JOURNAL_READ: {
+        const struct lg_proto_journal_read *j = &q->u.journal_read;
+        if (j->from_seq == 0) {
+            return lg_tx_fail(&c, LG_EBADREQ, "must be greater than 0", "from_seq");
+        }
+        if (j->max_bytes > LG_PROTO_JOURNAL_READ_BYTES_MAX) {
+            return lg_tx_failf(&c, LG_ETOOLARGE, "max_bytes", "%u, at most %u", j->max_bytes,
+                               LG_PROTO_JOURNAL_READ_BYTES_MAX);
+        }
+        return LG_OK;
+    }
     case LG_PROTO_OP_SUBMIT_BATCH: {
         const struct lg_proto_submit_batch *b = &q->u.batch;
         if (b->n_txs == 0) {
@@ -557,13 +569,13 @@ static int dec_condition(struct dec *d, struct lg_condition *c, uint32_t i)
 enum arg {
     A_ID, A_OP, A_LEDGER, A_POSTINGS, A_METADATA, A_REFERENCE, A_CONDITIONS, A_TXS, A_ATOMIC,
     A_TX_ID, A_ACCOUNT, A_FROM_TS, A_TO_TS, A_ORDER, A_LIMIT, A_CURSOR, A_ADDRESS,
-    A_PATTERN, A_ASSET, A_CONSISTENCY, A_AFTER_INDEX, A_COUNT
+    A_PATTERN, A_ASSET, A_CONSISTENCY, A_AFTER_INDEX, A_FROM_SEQ, A_MAX_BYTES, A_COUNT
 };
 
 static const char *const arg_names[A_COUNT] = {
     "id", "op", "ledger", "postings", "metadata", "reference", "conditions", "txs", "atomic",
     "tx_id", "account", "from_ts", "to_ts", "order", "limit", "cursor", "address", "pattern",
-    "asset", "consistency", "after_index",
+    "asset", "consistency", "after_index", "from_seq", "max_bytes",
 };
 
 #define BIT(a) (1u << (a))
@@ -585,6 +597,8 @@ static const uint32_t op_args[LG_PROTO_OP_COUNT] = {
     [LG_PROTO_OP_BALANCES] = BIT(A_LEDGER) | BIT(A_ADDRESS) | BIT(A_PATTERN) | BIT(A_ASSET) |
                              READ_ARGS,
     [LG_PROTO_OP_DIGEST] = READ_ARGS,
+    [LG_PROTO_OP_READ_INDEX] = 0,
+    [LG_PROTO_OP_JOURNAL_READ] = BIT(A_FROM_SEQ) | BIT(A_MAX_BYTES),
 };
 
 /* Required arguments per op. */
@@ -595,6 +609,7 @@ static const uint32_t op_required[LG_PROTO_OP_COUNT] = {
     [LG_PROTO_OP_LIST_TXS] = BIT(A_LEDGER),
     [LG_PROTO_OP_ACCOUNT] = BIT(A_LEDGER) | BIT(A_ADDRESS),
     [LG_PROTO_OP_BALANCES] = BIT(A_LEDGER),
+    [LG_PROTO_OP_JOURNAL_READ] = BIT(A_FROM_SEQ),
 };
 
 LG_STATIC_ASSERT(A_COUNT <= 32, "argument bits fit a uint32_t");
@@ -660,6 +675,8 @@ static int dec_arg(struct dec *d, int a, struct args *g)
     case A_TO_TS:
     case A_LIMIT:
     case A_AFTER_INDEX:
+    case A_FROM_SEQ:
+    case A_MAX_BYTES:
         D_READ(d, rd_uint(&d->r, &g->num[a]), W_UINT, "%s", name);
         return LG_OK;
     default:
@@ -811,6 +828,23 @@ static int args_assemble(struct dec *d, const struct args *g, struct lg_proto_re
         q->u.balances.pattern = g->str[A_PATTERN];
         q->u.balances.asset = g->str[A_ASSET];
         break;
+    case LG_PROTO_OP_JOURNAL_READ: {
+        struct lg_proto_journal_read *j = &q->u.journal_read;
+        j->from_seq = g->num[A_FROM_SEQ];
+        if (g->seen & BIT(A_MAX_BYTES)) {
+            uint64_t max = g->num[A_MAX_BYTES];
+            if (max == 0) {
+                return lg_tx_failf(&d->c, LG_EBADREQ, "max_bytes", "must be between 1 and %u",
+                                   LG_PROTO_JOURNAL_READ_BYTES_MAX);
+            }
+            if (max > LG_PROTO_JOURNAL_READ_BYTES_MAX) {
+                return lg_tx_failf(&d->c, LG_ETOOLARGE, "max_bytes", "%llu, at most %u",
+                                   (unsigned long long)max, LG_PROTO_JOURNAL_READ_BYTES_MAX);
+            }
+            j->max_bytes = (uint32_t)max;
+        }
+        break;
+    }
     default:
         break;
     }
@@ -1150,6 +1184,9 @@ int lg_proto_encode_request(const struct lg_proto_request *q, struct lg_buf *out
     case LG_PROTO_OP_BALANCES:
         n += 2u + CNT(q->u.balances.asset.len > 0);
         break;
+    case LG_PROTO_OP_JOURNAL_READ:
+        n += 1u + CNT(q->u.journal_read.max_bytes != 0);
+        break;
     default:
         break;
     }
@@ -1232,6 +1269,14 @@ int lg_proto_encode_request(const struct lg_proto_request *q, struct lg_buf *out
         p_opt_str(&w, "pattern", q->u.balances.pattern);
         p_opt_str(&w, "asset", q->u.balances.asset);
         break;
+    case LG_PROTO_OP_JOURNAL_READ:
+        p_cstr(&w, "from_seq");
+        p_u64(&w, q->u.journal_read.from_seq);
+        if (q->u.journal_read.max_bytes != 0) {
+            p_cstr(&w, "max_bytes");
+            p_u64(&w, q->u.journal_read.max_bytes);
+        }
+        break;
     default:
         break;
     }
@@ -1295,6 +1340,62 @@ static void p_tx(struct wr *w, const struct lg_proto_tx *t)
     p_str_nil(w, t->reference);
     p_cstr(w, "hash");
     p_hex(w, t->hash, LG_PROTO_HASH_BYTES);
+}
+
+/* Raw bytes as a msgpack bin. */
+static void p_bin(struct wr *w, struct lg_str s)
+{
+    msgpack_pack_bin(&w->pk, s.len);
+    if (s.len > 0) {
+        msgpack_pack_bin_body(&w->pk, s.ptr, s.len);
+    }
+}
+
+/* journal_read's records: records[i] holds seq first_seq + i, and the serving node's last
+ * seq is at least the last of them. True when n is 0 or they are so (no overflow). */
+static bool journal_read_seqs_valid(uint64_t first_seq, uint32_t n, uint64_t last_seq)
+{
+    return n == 0 || (first_seq >= 1 && n <= last_seq && first_seq - 1u <= last_seq - n);
+}
+
+/* The reason a journal record body cannot be carried, or NULL. */
+static const char *journal_record_invalid(struct lg_str body)
+{
+    if (body.len == 0) {
+        return "must not be empty";
+    }
+    if (body.len > LG_RECORD_BODY_BYTES_MAX) {
+        return "exceeds the record body limit";
+    }
+    return NULL;
+}
+
+static int p_journal_read(struct wr *w, const struct lg_proto_response *r)
+{
+    uint32_t n = r->u.journal_read.n_records;
+    LG_PRE(n == 0 || r->u.journal_read.records != NULL);
+    if (n > LG_PROTO_JOURNAL_READ_RECORDS_MAX) {
+        return LG_ETOOLARGE;
+    }
+    if (!journal_read_seqs_valid(r->u.journal_read.first_seq, n, r->u.journal_read.last_seq)) {
+        return LG_EINVAL;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (journal_record_invalid(r->u.journal_read.records[i]) != NULL) {
+            return r->u.journal_read.records[i].len == 0 ? LG_EINVAL : LG_ETOOLARGE;
+        }
+    }
+    p_map(w, 3);
+    p_cstr(w, "records");
+    p_array(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        p_bin(w, r->u.journal_read.records[i]);
+    }
+    p_cstr(w, "first_seq");
+    p_u64(w, r->u.journal_read.first_seq);
+    p_cstr(w, "last_seq");
+    p_u64(w, r->u.journal_read.last_seq);
+    return LG_OK;
 }
 
 static void p_balance_map(struct wr *w, const struct lg_proto_balance *b, uint32_t n)
@@ -1427,6 +1528,13 @@ static int p_result(struct wr *w, int op, const struct lg_proto_response *r)
         p_hex(w, (const uint8_t *)g->signature.ptr, g->signature.len);
         return LG_OK;
     }
+    case LG_PROTO_OP_READ_INDEX:
+        p_map(w, 1);
+        p_cstr(w, "index");
+        p_u64(w, r->u.read_index);
+        return LG_OK;
+    case LG_PROTO_OP_JOURNAL_READ:
+        return p_journal_read(w, r);
     default:
         return LG_EINVAL;
     }
@@ -1906,6 +2014,43 @@ static int batch_custom(struct dec *d, void *base, const char *name, const char 
     return LG_OK;
 }
 
+static const struct field read_index_fields[] = {
+    {"index", F_U64, false, 0},
+};
+
+static const struct field journal_read_fields[] = {
+    {"records", F_CUSTOM, false, 0},
+    {"first_seq", F_U64, false, offsetof(struct lg_proto_response, u.journal_read.first_seq)},
+    {"last_seq", F_U64, false, offsetof(struct lg_proto_response, u.journal_read.last_seq)},
+};
+
+/* journal_read's records: an array of bins (raw record bodies, views into the input). */
+static int journal_read_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    struct lg_proto_response *r = base;
+    (void)name;
+    uint32_t n;
+    D_READ(d, rd_array(&d->r, &n), W_ARRAY, "%s", path);
+    /* A bin takes at least 2 bytes (0xc4 and its length). */
+    D_TRY(dec_count(d, n, LG_PROTO_JOURNAL_READ_RECORDS_MAX, 2, "records", path));
+    struct lg_str *records;
+    D_TRY(dec_alloc(d, n, sizeof *records, (void **)&records));
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *ptr;
+        D_READ(d, lg_mpread_bin(&d->r, LG_MPREAD_ANY, &ptr, &records[i].len), "must be a bin",
+               "%s[%u]", path, i);
+        records[i].ptr = (const char *)ptr;
+        const char *why = journal_record_invalid(records[i]);
+        if (why != NULL) {
+            return lg_tx_fail(&d->c, records[i].len == 0 ? LG_EBADREQ : LG_ETOOLARGE, why,
+                              "%s[%u]", path, i);
+        }
+    }
+    r->u.journal_read.records = records;
+    r->u.journal_read.n_records = n;
+    return LG_OK;
+}
+
 /* The result map for d->op into r. */
 static int dec_result(struct dec *d, struct lg_proto_response *r, const char *path)
 {
@@ -1928,6 +2073,17 @@ static int dec_result(struct dec *d, struct lg_proto_response *r, const char *pa
         return dec_fields(d, &r->u.balances, balances_fields, 2, balances_custom, path);
     case LG_PROTO_OP_DIGEST:
         return dec_fields(d, &r->u.digest, digest_fields, 6, NULL, path);
+    case LG_PROTO_OP_READ_INDEX:
+        return dec_fields(d, &r->u.read_index, read_index_fields, 1, NULL, path);
+    case LG_PROTO_OP_JOURNAL_READ:
+        D_TRY(dec_fields(d, r, journal_read_fields, 3, journal_read_custom, path));
+        if (!journal_read_seqs_valid(r->u.journal_read.first_seq, r->u.journal_read.n_records,
+                                     r->u.journal_read.last_seq)) {
+            return lg_tx_fail(&d->c, LG_EBADREQ,
+                              "records must hold seqs first_seq (>= 1) up to at most last_seq",
+                              "%s", path);
+        }
+        return LG_OK;
     default:
         LG_UNREACHABLE("op checked by the caller");
     }

@@ -72,7 +72,8 @@ enum lg_proto_op {
     LG_PROTO_OP_DIGEST,
     /* Node-to-node operations on the client port (docs/protocol.md, "Internal"). */
     LG_PROTO_OP_READ_INDEX,   /* read_index {} -> {index}: the leader's confirmed index */
-    LG_PROTO_OP_JOURNAL_READ, /* journal_read {from_seq, max_bytes?} -> {records, last_seq} */
+    LG_PROTO_OP_JOURNAL_READ, /* journal_read {from_seq, max_bytes?} ->
+                               * {records, first_seq, last_seq}: journal record bodies */
     LG_PROTO_OP_COUNT
 };
 
@@ -291,8 +292,11 @@ struct lg_proto_response {
         struct lg_proto_balances balances;
         struct lg_proto_digest digest;
         uint64_t read_index; /* the index to wait for */
+        /* records[i] has seq first_seq + i; both codecs check first_seq >= 1 and
+         * first_seq + n_records - 1 <= last_seq when n_records > 0. */
         struct {
-            const struct lg_str *records; /* journal record bodies, seq order */
+            const struct lg_str *records; /* journal record bodies, seq order; msgpack bins
+                                           * of 1..LG_RECORD_BODY_BYTES_MAX bytes each */
             uint32_t n_records;
             uint64_t first_seq; /* seq of records[0] (the request's from_seq) */
             uint64_t last_seq;  /* the serving node's last journal seq */
@@ -329,8 +333,10 @@ int lg_proto_encode_request(const struct lg_proto_request *req, struct lg_buf *o
 
 /* Server side: append one response frame for op (the request's op; it selects which
  * member of r->u is written when r->ok). Returns LG_OK, LG_ETOOLARGE (the response would
- * exceed one frame: answer with an error instead), LG_EINVAL (op NONE or unknown, a role
- * out of range), LG_ENOMEM. On error out->len is unchanged. */
+ * exceed one frame, or journal_read has more than LG_PROTO_JOURNAL_READ_RECORDS_MAX records
+ * or a body above LG_RECORD_BODY_BYTES_MAX: answer with an error instead), LG_EINVAL (op
+ * NONE or unknown, a role out of range, journal_read seqs inconsistent or an empty record
+ * body), LG_ENOMEM. On error out->len is unchanged. */
 int lg_proto_encode_response(int op, const struct lg_proto_response *r,
                              struct lg_buf *out);
 

@@ -549,6 +549,10 @@ Test(proto, requests_of_every_op_round_trip)
     round_trip_request("{'id': 10, 'op': 'balances', 'ledger': 'l', 'pattern': '*:x', "
                        "'asset': 'USD/2', 'consistency': 'linearizable'}");
     round_trip_request("{'id': 11, 'op': 'digest'}");
+    round_trip_request("{'id': 12, 'op': 'read_index'}");
+    round_trip_request("{'id': 13, 'op': 'journal_read', 'from_seq': 1}");
+    round_trip_request("{'max_bytes': 8388608, 'id': 14, 'from_seq': 18446744073709551615, "
+                       "'op': 'journal_read'}");
 }
 
 Test(proto, request_encoder_validates)
@@ -565,6 +569,18 @@ Test(proto, request_encoder_validates)
     cr_assert_eq(out.len, 0u);
     q.op = 0;
     cr_assert_eq(lg_proto_encode_request(&q, &out, errmsg), LG_EUNKNOWNOP);
+    memset(&q, 0, sizeof q);
+    q.op = LG_PROTO_OP_JOURNAL_READ;
+    cr_assert_eq(lg_proto_encode_request(&q, &out, errmsg), LG_EBADREQ);
+    cr_assert(strstr(errmsg, "from_seq: must be greater than 0") != NULL, "%s", errmsg);
+    q.u.journal_read.from_seq = 1;
+    q.u.journal_read.max_bytes = LG_PROTO_JOURNAL_READ_BYTES_MAX + 1u;
+    cr_assert_eq(lg_proto_encode_request(&q, &out, errmsg), LG_ETOOLARGE);
+    cr_assert(strstr(errmsg, "max_bytes: 8388609, at most 8388608") != NULL, "%s", errmsg);
+    cr_assert_eq(out.len, 0u);
+    q.u.journal_read.max_bytes = 0; /* absent: the server's default */
+    cr_assert_eq(lg_proto_encode_request(&q, &out, errmsg), LG_OK, "%s", errmsg);
+    cr_assert_null(memmem(out.data, out.len, "max_bytes", 9));
     lg_buf_close(&out);
 }
 
@@ -747,11 +763,234 @@ Test(proto, wire_forms_of_amounts)
     lg_buf_close(&out);
 }
 
+Test(proto, decodes_internal_ops)
+{
+    struct lg_proto_request q;
+    cr_assert_eq(req("{'op': 'read_index', 'id': 3}", &q), LG_OK, "%s", errmsg);
+    cr_assert_eq(q.op, LG_PROTO_OP_READ_INDEX);
+    cr_assert_eq(q.id, 3u);
+    cr_assert_eq(q.consistency, LG_PROTO_READ_DEFAULT);
+    cr_assert_eq(req("{'from_seq': 7, 'op': 'journal_read', 'id': 4}", &q), LG_OK, "%s", errmsg);
+    cr_assert_eq(q.op, LG_PROTO_OP_JOURNAL_READ);
+    cr_assert_eq(q.u.journal_read.from_seq, 7u);
+    cr_assert_eq(q.u.journal_read.max_bytes, 0u, "absent: the server's default");
+    cr_assert_eq(req("{'id': 5, 'op': 'journal_read', 'from_seq': 1, 'max_bytes': 1}", &q), LG_OK);
+    cr_assert_eq(q.u.journal_read.max_bytes, 1u);
+    cr_assert_eq(req("{'id': 5, 'op': 'journal_read', 'from_seq': 2, 'max_bytes': 8388608}", &q),
+                 LG_OK);
+    cr_assert_eq(q.u.journal_read.max_bytes, LG_PROTO_JOURNAL_READ_BYTES_MAX);
+}
+
+Test(proto, internal_op_errors)
+{
+    BAD("{'id': 1, 'op': 'read_index', 'from_seq': 1}", LG_EBADREQ,
+        "from_seq: unknown field for read_index");
+    BAD("{'id': 1, 'op': 'read_index', 'consistency': 'stale'}", LG_EBADREQ,
+        "consistency: unknown field for read_index");
+    BAD("{'id': 1, 'op': 'read_index', 'after_index': 2}", LG_EBADREQ,
+        "after_index: unknown field for read_index");
+    BAD("{'id': 1, 'op': 'journal_read'}", LG_EBADREQ, "from_seq: missing");
+    BAD("{'id': 1, 'op': 'journal_read', 'max_bytes': 5}", LG_EBADREQ, "from_seq: missing");
+    BAD("{'id': 1, 'op': 'journal_read', 'from_seq': 0}", LG_EBADREQ,
+        "from_seq: must be greater than 0");
+    BAD("{'id': 1, 'op': 'journal_read', 'from_seq': '5'}", LG_EBADREQ,
+        "from_seq: must be an unsigned integer");
+    BAD("{'id': 1, 'op': 'journal_read', 'from_seq': -1}", LG_EBADREQ,
+        "from_seq: must not be negative");
+    BAD("{'id': 1, 'op': 'journal_read', 'from_seq': 1.5}", LG_EBADREQ,
+        "from_seq: must be an unsigned integer");
+    BAD("{'id': 1, 'op': 'journal_read', 'from_seq': 1, 'from_seq': 2}", LG_EBADREQ,
+        "from_seq: duplicate key");
+    BAD("{'id': 1, 'op': 'journal_read', 'from_seq': 1, 'max_bytes': 0}", LG_EBADREQ,
+        "max_bytes: must be between 1 and 8388608");
+    BAD("{'id': 1, 'op': 'journal_read', 'from_seq': 1, 'max_bytes': 8388609}", LG_ETOOLARGE,
+        "max_bytes: 8388609, at most 8388608");
+    BAD("{'id': 1, 'op': 'journal_read', 'from_seq': 1, 'max_bytes': 18446744073709551615}",
+        LG_ETOOLARGE, "max_bytes: 18446744073709551615, at most 8388608");
+    BAD("{'id': 1, 'op': 'journal_read', 'from_seq': 1, 'max_bytes': null}", LG_EBADREQ,
+        "max_bytes: must be an unsigned integer");
+    BAD("{'id': 1, 'op': 'journal_read', 'from_seq': 1, 'ledger': 'main'}", LG_EBADREQ,
+        "ledger: unknown field for journal_read");
+    BAD("{'id': 1, 'op': 'journal_read', 'from_seq': 1, 'consistency': 'stale'}", LG_EBADREQ,
+        "consistency: unknown field for journal_read");
+    BAD("{'id': 1, 'op': 'submit', 'ledger': 'l', 'from_seq': 1, " P1 "}", LG_EBADREQ,
+        "from_seq: unknown field for submit");
+}
+
+Test(proto, internal_responses_round_trip)
+{
+    struct lg_proto_response r;
+    memset(&r, 0, sizeof r);
+    r.id = 8;
+    r.ok = true;
+    r.u.read_index = UINT64_MAX;
+    cr_assert_eq(round_trip_response(LG_PROTO_OP_READ_INDEX, &r).u.read_index, UINT64_MAX);
+
+    /* Bodies are raw bytes (NULs included), carried as msgpack bins. */
+    static char big[70000];
+    memset(big, 0x5a, sizeof big);
+    struct lg_str recs[3] = {S("\x82\x00\x01"), {big, sizeof big}, S("x")};
+    memset(&r.u, 0, sizeof r.u);
+    r.u.journal_read.records = recs;
+    r.u.journal_read.n_records = 3;
+    r.u.journal_read.first_seq = 10;
+    r.u.journal_read.last_seq = 12;
+    struct lg_proto_response s = round_trip_response(LG_PROTO_OP_JOURNAL_READ, &r);
+    cr_assert_eq(s.u.journal_read.n_records, 3u);
+    cr_assert_eq(s.u.journal_read.first_seq, 10u);
+    cr_assert_eq(s.u.journal_read.last_seq, 12u);
+    cr_assert_eq(s.u.journal_read.records[0].len, 3u);
+    cr_assert_eq(memcmp(s.u.journal_read.records[0].ptr, "\x82\x00\x01", 3), 0);
+    cr_assert_eq(s.u.journal_read.records[1].len, sizeof big);
+    cr_assert_eq(memcmp(s.u.journal_read.records[1].ptr, big, sizeof big), 0);
+    /* Nothing past the end of the journal: no records, any first_seq. */
+    r.u.journal_read.n_records = 0;
+    r.u.journal_read.first_seq = 13;
+    s = round_trip_response(LG_PROTO_OP_JOURNAL_READ, &r);
+    cr_assert_eq(s.u.journal_read.n_records, 0u);
+    cr_assert_eq(s.u.journal_read.first_seq, 13u);
+    /* The encoder refuses what the decoder would. */
+    struct lg_buf out;
+    lg_buf_init(&out);
+    r.u.journal_read.n_records = 3;
+    r.u.journal_read.last_seq = 11;
+    cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_JOURNAL_READ, &r, &out), LG_EINVAL);
+    r.u.journal_read.last_seq = 12;
+    r.u.journal_read.first_seq = 0;
+    cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_JOURNAL_READ, &r, &out), LG_EINVAL);
+    r.u.journal_read.first_seq = UINT64_MAX;
+    r.u.journal_read.last_seq = UINT64_MAX;
+    cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_JOURNAL_READ, &r, &out), LG_EINVAL,
+                 "seqs past 2^64 - 1");
+    r.u.journal_read.first_seq = UINT64_MAX - 2u;
+    cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_JOURNAL_READ, &r, &out), LG_OK);
+    lg_buf_reset(&out);
+    recs[2].len = 0;
+    cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_JOURNAL_READ, &r, &out), LG_EINVAL);
+    recs[2].len = LG_RECORD_BODY_BYTES_MAX + 1u;
+    cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_JOURNAL_READ, &r, &out), LG_ETOOLARGE);
+    recs[2].len = 1;
+    r.u.journal_read.n_records = LG_PROTO_JOURNAL_READ_RECORDS_MAX + 1u;
+    cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_JOURNAL_READ, &r, &out), LG_ETOOLARGE);
+    cr_assert_eq(out.len, 0u, "rolled back");
+    /* An error answer to an internal op decodes like any other. */
+    cr_assert_eq(lg_proto_encode_error(8, LG_ENOTLEADER, NULL, "10.0.0.3:7001", &out), LG_OK);
+    cr_assert_eq(lg_proto_decode_response(LG_PROTO_OP_READ_INDEX, out.data + 4, out.len - 4,
+                                          &arena, &s, errmsg), LG_OK, "%s", errmsg);
+    cr_assert_not(s.ok);
+    cr_assert_eq(s.error.code, LG_ENOTLEADER);
+    cr_assert(str_eq(s.error.leader, "10.0.0.3:7001"));
+    lg_buf_close(&out);
+}
+
+/* Pack {'id': 1, 'ok': true, 'result': {'records': [n_bins bins of `body`, then `tail`
+ * raw msgpack bytes], 'first_seq': first, 'last_seq': last}} into sb. */
+static void pack_journal_read(uint32_t n_bins, const char *body, size_t body_len,
+                              const char *tail, size_t tail_len, uint32_t declared,
+                              uint64_t first, uint64_t last)
+{
+    msgpack_sbuffer_clear(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    msgpack_pack_str_with_body(&pk, "id", 2);
+    msgpack_pack_uint64(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "ok", 2);
+    msgpack_pack_true(&pk);
+    msgpack_pack_str_with_body(&pk, "result", 6);
+    msgpack_pack_map(&pk, 3);
+    msgpack_pack_str_with_body(&pk, "first_seq", 9);
+    msgpack_pack_uint64(&pk, first);
+    msgpack_pack_str_with_body(&pk, "records", 7);
+    msgpack_pack_array(&pk, declared);
+    for (uint32_t i = 0; i < n_bins; i++) {
+        msgpack_pack_bin_with_body(&pk, body, body_len);
+    }
+    msgpack_sbuffer_write(&sb, tail, tail_len);
+    msgpack_pack_str_with_body(&pk, "last_seq", 8);
+    msgpack_pack_uint64(&pk, last);
+}
+
+static int dec_journal_read(struct lg_proto_response *r)
+{
+    errmsg[0] = '\0';
+    return lg_proto_decode_response(LG_PROTO_OP_JOURNAL_READ, sb.data, sb.size, &arena, r,
+                                    errmsg);
+}
+
+#define HAS(want) cr_assert(strstr(errmsg, (want)) != NULL, "\"%s\" lacks \"%s\"", errmsg, (want))
+
+Test(proto, internal_response_errors)
+{
+    struct lg_proto_response r;
+    pack_journal_read(2, "ab", 2, "", 0, 2, 5, 6);
+    cr_assert_eq(dec_journal_read(&r), LG_OK, "%s", errmsg);
+    cr_assert_eq(r.u.journal_read.n_records, 2u);
+    /* A record as a string, not a bin. */
+    pack_journal_read(1, "ab", 2, "\xa2" "ab", 3, 2, 5, 6);
+    cr_assert_eq(dec_journal_read(&r), LG_EBADREQ);
+    HAS("response.result.records[1]: must be a bin");
+    pack_journal_read(1, "ab", 2, "\xc4\x00", 2, 2, 5, 6);
+    cr_assert_eq(dec_journal_read(&r), LG_EBADREQ);
+    HAS("response.result.records[1]: must not be empty");
+    /* A bin declaring more bytes than follow. */
+    pack_journal_read(0, "", 0, "\xc6\x00\x10\x00\x00", 5, 1, 5, 6);
+    cr_assert_eq(dec_journal_read(&r), LG_EBADREQ);
+    HAS("response.result.records[0]: truncated");
+    /* Counts: above the limit, or more than the bytes left. */
+    pack_journal_read(0, "", 0, "", 0, LG_PROTO_JOURNAL_READ_RECORDS_MAX + 1u, 5, 6);
+    cr_assert_eq(dec_journal_read(&r), LG_ETOOLARGE);
+    HAS("response.result.records: 65537 records, at most 65536");
+    pack_journal_read(1, "ab", 2, "", 0, 1000, 5, 6);
+    cr_assert_eq(dec_journal_read(&r), LG_EBADREQ);
+    HAS("response.result.records: truncated");
+    /* Seqs: the records must fit between first_seq (>= 1) and last_seq. */
+    pack_journal_read(3, "ab", 2, "", 0, 3, 5, 6);
+    cr_assert_eq(dec_journal_read(&r), LG_EBADREQ);
+    HAS("response.result: records must hold seqs first_seq (>= 1) up to at most last_seq");
+    pack_journal_read(1, "ab", 2, "", 0, 1, 0, 6);
+    cr_assert_eq(dec_journal_read(&r), LG_EBADREQ);
+    HAS("first_seq (>= 1)");
+    pack_journal_read(2, "ab", 2, "", 0, 2, UINT64_MAX, UINT64_MAX);
+    cr_assert_eq(dec_journal_read(&r), LG_EBADREQ);
+    pack_journal_read(0, "", 0, "", 0, 0, 99, 6);
+    cr_assert_eq(dec_journal_read(&r), LG_OK, "no records: first_seq past the end is fine");
+    /* Missing fields and wrong types. */
+    j2m("{'id': 1, 'ok': true, 'result': {'records': [], 'first_seq': 1}}");
+    cr_assert_eq(dec_journal_read(&r), LG_EBADREQ);
+    HAS("response.result.last_seq: missing");
+    j2m("{'id': 1, 'ok': true, 'result': {'records': {}, 'first_seq': 1, 'last_seq': 1}}");
+    cr_assert_eq(dec_journal_read(&r), LG_EBADREQ);
+    HAS("response.result.records: must be an array");
+    j2m("{'id': 1, 'ok': true, 'result': {'index': -3}}");
+    cr_assert_eq(lg_proto_decode_response(LG_PROTO_OP_READ_INDEX, sb.data, sb.size, &arena, &r,
+                                          errmsg), LG_EBADREQ);
+    HAS("response.result.index: must not be negative");
+    j2m("{'id': 1, 'ok': true, 'result': {}}");
+    cr_assert_eq(lg_proto_decode_response(LG_PROTO_OP_READ_INDEX, sb.data, sb.size, &arena, &r,
+                                          errmsg), LG_EBADREQ);
+    HAS("response.result.index: missing");
+    j2m("{'id': 1, 'ok': true, 'result': {'term': 3, 'index': 9}}");
+    cr_assert_eq(lg_proto_decode_response(LG_PROTO_OP_READ_INDEX, sb.data, sb.size, &arena, &r,
+                                          errmsg), LG_OK, "%s", errmsg);
+    cr_assert_eq(r.u.read_index, 9u, "unknown keys are skipped");
+}
+
 Test(proto, names)
 {
     cr_assert_eq(lg_proto_op_from_name("submit_batch", 12), LG_PROTO_OP_SUBMIT_BATCH);
     cr_assert_eq(lg_proto_op_from_name("", 0), LG_PROTO_OP_NONE);
     cr_assert_str_eq(lg_proto_op_name(LG_PROTO_OP_LIST_TXS), "list_txs");
     cr_assert_str_eq(lg_proto_op_name(99), "");
+    cr_assert_str_eq(lg_proto_op_name(LG_PROTO_OP_READ_INDEX), "read_index");
+    cr_assert_str_eq(lg_proto_op_name(LG_PROTO_OP_JOURNAL_READ), "journal_read");
+    cr_assert_eq(lg_proto_op_from_name("journal_read", 12), LG_PROTO_OP_JOURNAL_READ);
+    cr_assert_eq(lg_proto_op_from_name("read_index", 10), LG_PROTO_OP_READ_INDEX);
+    cr_assert_eq(lg_proto_op_from_name("read_indexx", 11), LG_PROTO_OP_NONE);
+    for (int op = 1; op < LG_PROTO_OP_COUNT; op++) {
+        const char *name = lg_proto_op_name(op);
+        cr_assert_neq(name[0], '\0', "op %d has a name", op);
+        cr_assert_eq(lg_proto_op_from_name(name, strlen(name)), op);
+    }
     cr_assert_str_eq(lg_proto_role_name(LG_PROTO_ROLE_CANDIDATE), "candidate");
 }
