@@ -1,0 +1,1080 @@
+/* node: one ledger node on one libuv loop (FSM + raft_uv + transport + queue + reads). */
+#include "node.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../lib/assert.h"
+#include "../lib/client.h"
+#include "../lib/journal.h"
+#include "../lib/log.h"
+#include "fsm_adapter.h"
+#include "peer.h"
+
+#define PATH_BYTES 4096u
+/* The tick timer: read deadlines, role changes and the stop sequence are looked at this
+ * often even when nothing else wakes the loop. */
+#define TICK_MS 20u
+/* Journal catch-up: each journal_read page is bounded; the fill tries each known peer. */
+#define GAP_REQUEST_TIMEOUT_MS 10000u
+
+enum read_state {
+    R_WAIT_INDEX = 0, /* until applied >= wait_index */
+    R_NEED_BARRIER,   /* leader linearizable: a barrier issued after arrival */
+    R_WAIT_BARRIER,   /* ... issued as generation barrier_gen */
+    R_NEED_INDEX,     /* follower linearizable: ask the leader */
+    R_WAIT_RI,        /* ... asked as generation barrier_gen */
+};
+
+/* One raft_io request whose callback we interposed. A process-wide list (loop thread
+ * only): raft_uv calls our callback with the request alone. */
+struct io_wrap {
+    struct io_wrap *next;
+    struct lg_node *node;
+    void *req;
+    raft_io_append_cb append_cb;
+    raft_io_snapshot_put_cb snapshot_put_cb;
+};
+static struct io_wrap *io_wraps;
+
+struct lg_node {
+    uv_loop_t *loop;
+    uint64_t id;
+    char raft_dir[PATH_BYTES];
+    char raft_address[LG_RAFT_ADDRESS_BYTES_MAX];
+    char client_address[LG_RAFT_ADDRESS_BYTES_MAX];
+    unsigned read_timeout_ms;
+
+    struct lg_fsm *fsm;
+    struct lg_raft_fsm adapter;
+    struct raft_uv_transport transport;
+    bool transport_inited;
+    struct raft_io io;
+    bool io_inited;
+    struct raft raft;
+    bool raft_inited;
+    struct lg_raft_queue queue;
+    bool queue_inited;
+    struct raft_transfer transfer; /* lives until raft_close's callback (c-raft #396) */
+
+    /* raft_io wrapper: every disk write error is fatal (DESIGN §7). */
+    int (*io_append)(struct raft_io *, struct raft_io_append *, const struct raft_entry[],
+                     unsigned, raft_io_append_cb);
+    int (*io_truncate)(struct raft_io *, raft_index);
+    int (*io_snapshot_put)(struct raft_io *, unsigned, struct raft_io_snapshot_put *,
+                           const struct raft_snapshot *, raft_io_snapshot_put_cb);
+    int (*io_set_term)(struct raft_io *, raft_term);
+    int (*io_set_vote)(struct raft_io *, raft_id);
+    uint64_t appends;
+    uint64_t fail_append_at; /* test seam (LEDGER_FAULT_APPEND_FAIL_AT), 0: off */
+
+    uv_prepare_t prepare;
+    uv_timer_t tick;
+    unsigned handles_open;
+
+    /* Reads waiting, in arrival order. */
+    struct lg_node_read *reads;
+    struct lg_node_read *reads_tail;
+    struct raft_barrier read_barrier;
+    bool read_barrier_pending;
+    uint64_t read_barrier_gen;
+    uint64_t gen;        /* last barrier / read_index generation issued */
+    uint64_t gen_done;   /* newest barrier generation applied here */
+    struct lg_peer *peer;
+
+    /* What the log said last. */
+    int last_state;
+    uint64_t last_leader;
+    uint64_t last_snapshots;
+    uint64_t last_restores;
+
+    /* Stop sequence. */
+    bool stopping;
+    bool closing;
+    bool raft_closed;
+    uint64_t transfer_deadline_ms;
+    lg_node_stop_cb stop_cb;
+    void *stop_arg;
+};
+
+static uint64_t wall_us(void *arg)
+{
+    (void)arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- fatal errors --------------------------------------------------------------------- */
+
+/* The adapter's fatal hook and ours: log one line, exit 74; the supervisor restarts. */
+static void node_fatal(void *arg, int code, const char *what)
+{
+    (void)arg;
+    char q[512];
+    lg_log(LG_LOG_ERROR, "fatal", "code=%s exit=%d msg=%s", lg_err_name(code),
+           LG_RAFT_EXIT_FATAL, lg_log_quote(what, q, sizeof q));
+    _exit(LG_RAFT_EXIT_FATAL);
+}
+
+static void io_fatal(struct lg_node *n, const char *what, int status)
+{
+    char msg[LG_ERRMSG_SIZE];
+    snprintf(msg, sizeof msg, "raft %s failed: %s (%.150s)", what, raft_strerror(status),
+             n->io.errmsg);
+    node_fatal(n, LG_EIO, msg);
+}
+
+/* ---- raft_io wrapper ------------------------------------------------------------------ */
+
+/* The node whose raft_io this is (io is embedded in struct lg_node). */
+static struct lg_node *io_node(struct raft_io *io)
+{
+    return (struct lg_node *)(void *)((char *)io - offsetof(struct lg_node, io));
+}
+
+static struct io_wrap *wrap_take(void *req)
+{
+    for (struct io_wrap **p = &io_wraps; *p != NULL; p = &(*p)->next) {
+        if ((*p)->req == req) {
+            struct io_wrap *w = *p;
+            *p = w->next;
+            return w;
+        }
+    }
+    return NULL;
+}
+
+static struct io_wrap *wrap_push(struct lg_node *n, void *req)
+{
+    struct io_wrap *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        node_fatal(n, LG_ENOMEM, "out of memory in the raft I/O wrapper");
+    }
+    w->node = n;
+    w->req = req;
+    w->next = io_wraps;
+    io_wraps = w;
+    return w;
+}
+
+static void append_cb(struct raft_io_append *req, int status)
+{
+    struct io_wrap *w = wrap_take(req);
+    LG_ASSERT(w != NULL);
+    struct lg_node *n = w->node;
+    raft_io_append_cb cb = w->append_cb;
+    free(w);
+    if (status != 0 && status != RAFT_CANCELED) {
+        io_fatal(n, "log append", status);
+    }
+    cb(req, status);
+}
+
+static int node_io_append(struct raft_io *io, struct raft_io_append *req,
+                          const struct raft_entry entries[], unsigned n_entries,
+                          raft_io_append_cb cb)
+{
+    struct lg_node *n = io_node(io);
+    n->appends++;
+    if (n->fail_append_at != 0 && n->appends >= n->fail_append_at) {
+        io_fatal(n, "log append (injected by LEDGER_FAULT_APPEND_FAIL_AT)", RAFT_IOERR);
+    }
+    struct io_wrap *w = wrap_push(n, req);
+    w->append_cb = cb;
+    int rv = n->io_append(io, req, entries, n_entries, append_cb);
+    if (rv != 0) {
+        wrap_take(req);
+        free(w);
+        io_fatal(n, "log append", rv);
+    }
+    return rv;
+}
+
+static int node_io_truncate(struct raft_io *io, raft_index index)
+{
+    struct lg_node *n = io_node(io);
+    int rv = n->io_truncate(io, index);
+    if (rv != 0) {
+        io_fatal(n, "log truncate", rv);
+    }
+    return rv;
+}
+
+static void snapshot_put_cb(struct raft_io_snapshot_put *req, int status)
+{
+    struct io_wrap *w = wrap_take(req);
+    LG_ASSERT(w != NULL);
+    struct lg_node *n = w->node;
+    raft_io_snapshot_put_cb cb = w->snapshot_put_cb;
+    free(w);
+    if (status != 0 && status != RAFT_CANCELED) {
+        io_fatal(n, "snapshot write", status);
+    }
+    cb(req, status);
+}
+
+static int node_io_snapshot_put(struct raft_io *io, unsigned trailing,
+                                struct raft_io_snapshot_put *req,
+                                const struct raft_snapshot *snapshot,
+                                raft_io_snapshot_put_cb cb)
+{
+    struct lg_node *n = io_node(io);
+    struct io_wrap *w = wrap_push(n, req);
+    w->snapshot_put_cb = cb;
+    int rv = n->io_snapshot_put(io, trailing, req, snapshot, snapshot_put_cb);
+    if (rv != 0) {
+        wrap_take(req);
+        free(w);
+        io_fatal(n, "snapshot write", rv);
+    }
+    return rv;
+}
+
+static int node_io_set_term(struct raft_io *io, raft_term term)
+{
+    struct lg_node *n = io_node(io);
+    int rv = n->io_set_term(io, term);
+    if (rv != 0) {
+        io_fatal(n, "term write", rv);
+    }
+    return rv;
+}
+
+static int node_io_set_vote(struct raft_io *io, raft_id id)
+{
+    struct lg_node *n = io_node(io);
+    int rv = n->io_set_vote(io, id);
+    if (rv != 0) {
+        io_fatal(n, "vote write", rv);
+    }
+    return rv;
+}
+
+static void wrap_io(struct lg_node *n)
+{
+    n->io_append = n->io.append;
+    n->io.append = node_io_append;
+    n->io_truncate = n->io.truncate;
+    n->io.truncate = node_io_truncate;
+    n->io_snapshot_put = n->io.snapshot_put;
+    n->io.snapshot_put = node_io_snapshot_put;
+    n->io_set_term = n->io.set_term;
+    n->io.set_term = node_io_set_term;
+    n->io_set_vote = n->io.set_vote;
+    n->io.set_vote = node_io_set_vote;
+}
+
+/* ---- journal catch-up after a restore from a peer's snapshot ------------------------ */
+
+/* Fetch the records the journal lacks from one peer's client port and append them
+ * (lg_fsm_gap_append verifies the chain and, at the end, the snapshot's last hash).
+ * Blocking, bounded by GAP_REQUEST_TIMEOUT_MS per page: it runs on the loop thread. */
+static int gap_fill_from(struct lg_node *n, const char *address, char *errmsg)
+{
+    struct lg_conn *c = NULL;
+    int rc = lg_conn_open(&c, address, GAP_REQUEST_TIMEOUT_MS, errmsg);
+    if (rc != LG_OK) {
+        return rc;
+    }
+    lg_conn_set_timeout(c, GAP_REQUEST_TIMEOUT_MS);
+    struct lg_arena arena;
+    lg_arena_init(&arena, LG_DECODE_ARENA_BYTES_MAX);
+    uint64_t id = 1;
+    while (rc == LG_OK && lg_fsm_journal_gap(n->fsm) > 0) {
+        uint64_t from = lg_journal_last_seq(lg_fsm_journal(n->fsm)) + 1u;
+        struct lg_proto_request req;
+        memset(&req, 0, sizeof req);
+        req.id = id++;
+        req.op = LG_PROTO_OP_JOURNAL_READ;
+        req.u.journal_read.from_seq = from;
+        struct lg_proto_response resp;
+        lg_arena_reset(&arena);
+        rc = lg_conn_call(c, &req, &arena, &resp, errmsg);
+        if (rc != LG_OK) {
+            break;
+        }
+        if (!resp.ok) {
+            rc = lg_errmsg_printf(errmsg, resp.error.code, "journal_read: %.*s",
+                                  (int)resp.error.message.len, resp.error.message.ptr);
+            break;
+        }
+        if (resp.u.journal_read.n_records == 0 || resp.u.journal_read.first_seq != from) {
+            rc = lg_errmsg_printf(errmsg, LG_EUNAVAIL,
+                                  "peer has no records from seq %llu (its last: %llu)",
+                                  (unsigned long long)from,
+                                  (unsigned long long)resp.u.journal_read.last_seq);
+            break;
+        }
+        for (uint32_t i = 0; i < resp.u.journal_read.n_records && rc == LG_OK; i++) {
+            const struct lg_str *r = &resp.u.journal_read.records[i];
+            if (lg_fsm_journal_gap(n->fsm) == 0) {
+                break;
+            }
+            rc = lg_fsm_gap_append(n->fsm, r->ptr, (uint32_t)r->len);
+            if (rc != LG_OK) {
+                lg_errmsg_printf(errmsg, rc, "record %llu from %s: %s",
+                                 (unsigned long long)(from + i), address, lg_fsm_errmsg(n->fsm));
+            }
+        }
+    }
+    lg_arena_close(&arena);
+    lg_conn_close(c);
+    return rc;
+}
+
+/* The adapter's gap hook: after a restore from a peer's snapshot and before an apply the
+ * gap blocks. Tries the leader, then every peer that announced a client address. A chain
+ * mismatch is fatal (the FSM is failed); an unreachable peer leaves the gap open (history
+ * reads in it answer unavailable; the adapter stops the node if an apply needs it). */
+static void gap_fill(void *arg, struct lg_fsm *fsm)
+{
+    struct lg_node *n = arg;
+    (void)fsm;
+    uint64_t missing = lg_fsm_journal_gap(n->fsm);
+    if (missing == 0) {
+        return;
+    }
+    uint64_t from = lg_journal_last_seq(lg_fsm_journal(n->fsm)) + 1u;
+    lg_log(LG_LOG_INFO, "journal_catchup_started", "from_seq=%llu records=%llu",
+           (unsigned long long)from, (unsigned long long)missing);
+    raft_id candidates[LG_NODE_VOTERS_MAX + 1];
+    unsigned n_candidates = 0;
+    raft_id leader = 0;
+    const char *leader_raft = NULL;
+    raft_leader(&n->raft, &leader, &leader_raft);
+    if (leader != 0 && leader != n->id) {
+        candidates[n_candidates++] = leader;
+    }
+    for (unsigned i = 0; i < n->raft.configuration.n && n_candidates <= LG_NODE_VOTERS_MAX;
+         i++) {
+        raft_id id = n->raft.configuration.servers[i].id;
+        if (id != n->id && id != leader) {
+            candidates[n_candidates++] = id;
+        }
+    }
+    char errmsg[LG_ERRMSG_SIZE] = "no peer has announced its client address yet";
+    for (unsigned i = 0; i < n_candidates && lg_fsm_journal_gap(n->fsm) > 0; i++) {
+        char address[LG_RAFT_ADDRESS_BYTES_MAX];
+        if (!lg_raft_transport_peer_client(&n->transport, candidates[i], address,
+                                           sizeof address)) {
+            continue;
+        }
+        int rc = gap_fill_from(n, address, errmsg);
+        if (rc == LG_ECORRUPT || rc == LG_EIO || rc == LG_ENOSPC) {
+            node_fatal(n, rc, errmsg);
+        }
+    }
+    char q[LG_ERRMSG_SIZE + 8];
+    if (lg_fsm_journal_gap(n->fsm) > 0) {
+        lg_log(LG_LOG_WARN, "journal_catchup_failed", "missing=%llu msg=%s",
+               (unsigned long long)lg_fsm_journal_gap(n->fsm),
+               lg_log_quote(errmsg, q, sizeof q));
+        return;
+    }
+    lg_log(LG_LOG_INFO, "journal_catchup_done", "records=%llu last_seq=%llu",
+           (unsigned long long)missing, (unsigned long long)lg_fsm_last_seq(n->fsm));
+}
+
+/* ---- reads ---------------------------------------------------------------------------- */
+
+static void reads_remove(struct lg_node *n, struct lg_node_read *prev, struct lg_node_read *r)
+{
+    if (prev == NULL) {
+        n->reads = r->next;
+    } else {
+        prev->next = r->next;
+    }
+    if (n->reads_tail == r) {
+        n->reads_tail = prev;
+    }
+    r->next = NULL;
+}
+
+void lg_node_read(struct lg_node *n, struct lg_node_read *r)
+{
+    LG_PRE(n != NULL && r != NULL && r->cb != NULL);
+    r->next = NULL;
+    r->barrier_gen = 0;
+    r->wait_index = 0;
+    r->deadline_ms = uv_now(n->loop) + n->read_timeout_ms;
+    switch (r->consistency) {
+        case LG_PROTO_READ_STALE:
+            r->state = R_WAIT_INDEX;
+            break;
+        case LG_PROTO_READ_AFTER:
+            r->state = R_WAIT_INDEX;
+            r->wait_index = r->after_index;
+            break;
+        default:
+            r->state = R_NEED_BARRIER; /* becomes R_NEED_INDEX on a follower */
+            break;
+    }
+    if (n->reads_tail != NULL) {
+        n->reads_tail->next = r;
+    } else {
+        n->reads = r;
+    }
+    n->reads_tail = r;
+}
+
+static void read_barrier_cb(struct raft_barrier *req, int status)
+{
+    struct lg_node *n = req->data;
+    n->read_barrier_pending = false;
+    if (status == 0 && n->read_barrier_gen > n->gen_done) {
+        n->gen_done = n->read_barrier_gen;
+        return;
+    }
+    /* Failed: the reads of that generation go back to asking (leader or not). */
+    for (struct lg_node_read *r = n->reads; r != NULL; r = r->next) {
+        if (r->state == R_WAIT_BARRIER && r->barrier_gen == n->read_barrier_gen) {
+            r->state = R_NEED_BARRIER;
+        }
+    }
+}
+
+static void peer_cb(void *arg, uint64_t tag, int status, uint64_t index, const char *msg)
+{
+    struct lg_node *n = arg;
+    struct lg_node_read *prev = NULL;
+    struct lg_node_read *r = n->reads;
+    while (r != NULL) {
+        struct lg_node_read *next = r->next;
+        if (r->state == R_WAIT_RI && r->barrier_gen == tag) {
+            if (status == LG_OK) {
+                r->state = R_WAIT_INDEX;
+                r->wait_index = index;
+            } else {
+                reads_remove(n, prev, r);
+                r->cb(r, status == LG_ENOTLEADER ? LG_EUNAVAIL : status,
+                      status == LG_ENOTLEADER ? "leader changed: retry" : msg);
+                r = next;
+                continue;
+            }
+        }
+        prev = r;
+        r = next;
+    }
+}
+
+/* Move every read forward; answer those that are done. Runs once per loop turn. */
+static void reads_process(struct lg_node *n)
+{
+    if (n->reads == NULL) {
+        return;
+    }
+    uint64_t now = uv_now(n->loop);
+    uint64_t applied = raft_last_applied(&n->raft);
+    bool leader = raft_state(&n->raft) == RAFT_LEADER;
+    bool need_barrier = false;
+    bool need_index = false;
+    struct lg_node_read *prev = NULL;
+    struct lg_node_read *r = n->reads;
+    while (r != NULL) {
+        struct lg_node_read *next = r->next;
+        int status = -1;
+        const char *msg = NULL;
+        if (n->closing) {
+            status = LG_ESHUTDOWN;
+            msg = "node shutting down";
+        } else {
+            if (r->state == R_NEED_BARRIER && !leader) {
+                r->state = R_NEED_INDEX;
+            } else if (r->state == R_NEED_INDEX && leader) {
+                r->state = R_NEED_BARRIER;
+            }
+            if (r->state == R_WAIT_BARRIER && r->barrier_gen <= n->gen_done) {
+                status = LG_OK;
+            } else if (r->state == R_WAIT_INDEX && applied >= r->wait_index) {
+                status = LG_OK;
+            } else if (now >= r->deadline_ms) {
+                status = LG_ETIMEOUT;
+                msg = r->state == R_WAIT_INDEX ? "applied index did not reach the requested "
+                                                 "index in time"
+                                               : "the leader did not confirm an index in time";
+            }
+        }
+        if (status >= 0) {
+            reads_remove(n, prev, r);
+            r->cb(r, status, msg);
+            r = next;
+            continue;
+        }
+        need_barrier = need_barrier || r->state == R_NEED_BARRIER;
+        need_index = need_index || r->state == R_NEED_INDEX;
+        prev = r;
+        r = next;
+    }
+    if (need_barrier && leader && !n->read_barrier_pending && !n->stopping) {
+        n->read_barrier.data = n;
+        uint64_t gen = n->gen + 1u;
+        if (raft_barrier(&n->raft, &n->read_barrier, read_barrier_cb) == 0) {
+            n->gen = gen;
+            n->read_barrier_gen = gen;
+            n->read_barrier_pending = true;
+            for (r = n->reads; r != NULL; r = r->next) {
+                if (r->state == R_NEED_BARRIER) {
+                    r->state = R_WAIT_BARRIER;
+                    r->barrier_gen = gen;
+                }
+            }
+        }
+    }
+    if (need_index) {
+        raft_id leader_id = 0;
+        const char *leader_raft = NULL;
+        raft_leader(&n->raft, &leader_id, &leader_raft);
+        char address[LG_RAFT_ADDRESS_BYTES_MAX];
+        bool known = leader_id != 0 && leader_id != n->id &&
+                     lg_raft_transport_peer_client(&n->transport, leader_id, address,
+                                                   sizeof address);
+        uint64_t gen = n->gen + 1u;
+        prev = NULL;
+        r = n->reads;
+        while (r != NULL) {
+            struct lg_node_read *next = r->next;
+            if (r->state == R_NEED_INDEX) {
+                if (!known) {
+                    reads_remove(n, prev, r);
+                    r->cb(r, LG_EUNAVAIL, "no leader known for a linearizable read");
+                    r = next;
+                    continue;
+                }
+                r->state = R_WAIT_RI;
+                r->barrier_gen = gen;
+            }
+            prev = r;
+            r = next;
+        }
+        if (known) {
+            n->gen = gen;
+            lg_peer_read_index(n->peer, address, gen);
+        }
+    }
+}
+
+/* ---- loop hooks ----------------------------------------------------------------------- */
+
+static const char *state_name(int state)
+{
+    switch (state) {
+        case RAFT_LEADER:
+            return "leader";
+        case RAFT_CANDIDATE:
+            return "candidate";
+        case RAFT_FOLLOWER:
+            return "follower";
+        default:
+            return "unavailable";
+    }
+}
+
+/* One structured line per change of role, leader, snapshots taken or restored. */
+static void log_changes(struct lg_node *n)
+{
+    int state = raft_state(&n->raft);
+    raft_id leader = 0;
+    const char *leader_raft = NULL;
+    raft_leader(&n->raft, &leader, &leader_raft);
+    if (state != n->last_state || leader != n->last_leader) {
+        char q[LG_RAFT_ADDRESS_BYTES_MAX + 8];
+        lg_log(LG_LOG_INFO, state == RAFT_LEADER ? "leader_elected" : "role_changed",
+               "role=%s term=%llu leader_id=%llu leader_raft=%s applied=%llu", state_name(state),
+               (unsigned long long)n->raft.current_term, (unsigned long long)leader,
+               lg_log_quote(leader_raft != NULL ? leader_raft : "", q, sizeof q),
+               (unsigned long long)raft_last_applied(&n->raft));
+        n->last_state = state;
+        n->last_leader = leader;
+    }
+    if (n->adapter.n_snapshots != n->last_snapshots) {
+        n->last_snapshots = n->adapter.n_snapshots;
+        lg_log(LG_LOG_INFO, "snapshot_taken", "index=%llu journal_seq=%llu count=%llu",
+               (unsigned long long)raft_last_applied(&n->raft),
+               (unsigned long long)lg_fsm_last_seq(n->fsm),
+               (unsigned long long)n->last_snapshots);
+    }
+    if (n->adapter.n_restores != n->last_restores) {
+        n->last_restores = n->adapter.n_restores;
+        lg_log(LG_LOG_INFO, "snapshot_restored", "index=%llu journal_seq=%llu journal_gap=%llu",
+               (unsigned long long)lg_fsm_applied_index(n->fsm),
+               (unsigned long long)lg_fsm_last_seq(n->fsm),
+               (unsigned long long)lg_fsm_journal_gap(n->fsm));
+    }
+}
+
+static void stop_continue(struct lg_node *n);
+
+static void node_turn(struct lg_node *n)
+{
+    if (n->raft_closed) {
+        return;
+    }
+    if (!n->closing) {
+        log_changes(n);
+        lg_raft_queue_tick(&n->queue);
+        lg_raft_queue_flush(&n->queue);
+    }
+    reads_process(n);
+    if (n->stopping && !n->closing) {
+        stop_continue(n);
+    }
+}
+
+static void prepare_cb(uv_prepare_t *h)
+{
+    node_turn(h->data);
+}
+
+static void tick_cb(uv_timer_t *h)
+{
+    node_turn(h->data);
+}
+
+/* ---- start ---------------------------------------------------------------------------- */
+
+static int make_dir(const char *path, char *errmsg)
+{
+    if (mkdir(path, 0750) != 0 && errno != EEXIST) {
+        return lg_errmsg_printf(errmsg, LG_EIO, "mkdir %s: %s", path, strerror(errno));
+    }
+    return LG_OK;
+}
+
+static int join_path(char *out, const char *dir, const char *name, char *errmsg)
+{
+    int w = snprintf(out, PATH_BYTES, "%s/%s", dir, name);
+    if (w < 0 || (size_t)w >= PATH_BYTES) {
+        return lg_errmsg_printf(errmsg, LG_EINVAL, "data directory path too long");
+    }
+    return LG_OK;
+}
+
+static int copy_address(char *out, const char *in, const char *what, char *errmsg)
+{
+    size_t len = in == NULL ? 0 : strlen(in);
+    if (len == 0 || len >= LG_RAFT_ADDRESS_BYTES_MAX) {
+        return lg_errmsg_printf(errmsg, LG_EINVAL, "%s: missing or too long", what);
+    }
+    memcpy(out, in, len + 1u);
+    return LG_OK;
+}
+
+static void node_free_parts(struct lg_node *n);
+
+/* Bootstrap when initial voters are given; an already bootstrapped directory is the normal
+ * restart case and the flag is then ignored (DESIGN §10). */
+static int bootstrap(struct lg_node *n, const struct lg_node_config *cfg, char *errmsg)
+{
+    if (cfg->n_initial == 0) {
+        return LG_OK;
+    }
+    bool self = false;
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    int rv = 0;
+    for (uint32_t i = 0; i < cfg->n_initial && rv == 0; i++) {
+        self = self || cfg->initial[i].id == cfg->id;
+        rv = raft_configuration_add(&conf, cfg->initial[i].id, cfg->initial[i].raft_address,
+                                    RAFT_VOTER);
+    }
+    if (rv != 0) {
+        raft_configuration_close(&conf);
+        return lg_errmsg_printf(errmsg, LG_EINVAL, "initial cluster: %s", raft_strerror(rv));
+    }
+    if (!self) {
+        raft_configuration_close(&conf);
+        return lg_errmsg_printf(errmsg, LG_EINVAL,
+                                "initial cluster does not contain this node's id %llu",
+                                (unsigned long long)cfg->id);
+    }
+    rv = raft_bootstrap(&n->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv == RAFT_CANTBOOTSTRAP) {
+        lg_log(LG_LOG_INFO, "bootstrap_skipped", "reason=\"raft directory not empty\"");
+        return LG_OK;
+    }
+    if (rv != 0) {
+        return lg_errmsg_printf(errmsg, LG_EIO, "raft_bootstrap: %s (%s)", raft_strerror(rv),
+                                raft_errmsg(&n->raft));
+    }
+    lg_log(LG_LOG_INFO, "bootstrapped", "voters=%u", cfg->n_initial);
+    return LG_OK;
+}
+
+int lg_node_start(struct lg_node **out, uv_loop_t *loop, const struct lg_node_config *cfg,
+                  char *errmsg)
+{
+    LG_PRE(out != NULL && loop != NULL && cfg != NULL);
+    *out = NULL;
+    char local[LG_ERRMSG_SIZE];
+    char *msg = errmsg != NULL ? errmsg : local;
+    msg[0] = '\0';
+    if (cfg->id == 0 || cfg->data_dir == NULL || cfg->n_initial > LG_NODE_VOTERS_MAX) {
+        return lg_errmsg_printf(msg, LG_EINVAL, "node id must be >= 1, data dir set, at most "
+                                "%u initial voters", LG_NODE_VOTERS_MAX);
+    }
+    unsigned election = cfg->election_timeout_ms ? cfg->election_timeout_ms
+                                                 : LG_NODE_ELECTION_TIMEOUT_MS;
+    unsigned heartbeat = cfg->heartbeat_timeout_ms ? cfg->heartbeat_timeout_ms
+                                                   : LG_NODE_HEARTBEAT_TIMEOUT_MS;
+    if (heartbeat >= election) {
+        /* raft_start only asserts it, and asserts are compiled out (c-raft §2). */
+        return lg_errmsg_printf(msg, LG_EINVAL, "heartbeat timeout (%u ms) must be below the "
+                                "election timeout (%u ms)", heartbeat, election);
+    }
+    struct lg_node *n = calloc(1, sizeof *n);
+    if (n == NULL) {
+        return lg_errmsg_printf(msg, LG_ENOMEM, "out of memory");
+    }
+    n->loop = loop;
+    n->id = cfg->id;
+    n->read_timeout_ms = cfg->read_timeout_ms ? cfg->read_timeout_ms : LG_NODE_READ_TIMEOUT_MS;
+    n->last_state = -1;
+    const char *fault = getenv("LEDGER_FAULT_APPEND_FAIL_AT");
+    n->fail_append_at = fault != NULL ? strtoull(fault, NULL, 10) : 0;
+    char journal_dir[PATH_BYTES];
+    char state_dir[PATH_BYTES];
+    int rc = copy_address(n->raft_address, cfg->raft_address, "raft address", msg);
+    if (rc == LG_OK) {
+        rc = copy_address(n->client_address, cfg->client_address, "client address", msg);
+    }
+    if (rc == LG_OK) {
+        rc = make_dir(cfg->data_dir, msg);
+    }
+    if (rc == LG_OK) {
+        rc = join_path(n->raft_dir, cfg->data_dir, "raft", msg);
+    }
+    if (rc == LG_OK) {
+        rc = join_path(journal_dir, cfg->data_dir, "journal", msg);
+    }
+    if (rc == LG_OK) {
+        rc = join_path(state_dir, cfg->data_dir, "state", msg);
+    }
+    if (rc == LG_OK) {
+        rc = make_dir(n->raft_dir, msg);
+    }
+    if (rc != LG_OK) {
+        free(n);
+        return rc;
+    }
+
+    struct lg_fsm_options fo;
+    memset(&fo, 0, sizeof fo);
+    fo.journal_dir = journal_dir;
+    fo.state_dir = state_dir;
+    fo.create = true;
+    fo.checkpoint_every = cfg->checkpoint_every;
+    rc = lg_fsm_open(&n->fsm, &fo, msg);
+    if (rc != LG_OK) {
+        free(n);
+        return rc;
+    }
+    lg_raft_fsm_init(&n->adapter, n->fsm);
+    lg_raft_fsm_set_fatal(&n->adapter, node_fatal, n);
+    lg_raft_fsm_set_gap(&n->adapter, gap_fill, n);
+
+    rc = lg_raft_transport_init(&n->transport, loop);
+    if (rc != LG_OK) {
+        lg_errmsg_printf(msg, rc, "transport: out of memory");
+        goto fail;
+    }
+    n->transport_inited = true;
+    if (cfg->raft_bind != NULL && cfg->raft_bind[0] != '\0' &&
+        lg_raft_transport_set_bind_address(&n->transport, cfg->raft_bind) != LG_OK) {
+        rc = lg_errmsg_printf(msg, LG_EINVAL, "raft bind address \"%.64s\" malformed",
+                              cfg->raft_bind);
+        goto fail;
+    }
+    if (lg_raft_transport_set_client_address(&n->transport, n->client_address) != LG_OK) {
+        rc = lg_errmsg_printf(msg, LG_EINVAL, "client address not printable");
+        goto fail;
+    }
+    int rv = raft_uv_init(&n->io, loop, n->raft_dir, &n->transport);
+    if (rv != 0) {
+        rc = lg_errmsg_printf(msg, LG_EIO, "raft_uv_init: %s (%s)", raft_strerror(rv),
+                              n->io.errmsg);
+        goto fail;
+    }
+    n->io_inited = true;
+    raft_uv_set_auto_recovery(&n->io, false); /* c-raft §9: never drop log segments */
+    raft_uv_set_connect_retry_delay(&n->io, 200);
+    wrap_io(n);
+    rv = raft_init(&n->raft, &n->io, &n->adapter.fsm, cfg->id, n->raft_address);
+    if (rv != 0) {
+        rc = lg_errmsg_printf(msg, LG_EIO, "raft_init: %s (%s)", raft_strerror(rv),
+                              raft_errmsg(&n->raft));
+        goto fail;
+    }
+    n->raft_inited = true;
+    n->raft.data = n;
+    lg_raft_fsm_attach(&n->adapter, &n->raft);
+    raft_set_election_timeout(&n->raft, election);
+    raft_set_heartbeat_timeout(&n->raft, heartbeat);
+    raft_set_pre_vote(&n->raft, true);
+    raft_set_snapshot_threshold(&n->raft, cfg->snapshot_threshold ? cfg->snapshot_threshold
+                                                                  : LG_NODE_SNAPSHOT_THRESHOLD);
+    raft_set_snapshot_trailing(&n->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing
+                                                                : LG_NODE_SNAPSHOT_TRAILING);
+    raft_set_install_snapshot_timeout(&n->raft, 120000);
+    rc = bootstrap(n, cfg, msg);
+    if (rc != LG_OK) {
+        goto fail;
+    }
+    struct lg_raft_queue_options qo;
+    memset(&qo, 0, sizeof qo);
+    qo.now_us = wall_us;
+    rc = lg_raft_queue_init(&n->queue, &n->raft, n->fsm, &qo);
+    if (rc != LG_OK) {
+        lg_errmsg_printf(msg, rc, "write queue: out of memory");
+        goto fail;
+    }
+    n->queue_inited = true;
+    rc = lg_peer_init(&n->peer, loop, peer_cb, n);
+    if (rc != LG_OK) {
+        lg_errmsg_printf(msg, rc, "read-index client: out of memory");
+        goto fail;
+    }
+    rv = raft_start(&n->raft);
+    if (rv != 0) {
+        rc = lg_errmsg_printf(msg, LG_EIO, "raft_start: %s (%s)", raft_strerror(rv),
+                              raft_errmsg(&n->raft));
+        goto fail;
+    }
+    uv_prepare_init(loop, &n->prepare);
+    n->prepare.data = n;
+    uv_prepare_start(&n->prepare, prepare_cb);
+    uv_timer_init(loop, &n->tick);
+    n->tick.data = n;
+    uv_timer_start(&n->tick, tick_cb, TICK_MS, TICK_MS);
+    n->handles_open = 2;
+    uint8_t head[LG_HASH_BYTES];
+    char hex[2 * LG_HASH_BYTES + 1];
+    lg_fsm_chain_head(n->fsm, head);
+    for (unsigned i = 0; i < LG_HASH_BYTES; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", head[i]);
+    }
+    lg_log(LG_LOG_INFO, "node_started",
+           "raft=%s client=%s applied=%llu journal_seq=%llu chain_head=%s election_ms=%u "
+           "heartbeat_ms=%u",
+           n->raft_address, n->client_address, (unsigned long long)lg_fsm_applied_index(n->fsm),
+           (unsigned long long)lg_fsm_last_seq(n->fsm), hex, election, heartbeat);
+    *out = n;
+    return LG_OK;
+
+fail:
+    LG_ASSERT(rc != LG_OK);
+    if (n->raft_inited) {
+        /* raft_close is required after a failed raft_start (c-raft §2); run the loop until
+         * its callback, then free. */
+        n->stopping = true;
+        n->closing = true;
+        lg_node_stop(n, NULL, NULL);
+        while (!n->raft_closed) {
+            uv_run(loop, UV_RUN_ONCE);
+        }
+        lg_node_free(n);
+        return rc;
+    }
+    node_free_parts(n);
+    free(n);
+    return rc;
+}
+
+/* ---- writes, status ------------------------------------------------------------------- */
+
+int lg_node_submit(struct lg_node *n, struct lg_raft_submit *req, char *errmsg)
+{
+    if (n->stopping) {
+        return lg_errmsg_printf(errmsg, LG_EUNAVAIL, "node shutting down: retry on another");
+    }
+    return lg_raft_queue_submit(&n->queue, req, errmsg);
+}
+
+struct lg_fsm *lg_node_fsm(struct lg_node *n)
+{
+    return n->fsm;
+}
+
+uint64_t lg_node_id(const struct lg_node *n)
+{
+    return n->id;
+}
+
+void lg_node_status(struct lg_node *n, struct lg_node_status *out)
+{
+    memset(out, 0, sizeof *out);
+    out->node_id = n->id;
+    out->stopping = n->stopping;
+    int state = n->raft_closed ? RAFT_UNAVAILABLE : raft_state(&n->raft);
+    raft_id leader = 0;
+    const char *leader_raft = NULL;
+    if (!n->raft_closed) {
+        raft_leader(&n->raft, &leader, &leader_raft);
+    }
+    out->role = state == RAFT_LEADER      ? LG_PROTO_ROLE_LEADER
+                : state == RAFT_CANDIDATE ? LG_PROTO_ROLE_CANDIDATE
+                                          : LG_PROTO_ROLE_FOLLOWER;
+    /* A standby or spare replicates or waits without voting (DESIGN §7). */
+    for (unsigned i = 0; !n->raft_closed && i < n->raft.configuration.n; i++) {
+        if (n->raft.configuration.servers[i].id == n->id) {
+            int role = n->raft.configuration.servers[i].role;
+            out->role = role == RAFT_STANDBY ? LG_PROTO_ROLE_STANDBY
+                        : role == RAFT_SPARE ? LG_PROTO_ROLE_SPARE
+                                             : out->role;
+        }
+    }
+    out->leader_id = leader;
+    if (leader_raft != NULL) {
+        snprintf(out->leader_raft, sizeof out->leader_raft, "%s", leader_raft);
+    }
+    if (leader == n->id) {
+        memcpy(out->leader_client, n->client_address, strlen(n->client_address) + 1u);
+    } else if (leader != 0) {
+        lg_raft_transport_peer_client(&n->transport, leader, out->leader_client,
+                                      sizeof out->leader_client);
+    }
+    out->term = n->raft.current_term;
+    out->commit_index = n->raft.commit_index;
+    out->applied_index = raft_last_applied(&n->raft);
+    if (n->fsm != NULL) { /* NULL once stopped */
+        out->journal_seq = lg_journal_last_seq(lg_fsm_journal(n->fsm));
+        out->journal_gap = lg_fsm_journal_gap(n->fsm);
+        lg_fsm_chain_head(n->fsm, out->chain_head);
+    }
+}
+
+/* ---- stop ----------------------------------------------------------------------------- */
+
+static void handle_close_cb(uv_handle_t *h)
+{
+    struct lg_node *n = h->data;
+    LG_ASSERT(n->handles_open > 0);
+    n->handles_open--;
+    if (n->handles_open == 0 && n->stop_cb != NULL) {
+        n->stop_cb(n, n->stop_arg);
+    }
+}
+
+static void on_raft_closed(struct raft *r)
+{
+    struct lg_node *n = r->data;
+    n->raft_closed = true;
+    reads_process(n); /* closing: every waiting read gets LG_ESHUTDOWN */
+    if (n->queue_inited) {
+        lg_raft_queue_close(&n->queue);
+        n->queue_inited = false;
+    }
+    if (n->peer != NULL) {
+        lg_peer_close(n->peer);
+        n->peer = NULL;
+    }
+    int rc = lg_fsm_close(n->fsm);
+    n->fsm = NULL;
+    lg_log(rc == LG_OK ? LG_LOG_INFO : LG_LOG_ERROR, "node_stopped", "checkpoint=%s",
+           rc == LG_OK ? "written" : lg_err_name(rc));
+    if (n->handles_open == 0) {
+        if (n->stop_cb != NULL) {
+            n->stop_cb(n, n->stop_arg);
+        }
+        return;
+    }
+    uv_close((uv_handle_t *)&n->prepare, handle_close_cb);
+    uv_close((uv_handle_t *)&n->tick, handle_close_cb);
+}
+
+static void do_close(struct lg_node *n)
+{
+    if (n->closing && n->raft_closed) {
+        return;
+    }
+    n->closing = true;
+    raft_close(&n->raft, on_raft_closed);
+}
+
+static void transfer_cb(struct raft_transfer *req)
+{
+    struct lg_node *n = req->data;
+    raft_id leader = 0;
+    const char *address = NULL;
+    raft_leader(&n->raft, &leader, &address);
+    lg_log(LG_LOG_INFO, "leadership_transferred", "new_leader=%llu",
+           (unsigned long long)leader);
+    if (!n->closing) {
+        do_close(n);
+    }
+}
+
+/* The stop sequence, driven from node_turn until raft_close starts. */
+static void stop_continue(struct lg_node *n)
+{
+    if (n->transfer_deadline_ms != 0 && uv_now(n->loop) >= n->transfer_deadline_ms) {
+        lg_log(LG_LOG_WARN, "leadership_transfer_timeout", "after_ms=%u",
+               LG_NODE_TRANSFER_TIMEOUT_MS);
+        do_close(n);
+    }
+}
+
+void lg_node_stop(struct lg_node *n, lg_node_stop_cb cb, void *arg)
+{
+    LG_PRE(n != NULL);
+    n->stop_cb = cb;
+    n->stop_arg = arg;
+    if (n->closing) { /* failed start: raft_init done, raft_start failed or not run */
+        raft_close(&n->raft, on_raft_closed);
+        return;
+    }
+    n->stopping = true;
+    lg_log(LG_LOG_INFO, "node_stopping", "role=%s", state_name(raft_state(&n->raft)));
+    if (raft_state(&n->raft) == RAFT_LEADER) {
+        lg_raft_queue_flush(&n->queue); /* propose what is queued before handing over */
+        n->transfer.data = n;
+        int rv = raft_transfer(&n->raft, &n->transfer, 0, transfer_cb);
+        if (rv == 0) {
+            n->transfer_deadline_ms = uv_now(n->loop) + LG_NODE_TRANSFER_TIMEOUT_MS;
+            return;
+        }
+        lg_log(LG_LOG_WARN, "leadership_transfer_failed", "error=%s", raft_strerror(rv));
+    }
+    do_close(n);
+}
+
+static void node_free_parts(struct lg_node *n)
+{
+    if (n->queue_inited) {
+        lg_raft_queue_close(&n->queue);
+        n->queue_inited = false;
+    }
+    if (n->peer != NULL) {
+        lg_peer_close(n->peer);
+        n->peer = NULL;
+    }
+    if (n->io_inited) {
+        raft_uv_close(&n->io);
+        n->io_inited = false;
+    }
+    if (n->transport_inited) {
+        lg_raft_transport_close(&n->transport);
+        n->transport_inited = false;
+    }
+    if (n->fsm != NULL) {
+        lg_fsm_close(n->fsm);
+        n->fsm = NULL;
+    }
+    lg_raft_fsm_close(&n->adapter);
+}
+
+void lg_node_free(struct lg_node *n)
+{
+    if (n == NULL) {
+        return;
+    }
+    node_free_parts(n);
+    free(n);
+}
