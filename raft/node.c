@@ -88,6 +88,10 @@ struct lg_node {
     uint64_t gen_done;   /* newest barrier generation applied here */
     struct lg_peer *peer;
 
+    /* Journal catch-up after a restore (gap_hook, gap_turn). */
+    uint64_t gap_restores_seen;
+    uint64_t gap_retry_ms; /* 0: nothing to do; else loop time of the next attempt */
+
     /* What the log said last. */
     int last_state;
     uint64_t last_leader;
@@ -329,14 +333,11 @@ static int gap_fill_from(struct lg_node *n, const char *address, char *errmsg)
     return rc;
 }
 
-/* The adapter's gap hook: after a restore from a peer's snapshot and before an apply the
- * gap blocks. Tries the leader, then every peer that announced a client address. A chain
+/* Fill the journal gap now (blocking). Tries the leader, then every peer that announced a client address. A chain
  * mismatch is fatal (the FSM is failed); an unreachable peer leaves the gap open (history
  * reads in it answer unavailable; the adapter stops the node if an apply needs it). */
-static void gap_fill(void *arg, struct lg_fsm *fsm)
+static void gap_fill(struct lg_node *n)
 {
-    struct lg_node *n = arg;
-    (void)fsm;
     uint64_t missing = lg_fsm_journal_gap(n->fsm);
     if (missing == 0) {
         return;
@@ -380,6 +381,36 @@ static void gap_fill(void *arg, struct lg_fsm *fsm)
     }
     lg_log(LG_LOG_INFO, "journal_catchup_done", "records=%llu last_seq=%llu",
            (unsigned long long)missing, (unsigned long long)lg_fsm_last_seq(n->fsm));
+}
+
+/* The adapter's gap hook. Right after a restore (inside libraft's InstallSnapshot path)
+ * it only notes the gap: restore must not block on the network (c-raft §7); the next loop
+ * turn fills it. Before an apply the gap blocks, it fills at once (the entry needs it). */
+static void gap_hook(void *arg, struct lg_fsm *fsm)
+{
+    struct lg_node *n = arg;
+    (void)fsm;
+    if (n->adapter.n_restores != n->gap_restores_seen) {
+        n->gap_restores_seen = n->adapter.n_restores;
+        n->gap_retry_ms = 1; /* as soon as possible */
+        return;
+    }
+    gap_fill(n);
+}
+
+/* From the loop: fill a gap left by a restore; retry every second while peers fail. */
+static void gap_turn(struct lg_node *n)
+{
+    if (n->gap_retry_ms == 0 || uv_now(n->loop) < n->gap_retry_ms) {
+        return;
+    }
+    if (lg_fsm_journal_gap(n->fsm) == 0) {
+        n->gap_retry_ms = 0;
+        return;
+    }
+    gap_fill(n);
+    uv_update_time(n->loop);
+    n->gap_retry_ms = lg_fsm_journal_gap(n->fsm) > 0 ? uv_now(n->loop) + 1000u : 0;
 }
 
 /* ---- reads ---------------------------------------------------------------------------- */
@@ -618,6 +649,7 @@ static void node_turn(struct lg_node *n)
     }
     if (!n->closing) {
         log_changes(n);
+        gap_turn(n);
         lg_raft_queue_tick(&n->queue);
         lg_raft_queue_flush(&n->queue);
     }
@@ -778,7 +810,7 @@ int lg_node_start(struct lg_node **out, uv_loop_t *loop, const struct lg_node_co
     }
     lg_raft_fsm_init(&n->adapter, n->fsm);
     lg_raft_fsm_set_fatal(&n->adapter, node_fatal, n);
-    lg_raft_fsm_set_gap(&n->adapter, gap_fill, n);
+    lg_raft_fsm_set_gap(&n->adapter, gap_hook, n);
 
     rc = lg_raft_transport_init(&n->transport, loop);
     if (rc != LG_OK) {
