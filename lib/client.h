@@ -34,6 +34,9 @@
 #define LG_CLIENT_BACKOFF_MS 50u
 #define LG_CLIENT_BACKOFF_MAX_MS 1000u
 #define LG_CLIENT_NODES_MAX 16u
+/* A node address, "HOST:PORT" or "[V6]:PORT": a DNS name (at most 253 bytes) or an IPv6
+ * literal with brackets, ':' and a 5-digit port. */
+#define LG_CLIENT_ADDRESS_BYTES_MAX 262u
 
 struct lg_conn; /* opaque */
 
@@ -55,17 +58,22 @@ int lg_conn_send(struct lg_conn *c, const struct lg_proto_request *req, char *er
 int lg_conn_send_raw(struct lg_conn *c, const void *bytes, size_t len, char *errmsg);
 
 /* Read one response frame body (view valid until the next receive). LG_OK; LG_EUNAVAIL
- * (closed by the peer: *len 0 and the connection is done); LG_ETIMEOUT; LG_EBADREQ (bad
- * frame length from the server). */
+ * (closed by the peer: *len 0 and the connection is done); LG_ETIMEOUT (nothing complete
+ * within the timeout; the connection stays usable and a late frame is read next time);
+ * LG_EBADREQ (bad frame length from the server: 0, or above LG_FRAME_BYTES_MAX, checked
+ * before anything is allocated); LG_ENOMEM. Every error but LG_ETIMEOUT is final for the
+ * connection: later calls on it return LG_EUNAVAIL. */
 int lg_conn_recv_frame(struct lg_conn *c, const uint8_t **body, size_t *len, char *errmsg);
 
-/* The "id" of a response frame body without decoding the rest. LG_OK or LG_EBADREQ. */
+/* The "id" of a response frame body without decoding the rest (other keys are skipped,
+ * whatever their order). LG_OK or LG_EBADREQ (not a map, no readable "id"). */
 int lg_conn_response_id(const uint8_t *body, size_t len, uint64_t *id);
 
 /* send + receive the matching response + decode it for req->op (responses to other ids
- * are an error here: use send/recv_frame to pipeline). resp's views live in arena and
- * the connection's buffer. Returns LG_OK when a response arrived (resp->ok says whether
- * the server accepted), or the transport/decoding code. */
+ * are an error here, LG_EBADREQ: use send/recv_frame to pipeline). resp's views live in
+ * arena and the connection's buffer. The timeout bounds the whole call. Returns LG_OK when
+ * a response arrived (resp->ok says whether the server accepted), or the transport /
+ * decoding code. */
 int lg_conn_call(struct lg_conn *c, const struct lg_proto_request *req,
                  struct lg_arena *arena, struct lg_proto_response *resp, char *errmsg);
 
@@ -86,8 +94,15 @@ void lg_client_close(struct lg_client *c); /* NULL is a no-op */
 /* One request, retried as described above. Returns LG_OK when a response arrived that is
  * final: resp->ok true, or a non-retryable error (resp->error.code is then the server's
  * code: insufficient_funds, conflict, not_found, bad_request...). Returns LG_EUNAVAIL /
- * LG_ETIMEOUT when every attempt failed (errmsg has the last reason), or the encoder's
- * code for an invalid request. req->id is assigned by the client. */
+ * LG_ETIMEOUT when every attempt failed (errmsg has the last reason; resp is then
+ * unspecified), or the encoder's code for an invalid request. A server that breaks the
+ * protocol (bad frame length, a response that does not decode or answers another id) is
+ * not retried: LG_EBADREQ, LG_ETOOLARGE or LG_EOVERFLOW from the decoder. req->id is
+ * assigned by the client.
+ * Retries: a `not_leader` naming a leader (even one not in the list) switches to it at
+ * once; `not_leader` without a leader, `unavailable`, `timeout`, and connection failures
+ * back off (backoff_ms doubling up to LG_CLIENT_BACKOFF_MAX_MS) and try the next listed
+ * node; every try counts toward attempts_max. */
 int lg_client_call(struct lg_client *c, struct lg_proto_request *req, struct lg_arena *arena,
                    struct lg_proto_response *resp, char *errmsg);
 
