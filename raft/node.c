@@ -333,8 +333,8 @@ static int gap_fill_from(struct lg_node *n, const char *address, char *errmsg)
     return rc;
 }
 
-/* Fill the journal gap now (blocking). Tries the leader, then every peer that announced a client address. A chain
- * mismatch is fatal (the FSM is failed); an unreachable peer leaves the gap open (history
+/* Fill the journal gap now (blocking). Tries the leader, then every peer that announced
+ * a client address. A chain mismatch is fatal (the FSM is failed); an unreachable peer leaves the gap open (history
  * reads in it answer unavailable; the adapter stops the node if an apply needs it). */
 static void gap_fill(struct lg_node *n)
 {
@@ -616,7 +616,8 @@ static void log_changes(struct lg_node *n)
     raft_leader(&n->raft, &leader, &leader_raft);
     if (state != n->last_state || leader != n->last_leader) {
         char q[LG_RAFT_ADDRESS_BYTES_MAX + 8];
-        lg_log(LG_LOG_INFO, state == RAFT_LEADER ? "leader_elected" : "role_changed",
+        lg_log(LG_LOG_INFO,
+               state == RAFT_LEADER && leader == n->id ? "leader_elected" : "role_changed",
                "role=%s term=%llu leader_id=%llu leader_raft=%s applied=%llu", state_name(state),
                (unsigned long long)n->raft.current_term, (unsigned long long)leader,
                lg_log_quote(leader_raft != NULL ? leader_raft : "", q, sizeof q),
