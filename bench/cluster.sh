@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# cluster.sh: start a local 3-node cluster, run bench-cluster against it, stop it.
+#   bench/cluster.sh [BUILD_DIR] [TX] [CONNECTIONS] [PIPELINE] [-- extra serve flags]
+# Data in a fresh directory under $TMPDIR or /tmp (removed afterwards); ports from 27100.
+# Every node started here is stopped by its PID on exit. Figures go to docs/benchmarks.md.
+set -eu
+build=${1:-build}
+tx=${2:-100000}
+conns=${3:-4}
+pipeline=${4:-64}
+shift $(( $# < 4 ? $# : 4 ))
+[ "${1:-}" = "--" ] && shift
+bin="$build/cmd/ledger-node"
+bench="$build/bench/bench-cluster"
+[ -x "$bin" ] && [ -x "$bench" ] || { echo "build first (ninja -C $build)" >&2; exit 2; }
+dir=$(mktemp -d "${TMPDIR:-/tmp}/cluster-bench-XXXXXX")
+base=${LG_BENCH_PORT:-27100}
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+ic="1=127.0.0.1:$((base + 1)),2=127.0.0.1:$((base + 2)),3=127.0.0.1:$((base + 3))"
+nodes=""
+for i in 1 2 3; do
+    "$bin" serve --id $i --data "$dir/n$i" --raft 127.0.0.1:$((base + i)) \
+        --client 127.0.0.1:$((base + 10 + i)) --gossip 127.0.0.1:$((base + 20 + i)) \
+        --initial-cluster "$ic" "$@" 2>"$dir/log$i" &
+    pids+=($!)
+    nodes="$nodes${nodes:+,}127.0.0.1:$((base + 10 + i))"
+done
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cpus;" \
+    "data: $(df -T "$dir" | awk 'NR==2 {print $2}')"
+echo "serve flags: ${*:-(defaults)}"
+for _ in $(seq 100); do
+    grep -q 'event=leader_elected' "$dir"/log* 2>/dev/null && break
+    sleep 0.1
+done
+"$bench" --nodes "$nodes" --tx "$tx" --connections "$conns" --pipeline "$pipeline"
+grep -h 'event=snapshot_taken' "$dir"/log* | wc -l | sed 's/^/snapshots taken (all nodes): /'
