@@ -30,19 +30,44 @@
 #define LG_SERVER_INFLIGHT_MAX 1024u
 #define LG_SERVER_OUT_BYTES_MAX (64u * 1024u * 1024u)
 #define LG_SERVER_WRITE_TIMEOUT_MS 10000u
+/* Memory of the requests in progress on one connection (frame copies and decoded arrays)
+ * above which reading pauses, like inflight_max: with 16 MiB frames, request count alone
+ * does not bound memory. One request is always admitted, however big. */
+#define LG_SERVER_IN_BYTES_MAX (64u * 1024u * 1024u)
+/* After a bad frame is answered and the write side shut down, how long the connection
+ * waits for the client to close before closing itself (closing with unread input sends a
+ * reset, which can destroy the answer before the client reads it). */
+#define LG_SERVER_LINGER_MS 1000u
 
 struct lg_server_config {
-    const char *bind;          /* "HOST:PORT" to listen on (the --client flag) */
+    const char *bind;          /* "HOST:PORT" or "[V6]:PORT" to listen on (the --client
+                                  flag); port 0: any free port (lg_server_port) */
     unsigned conns_max;        /* 0: default */
     unsigned inflight_max;     /* 0: default */
-    size_t out_bytes_max;      /* 0: default */
+    size_t out_bytes_max;      /* 0: default; at most 1 GiB. A single response bigger than
+                                  this closes its connection too. */
     unsigned write_timeout_ms; /* 0: default */
+    size_t in_bytes_max;       /* 0: default; at most 1 GiB */
+};
+
+/* Counters since start (tests, status pages). */
+struct lg_server_stats {
+    unsigned conns;            /* open now */
+    uint64_t accepted;         /* connections served */
+    uint64_t refused;          /* accepted and closed at once: over conns_max */
+    uint64_t requests;         /* frames received */
+    uint64_t bad_frames;       /* empty or oversized frames (connection then closed) */
+    uint64_t closed_out_bytes; /* connections closed over out_bytes_max */
 };
 
 struct lg_server; /* opaque */
 
-/* Listen and serve. Returns LG_OK, LG_EINVAL (bad address), LG_EIO (cannot bind: errmsg
- * says why), LG_ENOMEM. */
+/* Listen and serve. The address is resolved with getaddrinfo (IPv4/IPv6, first that
+ * binds), backlog 511, TCP_NODELAY on every connection. node is borrowed: it must outlive
+ * the server's connections (see lg_server_close). Returns LG_OK, LG_EINVAL (bad address or
+ * bound), LG_EIO (cannot bind: errmsg says why), LG_ENOMEM. On failure *out is NULL; if
+ * libuv handles had been initialised they are closing and their memory is released by the
+ * loop's next turn (run the loop before uv_loop_close). */
 int lg_server_start(struct lg_server **out, uv_loop_t *loop, struct lg_node *node,
                     const struct lg_server_config *cfg, char *errmsg);
 
@@ -51,12 +76,16 @@ void lg_server_stop_accepting(struct lg_server *s);
 
 /* Close every connection and the listener. Requests still waiting on the node are
  * detached: their node callbacks still run later and free them, and answer nobody; so
- * the node may be stopped after this. cb runs once every handle is closed. */
+ * the node may be stopped after this (and must be, before lg_node_free: a detached request
+ * is freed only by its callback). cb runs once every handle is closed, from a close
+ * callback (never inside this call); then lg_server_free. Call once. */
 typedef void (*lg_server_close_cb)(struct lg_server *s, void *arg);
 void lg_server_close(struct lg_server *s, lg_server_close_cb cb, void *arg);
 void lg_server_free(struct lg_server *s);
 
 /* The bound port (after start). */
 unsigned lg_server_port(const struct lg_server *s);
+
+void lg_server_stats(const struct lg_server *s, struct lg_server_stats *out);
 
 #endif /* LG_CMD_SERVER_H */

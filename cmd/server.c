@@ -1,0 +1,2156 @@
+/* server: the node's client TCP server (DESIGN §8) on libuv, over one lg_node.
+ *
+ * Objects (each lives in the heap and never moves; libuv handles are freed only in their
+ * close callbacks, STYLE §9):
+ * - struct lg_server: the listener, one timer (write timeouts, lingering closes, accept
+ *   retry after an allocation failure: every deadline list is a FIFO with one fixed delay,
+ *   so the timer is armed for the earliest head), one idle handle (resumes paused
+ *   connections on the next loop turn, never from inside a node callback), the list of
+ *   connections. Its close callback runs once every handle it opened is closed.
+ * - struct conn: one accepted connection: the TCP handle, its own read buffer (alloc_cb
+ *   hands it out; bytes not yet decoded stay there while reading is paused), a frame
+ *   decoder, two output buffers (one being written by libuv, at most one write in flight;
+ *   one collecting responses meanwhile), the requests it waits on.
+ *   States: OPEN (reading requests) -> DRAIN (no more requests: end of input or a bad
+ *   frame; answers still go out) -> SHUTDOWN (all answered and written: FIN sent, input
+ *   discarded until the peer closes or LG_SERVER_LINGER_MS pass) -> CLOSING (uv_close
+ *   called). Any state -> CLOSING on an I/O error, a bound, or lg_server_close.
+ * - struct pending: one request: a copy of the frame body (the decoded request's views
+ *   point into it), the arena holding the decoded arrays, and what the node holds for it
+ *   (an lg_node_read or lg_raft_submit requests). It is attached to its connection until
+ *   answered; it is freed when it is neither attached nor held by the node (node_refs).
+ *   A request the node still holds when its connection closes, or when the server answered
+ *   it `timeout`, stays alive until the node's callbacks, which then free it and answer
+ *   nobody: the node may outlive the server and the other way round.
+ *
+ * Bounds (server.h): conns_max connections; per connection inflight_max requests and
+ * in_bytes_max bytes of requests in progress (reading pauses: backpressure, never an
+ * error), out_bytes_max bytes of unwritten responses (past it the connection closes: a
+ * client that does not read cannot make the node buffer without bound). */
+#include "server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../fsm/fsm.h"
+#include "../lib/arena.h"
+#include "../lib/assert.h"
+#include "../lib/buf.h"
+#include "../lib/err.h"
+#include "../lib/frame.h"
+#include "../lib/journal.h"
+#include "../lib/limits.h"
+#include "../lib/log.h"
+#include "../lib/proto.h"
+#include "../lib/tx.h"
+
+/* listen(2) backlog: the usual Linux somaxconn default, enough for reconnect storms. */
+#define SERVER_BACKLOG 511
+/* The read buffer of a connection: one read fills at most this much. */
+#define SERVER_READ_BYTES (64u * 1024u)
+/* An output buffer bigger than this is freed after its write instead of kept for reuse,
+ * so an idle connection does not pin the memory of its largest response. */
+#define SERVER_KEEP_BYTES (64u * 1024u)
+/* After a failed allocation while accepting, retry accepting after this long. */
+#define SERVER_ACCEPT_RETRY_MS 100u
+/* Arena of one read's query results (FSM records, converted arrays). A response is at
+ * most one frame (16 MiB); decoded records take a few times their encoded size. Past the
+ * budget list_txs halves its page, others answer too_large. */
+#define SERVER_QUERY_ARENA_BYTES_MAX (64u * 1024u * 1024u)
+/* balances: accounts gathered (FSM pages of LG_PAGE_LIMIT_MAX) into one answer. */
+#define SERVER_BALANCES_PAGES_MAX 10u
+#define SERVER_BALANCES_ACCOUNTS_MAX (SERVER_BALANCES_PAGES_MAX * LG_PAGE_LIMIT_MAX)
+/* A list_txs cursor: a uint64 in decimal, at most 20 digits. */
+#define SERVER_CURSOR_DIGITS_MAX 20u
+/* "[" INET6_ADDRSTRLEN "]:65535" */
+#define SERVER_PEER_BYTES 64u
+/* Largest accepted out_bytes_max / in_bytes_max: one uv_buf_t holds at most UINT_MAX. */
+#define SERVER_BYTES_LIMIT (1024u * 1024u * 1024u)
+
+#define TIMEOUT_MESSAGE "outcome unknown: retry with the same reference"
+
+LG_STATIC_ASSERT(LG_SERVER_OUT_BYTES_MAX <= SERVER_BYTES_LIMIT, "default output bound valid");
+LG_STATIC_ASSERT(LG_SERVER_IN_BYTES_MAX <= SERVER_BYTES_LIMIT, "default input bound valid");
+LG_STATIC_ASSERT(LG_PROTO_CURSOR_BYTES_MAX > SERVER_CURSOR_DIGITS_MAX, "cursor fits the wire");
+
+#define CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* Intrusive doubly-linked list with a sentinel head (the objects never move). */
+struct link {
+    struct link *prev;
+    struct link *next;
+};
+
+static void link_init(struct link *head)
+{
+    head->prev = head;
+    head->next = head;
+}
+
+static bool link_empty(const struct link *head)
+{
+    return head->next == head;
+}
+
+static bool link_linked(const struct link *l)
+{
+    return l->next != NULL;
+}
+
+static void link_push(struct link *head, struct link *l)
+{
+    LG_PRE(!link_linked(l));
+    l->prev = head->prev;
+    l->next = head;
+    head->prev->next = l;
+    head->prev = l;
+}
+
+static void link_remove(struct link *l)
+{
+    LG_PRE(link_linked(l));
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->prev = NULL;
+    l->next = NULL;
+}
+
+enum conn_state {
+    CONN_OPEN = 0, /* reading and executing requests */
+    CONN_DRAIN,    /* no more requests; answering those in progress */
+    CONN_SHUTDOWN, /* everything written, FIN sent: discarding input until EOF or linger */
+    CONN_CLOSING,  /* uv_close called; freed in the close callback */
+};
+
+struct lg_server {
+    uv_loop_t *loop;
+    struct lg_node *node;
+    unsigned conns_max;
+    unsigned inflight_max;
+    size_t out_bytes_max;
+    size_t in_bytes_max;
+    unsigned write_timeout_ms;
+    char bind[LG_RAFT_ADDRESS_BYTES_MAX];
+    unsigned port;
+    uv_tcp_t listener;
+    bool listener_open;   /* initialised and not yet closed */
+    uv_timer_t timer;
+    bool timer_open;
+    bool timer_armed;
+    uint64_t timer_due_ms;
+    uv_idle_t idle;
+    bool idle_open;
+    bool idle_active;
+    unsigned n_handles;   /* handles initialised and not yet through their close callback */
+    bool start_failed;    /* free the server when the last handle is closed */
+    bool closing;
+    bool closed;          /* close callback delivered */
+    lg_server_close_cb close_cb;
+    void *close_arg;
+    bool accept_stalled;  /* a connection waits in the listener: retry on the timer */
+    struct link conns;    /* struct conn.link */
+    unsigned n_conns;
+    struct link writes;   /* struct pending.wlink, by deadline (one fixed timeout) */
+    struct link lingers;  /* struct conn.linger_link, by deadline */
+    struct link resume;   /* struct conn.resume_link: paused connections to read again */
+    uint64_t next_conn_id;
+    struct lg_server_stats stats;
+};
+
+struct conn {
+    uv_tcp_t tcp; /* tcp.data = this */
+    struct lg_server *s;
+    struct link link;        /* s->conns */
+    struct link pending;     /* struct pending.link: attached requests */
+    struct link resume_link; /* s->resume */
+    struct link linger_link; /* s->lingers */
+    uint64_t linger_due_ms;
+    uint64_t id;
+    uint8_t state;           /* enum conn_state */
+    bool reading;            /* uv_read_start in effect */
+    bool eof;                /* the peer closed its side */
+    bool writing;            /* wreq in flight with wbuf */
+    uint32_t inflight;       /* attached requests */
+    size_t in_bytes;         /* memory held by attached requests */
+    uint64_t n_requests;
+    struct lg_frame_decoder dec;
+    struct lg_buf out;       /* responses not yet handed to libuv */
+    struct lg_buf wbuf;      /* bytes of the write in flight */
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    size_t rpos;             /* rbuf[rpos..rlen) received, not yet fed to the decoder */
+    size_t rlen;
+    char peer[SERVER_PEER_BYTES];
+    uint8_t rbuf[SERVER_READ_BYTES];
+};
+
+/* A connection refused at accept (over conns_max): closed at once. */
+struct refused {
+    uv_tcp_t tcp;
+    struct lg_server *s;
+};
+
+struct pending {
+    struct conn *c;        /* NULL once answered or detached */
+    struct link link;      /* c->pending */
+    struct link wlink;     /* s->writes while a write waits for the node */
+    uint64_t due_ms;       /* write deadline */
+    uint32_t node_refs;    /* callbacks the node still owes (reads, submits) */
+    bool timed_out;        /* answered `timeout`: late callbacks only free */
+    uint64_t conn_id;      /* for log lines after detaching */
+    uint64_t id;           /* request id (0 when it could not be read) */
+    uint8_t op;            /* enum lg_proto_op */
+    size_t charged;        /* bytes counted in c->in_bytes */
+    struct lg_arena arena; /* decoded request arrays, batch bookkeeping */
+    struct lg_proto_request req;
+    struct lg_node_read read;
+    struct lg_raft_submit one;         /* submit */
+    struct lg_raft_submit *subs;       /* n_subs: &one, or the batch's (arena) */
+    struct lg_proto_batch_item *items; /* submit_batch answers (arena) */
+    uint32_t n_subs;
+    uint32_t n_done;       /* submits answered (batch) */
+    size_t body_len;
+    uint8_t body[];        /* the frame body: the request's views point here */
+};
+
+static void conn_close(struct conn *c, int level, const char *reason, const char *detail);
+static void conn_process(struct conn *c);
+static void conn_maybe_finish(struct conn *c);
+static void conn_drain(struct conn *c);
+static void server_accept(struct lg_server *s);
+
+/* ---------------------------------------------------------------------------------------
+ * Small pure helpers */
+
+/* Split "HOST:PORT" or "[V6]:PORT" into host (brackets removed) and port (decimal 0..65535;
+ * 0 asks for any free port). raft/transport.c has the same split for Raft addresses, which
+ * must name a real port; a client listener may take an ephemeral one. LG_OK or LG_EINVAL. */
+static int server_split_address(const char *address, char *host, size_t host_size, char *port,
+                                size_t port_size)
+{
+    size_t len = strnlen(address, LG_RAFT_ADDRESS_BYTES_MAX);
+    if (len == 0 || len >= LG_RAFT_ADDRESS_BYTES_MAX) {
+        return LG_EINVAL;
+    }
+    const char *host_begin = address;
+    const char *host_end;
+    const char *colon;
+    if (address[0] == '[') {
+        host_begin = address + 1;
+        host_end = strchr(address, ']');
+        if (host_end == NULL || host_end[1] != ':') {
+            return LG_EINVAL;
+        }
+        colon = host_end + 1;
+    } else {
+        colon = strchr(address, ':');
+        if (colon == NULL || strchr(colon + 1, ':') != NULL) {
+            return LG_EINVAL; /* no port, or an IPv6 literal without brackets */
+        }
+        host_end = colon;
+    }
+    size_t host_len = (size_t)(host_end - host_begin);
+    size_t port_len = strlen(colon + 1);
+    if (host_len == 0 || host_len >= host_size || port_len == 0 || port_len > 5 ||
+        port_len >= port_size) {
+        return LG_EINVAL;
+    }
+    unsigned long value = 0;
+    for (size_t i = 0; i < port_len; i++) {
+        char ch = colon[1 + i];
+        if (ch < '0' || ch > '9') {
+            return LG_EINVAL;
+        }
+        value = value * 10u + (unsigned long)(ch - '0');
+    }
+    if (value > 65535u) {
+        return LG_EINVAL;
+    }
+    memcpy(host, host_begin, host_len);
+    host[host_len] = '\0';
+    memcpy(port, colon + 1, port_len);
+    port[port_len] = '\0';
+    return LG_OK;
+}
+
+/* Write a list_txs cursor (the FSM's next_cursor, never 0) as decimal digits into out
+ * (SERVER_CURSOR_DIGITS_MAX + 1 bytes). Returns the string. */
+static struct lg_str server_cursor_format(uint64_t cursor, char *out)
+{
+    LG_PRE(cursor != 0);
+    char tmp[SERVER_CURSOR_DIGITS_MAX];
+    uint32_t n = 0;
+    while (cursor != 0) {
+        tmp[n++] = (char)('0' + (int)(cursor % 10u));
+        cursor /= 10u;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        out[i] = tmp[n - 1u - i];
+    }
+    out[n] = '\0';
+    struct lg_str s = {out, n};
+    return s;
+}
+
+/* Parse a cursor written by server_cursor_format: 1..20 digits, no overflow, not 0.
+ * Returns false for anything else (the client's bytes: never trusted). */
+static bool server_cursor_parse(struct lg_str s, uint64_t *out)
+{
+    if (s.len == 0 || s.len > SERVER_CURSOR_DIGITS_MAX) {
+        return false;
+    }
+    uint64_t v = 0;
+    for (uint32_t i = 0; i < s.len; i++) {
+        char ch = s.ptr[i];
+        if (ch < '0' || ch > '9') {
+            return false;
+        }
+        uint64_t d = (uint64_t)(ch - '0');
+        if (v > (UINT64_MAX - d) / 10u) {
+            return false;
+        }
+        v = v * 10u + d;
+    }
+    if (v == 0) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* A string copied into the arena (NUL-terminated); len 0 when s is empty or on failure
+ * (the encoder then writes the code's default message). */
+static struct lg_str arena_strdup(struct lg_arena *a, const char *s)
+{
+    struct lg_str out = {NULL, 0};
+    size_t n = strnlen(s, LG_PROTO_TEXT_BYTES_MAX);
+    if (n == 0) {
+        return out;
+    }
+    char *p = lg_arena_alloc(a, n + 1u);
+    if (p != NULL) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+        out.ptr = p;
+        out.len = (uint32_t)n;
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Queries: a request's result from the FSM, into the caller's arena. Each returns LG_OK
+ * or a code with errmsg saying why, in the terms the client used. */
+
+/* A committed transaction record as a protocol transaction (views into t). */
+static int tx_from_record(const struct lg_fsm_tx *t, struct lg_proto_tx *out, char *errmsg)
+{
+    if (t->rec.kind != LG_CMD_SUBMIT) {
+        return lg_errmsg_printf(errmsg, LG_ECORRUPT,
+                                "journal: record %llu is not a transaction (kind %u)",
+                                (unsigned long long)t->rec.seq, (unsigned)t->rec.kind);
+    }
+    memset(out, 0, sizeof *out);
+    out->ledger = t->rec.ledger;
+    out->tx_id = t->rec.tx_id;
+    out->seq = t->rec.seq;
+    out->index = t->rec.raft_index;
+    out->timestamp_us = t->rec.timestamp_us;
+    out->postings = t->rec.postings;
+    out->n_postings = t->rec.n_postings;
+    out->metadata = t->rec.metadata;
+    out->n_metadata = t->rec.n_metadata;
+    out->reference = t->rec.reference;
+    LG_STATIC_ASSERT(LG_PROTO_HASH_BYTES == LG_HASH_BYTES, "one hash size");
+    memcpy(out->hash, t->hash, LG_PROTO_HASH_BYTES);
+    return LG_OK;
+}
+
+/* Message for a failed journal-backed FSM query (history reads). */
+static int query_fail(struct lg_fsm *fsm, int rc, const char *what, char *errmsg)
+{
+    switch (rc) {
+    case LG_EUNAVAIL:
+        return lg_errmsg_printf(errmsg, rc,
+                                "%s: in the part of the journal this node is still fetching "
+                                "(catch-up after a snapshot): retry, or ask another node",
+                                what);
+    case LG_ENOMEM:
+        return lg_errmsg_printf(errmsg, rc, "%s: out of memory", what);
+    case LG_ECORRUPT:
+    case LG_EIO:
+        return lg_errmsg_printf(errmsg, rc, "%s: journal: %s", what,
+                                lg_journal_errmsg(lg_fsm_journal(fsm)));
+    default:
+        return lg_errmsg_printf(errmsg, rc, "%s: %s", what, lg_err_message(rc));
+    }
+}
+
+static int query_get_tx(struct lg_fsm *fsm, const struct lg_proto_get_tx *g,
+                        struct lg_arena *a, struct lg_proto_tx *out, char *errmsg)
+{
+    struct lg_fsm_tx t;
+    int rc = g->by_reference ? lg_fsm_get_tx_by_ref(fsm, g->ledger, g->reference, a, &t)
+                             : lg_fsm_get_tx(fsm, g->ledger, g->tx_id, a, &t);
+    if (rc == LG_ENOTFOUND) {
+        char ql[LG_TX_QUOTE_BYTES];
+        lg_tx_quote(g->ledger, ql);
+        if (g->by_reference) {
+            char qr[LG_TX_QUOTE_BYTES];
+            lg_tx_quote(g->reference, qr);
+            return lg_errmsg_printf(errmsg, rc,
+                                    "reference: no transaction \"%s\" in ledger \"%s\"", qr,
+                                    ql);
+        }
+        return lg_errmsg_printf(errmsg, rc, "tx_id: no transaction %llu in ledger \"%s\"",
+                                (unsigned long long)g->tx_id, ql);
+    }
+    if (rc != LG_OK) {
+        return query_fail(fsm, rc, "get_tx", errmsg);
+    }
+    return tx_from_record(&t, out, errmsg);
+}
+
+/* One page of list_txs with at most limit transactions, from cursor (0: first page).
+ * cursor_buf (SERVER_CURSOR_DIGITS_MAX + 1 bytes) holds the next page's cursor. */
+static int query_list_txs(struct lg_fsm *fsm, const struct lg_proto_list_txs *l,
+                          uint64_t cursor, uint32_t limit, struct lg_arena *a,
+                          struct lg_proto_response *r, char *cursor_buf, char *errmsg)
+{
+    LG_PRE(limit >= 1 && limit <= LG_PAGE_LIMIT_MAX);
+    struct lg_fsm_tx_query q;
+    memset(&q, 0, sizeof q);
+    q.ledger = l->ledger;
+    q.account = l->account;
+    q.has_from = l->has_from_ts;
+    q.from_ts = l->from_ts;
+    q.has_to = l->has_to_ts;
+    q.to_ts = l->to_ts;
+    q.order = l->order == LG_PROTO_ORDER_DESC ? LG_FSM_DESC : LG_FSM_ASC;
+    q.limit = limit;
+    q.cursor = cursor;
+    uint64_t *ids = lg_arena_calloc(a, limit, sizeof *ids);
+    struct lg_proto_tx *txs = lg_arena_calloc(a, limit, sizeof *txs);
+    if (ids == NULL || txs == NULL) {
+        return query_fail(fsm, LG_ENOMEM, "list_txs", errmsg);
+    }
+    uint32_t n = 0;
+    uint64_t next = 0;
+    int rc = lg_fsm_list_txs(fsm, &q, ids, &n, &next);
+    if (rc == LG_EBADREQ) {
+        return lg_errmsg_printf(errmsg, rc, "cursor: invalid");
+    }
+    if (rc != LG_OK) {
+        return query_fail(fsm, rc, "list_txs", errmsg);
+    }
+    LG_ASSERT(n <= limit);
+    for (uint32_t i = 0; i < n; i++) {
+        struct lg_fsm_tx t;
+        rc = lg_fsm_get_tx(fsm, l->ledger, ids[i], a, &t);
+        if (rc == LG_ENOTFOUND) {
+            rc = LG_ECORRUPT; /* listed by the index, absent from the journal */
+        }
+        if (rc != LG_OK) {
+            return query_fail(fsm, rc, "list_txs", errmsg);
+        }
+        rc = tx_from_record(&t, &txs[i], errmsg);
+        if (rc != LG_OK) {
+            return rc;
+        }
+    }
+    r->u.list_txs.txs = txs;
+    r->u.list_txs.n_txs = n;
+    r->u.list_txs.cursor.ptr = NULL;
+    r->u.list_txs.cursor.len = 0;
+    if (next != 0) {
+        r->u.list_txs.cursor = server_cursor_format(next, cursor_buf);
+    }
+    return LG_OK;
+}
+
+static int query_account(struct lg_fsm *fsm, const struct lg_proto_account_req *q,
+                         struct lg_arena *a, struct lg_proto_account *out, char *errmsg)
+{
+    struct lg_fsm_account acc;
+    int rc = lg_fsm_account(fsm, q->ledger, q->address, a, &acc);
+    if (rc == LG_ENOTFOUND) {
+        char qa[LG_TX_QUOTE_BYTES];
+        char ql[LG_TX_QUOTE_BYTES];
+        lg_tx_quote(q->address, qa);
+        lg_tx_quote(q->ledger, ql);
+        return lg_errmsg_printf(errmsg, rc, "address: no account \"%s\" in ledger \"%s\"", qa,
+                                ql);
+    }
+    if (rc == LG_EBADREQ) {
+        return lg_errmsg_printf(errmsg, rc, "address: invalid");
+    }
+    if (rc != LG_OK) {
+        return query_fail(fsm, rc, "account", errmsg);
+    }
+    struct lg_proto_volume *vols = lg_arena_calloc(a, acc.n_volumes == 0 ? 1u : acc.n_volumes,
+                                                   sizeof *vols);
+    if (vols == NULL) {
+        return query_fail(fsm, LG_ENOMEM, "account", errmsg);
+    }
+    for (uint32_t i = 0; i < acc.n_volumes; i++) {
+        const struct lg_fsm_volume *v = &acc.volumes[i];
+        if (!v->balance_ok) {
+            char qs[LG_TX_QUOTE_BYTES];
+            lg_tx_quote(v->asset, qs);
+            return lg_errmsg_printf(errmsg, LG_EOVERFLOW,
+                                    "account: the balance in %s does not fit in 128 bits", qs);
+        }
+        vols[i].asset = v->asset;
+        vols[i].input = v->input;
+        vols[i].output = v->output;
+        vols[i].balance = v->balance;
+    }
+    memset(out, 0, sizeof *out);
+    out->address = acc.address;
+    out->metadata = acc.metadata;
+    out->n_metadata = acc.n_metadata;
+    out->version = acc.version;
+    out->volumes = vols;
+    out->n_volumes = acc.n_volumes;
+    return LG_OK;
+}
+
+/* Balances of an address (exact) or a pattern, every matching account in one answer (at
+ * most SERVER_BALANCES_ACCOUNTS_MAX), rows grouped per account, totals over all matches. */
+static int query_balances(struct lg_fsm *fsm, const struct lg_proto_balances_req *b,
+                          struct lg_arena *a, struct lg_proto_balances *out, char *errmsg)
+{
+    struct lg_fsm_balances_query q;
+    memset(&q, 0, sizeof q);
+    q.ledger = b->ledger;
+    q.match = b->pattern.len > 0 ? LG_FSM_MATCH_PATTERN : LG_FSM_MATCH_EXACT;
+    q.address = b->pattern.len > 0 ? b->pattern : b->address;
+    q.asset = b->asset;
+    q.limit = LG_PAGE_LIMIT_MAX;
+    q.totals = true; /* over every match: the first page's are the answer's */
+    struct lg_fsm_balances pages[SERVER_BALANCES_PAGES_MAX];
+    uint32_t n_pages = 0;
+    uint32_t n_rows = 0;
+    for (;;) {
+        struct lg_fsm_balances *pg = &pages[n_pages];
+        int rc = lg_fsm_balances(fsm, &q, a, pg);
+        if (rc == LG_EBADREQ) {
+            return lg_errmsg_printf(errmsg, rc, "%s: invalid",
+                                    b->pattern.len > 0 ? "pattern" : "address");
+        }
+        if (rc == LG_EOVERFLOW) {
+            return lg_errmsg_printf(errmsg, rc,
+                                    "balances: a balance or total does not fit in 128 bits");
+        }
+        if (rc != LG_OK) {
+            return query_fail(fsm, rc, "balances", errmsg);
+        }
+        n_rows += pg->n_rows;
+        n_pages++;
+        if (pg->next_cursor.len == 0) {
+            break;
+        }
+        if (n_pages == SERVER_BALANCES_PAGES_MAX) {
+            return lg_errmsg_printf(errmsg, LG_ETOOLARGE,
+                                    "balances: more than %u accounts match: narrow the pattern "
+                                    "or name an asset",
+                                    SERVER_BALANCES_ACCOUNTS_MAX);
+        }
+        q.cursor = pg->next_cursor; /* a view into the FSM: valid within this read */
+        q.totals = false;
+    }
+    struct lg_proto_account_balances *groups =
+        lg_arena_calloc(a, n_rows == 0 ? 1u : n_rows, sizeof *groups);
+    struct lg_proto_balance *bals = lg_arena_calloc(a, n_rows == 0 ? 1u : n_rows, sizeof *bals);
+    const struct lg_fsm_balances *first = &pages[0];
+    struct lg_proto_balance *totals =
+        lg_arena_calloc(a, first->n_totals == 0 ? 1u : first->n_totals, sizeof *totals);
+    if (groups == NULL || bals == NULL || totals == NULL) {
+        return query_fail(fsm, LG_ENOMEM, "balances", errmsg);
+    }
+    uint32_t n_groups = 0;
+    uint32_t k = 0;
+    for (uint32_t p = 0; p < n_pages; p++) {
+        for (uint32_t i = 0; i < pages[p].n_rows; i++) {
+            const struct lg_fsm_balance_row *row = &pages[p].rows[i];
+            if (n_groups == 0 || !lg_tx_str_eq(groups[n_groups - 1u].address, row->address)) {
+                groups[n_groups].address = row->address;
+                groups[n_groups].balances = &bals[k];
+                groups[n_groups].n_balances = 0;
+                n_groups++;
+            }
+            bals[k].asset = row->asset;
+            bals[k].balance = row->balance;
+            k++;
+            groups[n_groups - 1u].n_balances++;
+        }
+    }
+    LG_ASSERT(k == n_rows);
+    for (uint32_t i = 0; i < first->n_totals; i++) {
+        totals[i].asset = first->totals[i].asset;
+        totals[i].balance = first->totals[i].total;
+    }
+    out->accounts = groups;
+    out->n_accounts = n_groups;
+    out->totals = totals;
+    out->n_totals = first->n_totals;
+    return LG_OK;
+}
+
+/* journal_read: records from_seq.. of the local journal, bodies totalling at most
+ * max_bytes (at least one when any), copied into the arena. */
+static int query_journal_read(struct lg_fsm *fsm, const struct lg_proto_journal_read *q,
+                              struct lg_arena *a, struct lg_proto_response *r, char *errmsg)
+{
+    struct lg_journal *j = lg_fsm_journal(fsm);
+    uint64_t last = lg_journal_last_seq(j);
+    uint64_t max_bytes = q->max_bytes == 0 ? LG_PROTO_JOURNAL_READ_BYTES_DEFAULT : q->max_bytes;
+    LG_PRE(q->from_seq >= 1);
+    r->u.journal_read.records = NULL;
+    r->u.journal_read.n_records = 0;
+    r->u.journal_read.first_seq = q->from_seq;
+    r->u.journal_read.last_seq = last;
+    if (q->from_seq > last) {
+        return LG_OK;
+    }
+    uint64_t count = last - q->from_seq + 1u;
+    if (count > LG_PROTO_JOURNAL_READ_RECORDS_MAX) {
+        count = LG_PROTO_JOURNAL_READ_RECORDS_MAX;
+    }
+    struct lg_str *records = lg_arena_calloc(a, (size_t)count, sizeof *records);
+    if (records == NULL) {
+        return query_fail(fsm, LG_ENOMEM, "journal_read", errmsg);
+    }
+    struct lg_journal_iter it;
+    int rc = lg_journal_iter_init(&it, j, q->from_seq, q->from_seq + count - 1u);
+    if (rc != LG_OK) {
+        return lg_errmsg_printf(errmsg, LG_EIO, "journal_read: seqs %llu..%llu: %s",
+                                (unsigned long long)q->from_seq,
+                                (unsigned long long)(q->from_seq + count - 1u),
+                                lg_err_message(rc));
+    }
+    uint32_t n = 0;
+    uint64_t total = 0;
+    while (n < count) {
+        struct lg_journal_record rec;
+        int got = lg_journal_iter_next(&it, &rec);
+        if (got == 0) {
+            break;
+        }
+        if (got < 0) {
+            if (n == 0) {
+                return query_fail(fsm, -got, "journal_read", errmsg);
+            }
+            break; /* serve what verified; the next page starts at the bad record */
+        }
+        if (rec.seq != q->from_seq + n) {
+            return lg_errmsg_printf(errmsg, LG_ECORRUPT, "journal_read: seq %llu, want %llu",
+                                    (unsigned long long)rec.seq,
+                                    (unsigned long long)(q->from_seq + n));
+        }
+        if (n > 0 && total + rec.body_len > max_bytes) {
+            break;
+        }
+        uint8_t *copy = lg_arena_alloc(a, rec.body_len);
+        if (copy == NULL) {
+            if (n == 0) {
+                return query_fail(fsm, LG_ENOMEM, "journal_read", errmsg);
+            }
+            break;
+        }
+        memcpy(copy, rec.body, rec.body_len);
+        records[n].ptr = (const char *)copy;
+        records[n].len = rec.body_len;
+        total += rec.body_len;
+        n++;
+    }
+    r->u.journal_read.records = records;
+    r->u.journal_read.n_records = n;
+    return LG_OK;
+}
+
+/* A submit command from the wire's submit arguments (views into the request). */
+static void cmd_from_submit(struct lg_cmd *cmd, const struct lg_proto_submit *s)
+{
+    memset(cmd, 0, sizeof *cmd);
+    cmd->kind = LG_CMD_SUBMIT;
+    cmd->u.submit.ledger = s->ledger;
+    cmd->u.submit.postings = s->postings;
+    cmd->u.submit.n_postings = s->n_postings;
+    cmd->u.submit.metadata = s->metadata; /* wire order: the queue's encoder sorts */
+    cmd->u.submit.n_metadata = s->n_metadata;
+    cmd->u.submit.reference = s->reference;
+    cmd->u.submit.conditions = s->conditions;
+    cmd->u.submit.n_conditions = s->n_conditions;
+}
+
+static void tx_result_from(const struct lg_cmd_result *res, struct lg_proto_tx_result *out)
+{
+    out->tx_id = res->tx_id;
+    out->seq = res->seq;
+    out->index = res->raft_index;
+    out->timestamp_us = res->timestamp_us;
+    memcpy(out->hash, res->hash, LG_PROTO_HASH_BYTES);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Server handles and the timer */
+
+static void server_maybe_closed(struct lg_server *s)
+{
+    if (s->n_handles > 0) {
+        return;
+    }
+    if (s->start_failed) {
+        free(s);
+        return;
+    }
+    if (s->closing && !s->closed) {
+        s->closed = true;
+        if (s->close_cb != NULL) {
+            s->close_cb(s, s->close_arg);
+        }
+    }
+}
+
+static void server_handle_closed(uv_handle_t *h)
+{
+    struct lg_server *s = h->data;
+    LG_PRE(s->n_handles > 0);
+    s->n_handles--;
+    server_maybe_closed(s);
+}
+
+static void timer_cb(uv_timer_t *t);
+
+/* Make the timer fire at due_ms (loop time) or earlier. */
+static void timer_arm(struct lg_server *s, uint64_t due_ms)
+{
+    if (s->closing || !s->timer_open) {
+        return;
+    }
+    if (s->timer_armed && s->timer_due_ms <= due_ms) {
+        return;
+    }
+    uint64_t now = uv_now(s->loop);
+    int rc = uv_timer_start(&s->timer, timer_cb, due_ms > now ? due_ms - now : 0, 0);
+    if (rc != 0) {
+        lg_log(LG_LOG_ERROR, "server_timer_failed", "err=%s", uv_err_name(rc));
+        return;
+    }
+    s->timer_armed = true;
+    s->timer_due_ms = due_ms;
+}
+
+static void idle_cb(uv_idle_t *h);
+
+/* Read again from a paused connection on the next loop turn. */
+static void resume_queue(struct conn *c)
+{
+    struct lg_server *s = c->s;
+    if (link_linked(&c->resume_link) || s->closing) {
+        return;
+    }
+    link_push(&s->resume, &c->resume_link);
+    if (!s->idle_active) {
+        int rc = uv_idle_start(&s->idle, idle_cb);
+        if (rc != 0) {
+            link_remove(&c->resume_link);
+            conn_close(c, LG_LOG_ERROR, "resume_failed", uv_strerror(rc));
+            return;
+        }
+        s->idle_active = true;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Requests: attach, answer, release */
+
+static bool conn_full(const struct conn *c)
+{
+    return c->inflight >= c->s->inflight_max || c->in_bytes > c->s->in_bytes_max;
+}
+
+/* Count p's memory in its connection (again after its arena grew). */
+static void pending_charge(struct pending *p)
+{
+    LG_PRE(p->c != NULL);
+    size_t now = sizeof *p + p->body_len + p->arena.bytes_total;
+    LG_ASSERT(p->c->in_bytes >= p->charged);
+    p->c->in_bytes = p->c->in_bytes - p->charged + now;
+    p->charged = now;
+}
+
+static void pending_attach(struct conn *c, struct pending *p)
+{
+    p->c = c;
+    p->conn_id = c->id;
+    link_push(&c->pending, &p->link);
+    c->inflight++;
+    pending_charge(p);
+}
+
+/* Free p once nobody holds it. */
+static void pending_release(struct pending *p)
+{
+    if (p->c != NULL || p->node_refs > 0) {
+        return;
+    }
+    LG_ASSERT(!link_linked(&p->wlink));
+    lg_arena_close(&p->arena);
+    free(p);
+}
+
+/* p is answered (or abandoned): it leaves its connection, which may read again. */
+static void pending_unlink(struct pending *p)
+{
+    struct conn *c = p->c;
+    LG_PRE(c != NULL);
+    link_remove(&p->link);
+    if (link_linked(&p->wlink)) {
+        link_remove(&p->wlink);
+    }
+    LG_ASSERT(c->inflight > 0);
+    LG_ASSERT(c->in_bytes >= p->charged);
+    c->inflight--;
+    c->in_bytes -= p->charged;
+    p->charged = 0;
+    p->c = NULL;
+    if (c->state == CONN_OPEN && !c->reading && !conn_full(c)) {
+        resume_queue(c);
+    }
+}
+
+/* The connection closes while p waits: the node's callbacks free it later. */
+static void pending_detach(struct pending *p)
+{
+    LG_PRE(p->c != NULL);
+    LG_PRE(p->node_refs > 0); /* only requests the node holds are ever left waiting */
+    link_remove(&p->link);
+    if (link_linked(&p->wlink)) {
+        link_remove(&p->wlink);
+    }
+    p->c = NULL;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Output */
+
+static void conn_write_cb(uv_write_t *req, int status);
+
+/* Hand the collected responses to libuv when no write is in flight. */
+static void conn_flush(struct conn *c)
+{
+    if (c->writing || c->out.len == 0 || c->state == CONN_CLOSING) {
+        return;
+    }
+    LG_ASSERT(c->wbuf.len == 0);
+    struct lg_buf tmp = c->wbuf;
+    c->wbuf = c->out;
+    c->out = tmp;
+    LG_ASSERT(c->wbuf.len <= SERVER_BYTES_LIMIT);
+    uv_buf_t b = uv_buf_init((char *)c->wbuf.data, (unsigned)c->wbuf.len);
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb);
+    if (rc != 0) {
+        lg_buf_reset(&c->wbuf); /* no callback comes */
+        conn_close(c, LG_LOG_DEBUG, "write_failed", uv_strerror(rc));
+        return;
+    }
+    c->writing = true;
+}
+
+static void conn_write_cb(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    LG_PRE(c->writing);
+    c->writing = false;
+    lg_buf_reset(&c->wbuf);
+    if (c->wbuf.cap > SERVER_KEEP_BYTES) {
+        lg_buf_close(&c->wbuf);
+    }
+    if (status == UV_ECANCELED || c->state == CONN_CLOSING) {
+        return;
+    }
+    if (status < 0) {
+        conn_close(c, LG_LOG_DEBUG, "write_failed", uv_strerror(status));
+        return;
+    }
+    conn_flush(c);
+    conn_maybe_finish(c);
+}
+
+/* After appending to c->out: enforce out_bytes_max, then write. */
+static void conn_appended(struct conn *c)
+{
+    size_t unwritten = c->out.len + c->wbuf.len;
+    if (unwritten > c->s->out_bytes_max) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "%zu unwritten response bytes, at most %zu", unwritten,
+                 c->s->out_bytes_max);
+        c->s->stats.closed_out_bytes++;
+        conn_close(c, LG_LOG_WARN, "out_bytes_max", detail);
+        return;
+    }
+    conn_flush(c);
+}
+
+/* Answer p with an error. */
+static void pending_fail(struct pending *p, int code, const char *message, const char *leader)
+{
+    LG_PRE(code != LG_OK);
+    struct conn *c = p->c;
+    LG_PRE(c != NULL);
+    int rc = lg_proto_encode_error(p->id, code, message, leader, &c->out);
+    pending_unlink(p);
+    if (rc != LG_OK) {
+        conn_close(c, LG_LOG_ERROR, "encode_failed", lg_err_message(rc));
+    } else {
+        conn_appended(c);
+    }
+    pending_release(p);
+}
+
+/* Encode r as p's answer. LG_OK: appended, p is answered (and may be freed). Else the
+ * encoder's code: nothing appended, p still waits. */
+static int pending_try_respond(struct pending *p, struct lg_proto_response *r)
+{
+    struct conn *c = p->c;
+    LG_PRE(c != NULL);
+    r->id = p->id;
+    r->ok = true;
+    int rc = lg_proto_encode_response(p->op, r, &c->out);
+    if (rc != LG_OK) {
+        return rc;
+    }
+    pending_unlink(p);
+    conn_appended(c);
+    pending_release(p);
+    return LG_OK;
+}
+
+/* Answer p with r, or with the reason it cannot be encoded. */
+static void pending_respond(struct pending *p, struct lg_proto_response *r)
+{
+    int rc = pending_try_respond(p, r);
+    if (rc == LG_OK) {
+        return;
+    }
+    char msg[LG_ERRMSG_SIZE];
+    if (rc == LG_ETOOLARGE) {
+        lg_errmsg_printf(msg, rc, "response: larger than one frame (%u bytes): ask for less",
+                         LG_FRAME_BYTES_MAX);
+    } else {
+        lg_errmsg_printf(msg, rc, "response: cannot encode: %s", lg_err_message(rc));
+        lg_log(LG_LOG_ERROR, "response_encode_failed", "conn=%llu id=%llu op=%s code=%s",
+               (unsigned long long)p->conn_id, (unsigned long long)p->id,
+               lg_proto_op_name(p->op), lg_err_name(rc));
+    }
+    pending_fail(p, rc == LG_EINVAL ? LG_EIO : rc, msg, NULL);
+}
+
+/* Wire code for an internal query failure, logged: this node has a problem. */
+static void pending_fail_query(struct pending *p, int rc, const char *msg)
+{
+    if (rc == LG_ECORRUPT || rc == LG_EIO || rc == LG_EINVAL) {
+        char q[LG_ERRMSG_SIZE + 8];
+        lg_log(LG_LOG_ERROR, "query_failed", "conn=%llu id=%llu op=%s code=%s msg=%s",
+               (unsigned long long)p->conn_id, (unsigned long long)p->id,
+               lg_proto_op_name(p->op), lg_err_name(rc), lg_log_quote(msg, q, sizeof q));
+    }
+    pending_fail(p, rc, msg, NULL);
+}
+
+/* Answer not_leader naming the leader's client address, or unavailable when unknown. */
+static void pending_not_leader(struct pending *p)
+{
+    struct lg_node_status st;
+    lg_node_status(p->c->s->node, &st);
+    char msg[LG_ERRMSG_SIZE];
+    if (st.leader_id != 0 && st.leader_id != st.node_id && st.leader_client[0] != '\0') {
+        lg_errmsg_printf(msg, LG_ENOTLEADER, "not the leader: the leader is node %llu at %s",
+                         (unsigned long long)st.leader_id, st.leader_client);
+        pending_fail(p, LG_ENOTLEADER, msg, st.leader_client);
+    } else if (st.leader_id != 0 && st.leader_id != st.node_id) {
+        lg_errmsg_printf(msg, LG_EUNAVAIL,
+                         "not the leader: leader node %llu's client address is not known yet",
+                         (unsigned long long)st.leader_id);
+        pending_fail(p, LG_EUNAVAIL, msg, NULL);
+    } else {
+        pending_fail(p, LG_EUNAVAIL, "no leader known (election in progress)", NULL);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Writes: submit, submit_batch */
+
+/* The wire error for a failed submit (synchronous code or the queue's result). The code
+ * and message go to *code / msg; *leader_out is set for not_leader. */
+static int submit_error(struct lg_server *s, int rc, const char *message, char *msg,
+                        char *leader_out)
+{
+    leader_out[0] = '\0';
+    switch (rc) {
+    case LG_ENOTLEADER: {
+        struct lg_node_status st;
+        lg_node_status(s->node, &st);
+        if (st.leader_id != 0 && st.leader_id != st.node_id && st.leader_client[0] != '\0') {
+            snprintf(leader_out, LG_RAFT_ADDRESS_BYTES_MAX, "%s", st.leader_client);
+            return lg_errmsg_printf(msg, rc, "not the leader: the leader is node %llu at %s",
+                                    (unsigned long long)st.leader_id, st.leader_client);
+        }
+        return lg_errmsg_printf(msg, LG_EUNAVAIL, "no leader known (election in progress)");
+    }
+    case LG_ESHUTDOWN:
+        return lg_errmsg_printf(msg, LG_EUNAVAIL, "node shutting down: retry on another node");
+    case LG_EUNAVAIL:
+        if (message == NULL || message[0] == '\0') {
+            message = "leadership lost: " TIMEOUT_MESSAGE;
+        }
+        return lg_errmsg_printf(msg, rc, "%s", message);
+    default:
+        if (message == NULL || message[0] == '\0') {
+            message = lg_err_message(rc);
+        }
+        return lg_errmsg_printf(msg, rc, "%s", message);
+    }
+}
+
+static void pending_writes_push(struct pending *p)
+{
+    struct lg_server *s = p->c->s;
+    p->due_ms = uv_now(s->loop) + s->write_timeout_ms;
+    link_push(&s->writes, &p->wlink);
+    timer_arm(s, p->due_ms);
+}
+
+static void batch_item_fail(struct pending *p, uint32_t i, int code, const char *msg,
+                            const char *leader)
+{
+    struct lg_proto_batch_item *it = &p->items[i];
+    it->ok = false;
+    it->error.code = code;
+    it->error.message = arena_strdup(&p->arena, msg);
+    it->error.leader.len = 0;
+    if (leader != NULL && leader[0] != '\0') {
+        it->error.leader = arena_strdup(&p->arena, leader);
+    }
+}
+
+static void batch_respond(struct pending *p)
+{
+    struct lg_proto_response r;
+    memset(&r, 0, sizeof r);
+    r.u.batch.items = p->items;
+    r.u.batch.n_items = p->n_subs;
+    pending_respond(p, &r);
+}
+
+static void submit_cb(struct lg_raft_submit *req, const struct lg_cmd_result *res)
+{
+    struct pending *p = req->data;
+    LG_PRE(p->node_refs > 0);
+    LG_PRE(req >= p->subs && req < p->subs + p->n_subs);
+    p->node_refs--;
+    uint32_t i = (uint32_t)(req - p->subs);
+    if (p->c == NULL) {
+        if (p->timed_out) {
+            lg_log(LG_LOG_INFO, "write_late",
+                   "conn=%llu id=%llu item=%u code=%s tx_id=%llu seq=%llu",
+                   (unsigned long long)p->conn_id, (unsigned long long)p->id, i,
+                   lg_err_name(res->code), (unsigned long long)res->tx_id,
+                   (unsigned long long)res->seq);
+        }
+        pending_release(p);
+        return;
+    }
+    struct lg_server *s = p->c->s;
+    char msg[LG_ERRMSG_SIZE];
+    char leader[LG_RAFT_ADDRESS_BYTES_MAX];
+    int code = LG_OK;
+    if (res->code != LG_OK) {
+        code = submit_error(s, res->code, res->message, msg, leader);
+    }
+    if (p->op == LG_PROTO_OP_SUBMIT) {
+        if (code != LG_OK) {
+            pending_fail(p, code, msg, leader[0] != '\0' ? leader : NULL);
+            return;
+        }
+        struct lg_proto_response r;
+        memset(&r, 0, sizeof r);
+        tx_result_from(res, &r.u.submit); /* a duplicate answers like the original */
+        pending_respond(p, &r);
+        return;
+    }
+    LG_ASSERT(p->op == LG_PROTO_OP_SUBMIT_BATCH);
+    if (code != LG_OK) {
+        batch_item_fail(p, i, code, msg, leader);
+    } else {
+        p->items[i].ok = true;
+        tx_result_from(res, &p->items[i].result);
+    }
+    p->n_done++;
+    if (p->n_done == p->n_subs) {
+        batch_respond(p);
+    }
+}
+
+static void sub_prepare(struct pending *p, uint32_t i, const struct lg_proto_submit *tx)
+{
+    struct lg_raft_submit *sub = &p->subs[i];
+    memset(sub, 0, sizeof *sub);
+    sub->data = p;
+    sub->cb = submit_cb;
+    cmd_from_submit(&sub->cmd, tx);
+}
+
+static void op_submit(struct pending *p)
+{
+    struct lg_server *s = p->c->s;
+    p->subs = &p->one;
+    p->n_subs = 1;
+    sub_prepare(p, 0, &p->req.u.submit);
+    char errmsg[LG_ERRMSG_SIZE];
+    errmsg[0] = '\0';
+    int rc = lg_node_submit(s->node, &p->one, errmsg);
+    if (rc == LG_OK) {
+        p->node_refs++;
+        pending_writes_push(p);
+        return;
+    }
+    if (rc == LG_ENOTLEADER) {
+        pending_not_leader(p);
+        return;
+    }
+    char msg[LG_ERRMSG_SIZE];
+    char leader[LG_RAFT_ADDRESS_BYTES_MAX];
+    int code = submit_error(s, rc, errmsg, msg, leader);
+    pending_fail(p, code, msg, leader[0] != '\0' ? leader : NULL);
+}
+
+/* Non-atomic batch: one queued command per transaction (the queue may put them in one
+ * Raft entry), each answered on its own, the whole answer once all are. */
+static void op_submit_batch(struct pending *p)
+{
+    struct lg_server *s = p->c->s;
+    const struct lg_proto_submit_batch *b = &p->req.u.batch;
+    if (b->atomic) {
+        pending_fail(p, LG_EBADREQ, "txs: atomic batches are not supported yet", NULL);
+        return;
+    }
+    LG_PRE(b->n_txs >= 1 && b->n_txs <= LG_PROTO_BATCH_TXS_MAX);
+    p->subs = lg_arena_calloc(&p->arena, b->n_txs, sizeof *p->subs);
+    p->items = lg_arena_calloc(&p->arena, b->n_txs, sizeof *p->items);
+    if (p->subs == NULL || p->items == NULL) {
+        pending_fail(p, LG_ENOMEM, "submit_batch: out of memory", NULL);
+        return;
+    }
+    p->n_subs = b->n_txs;
+    p->n_done = 0;
+    pending_charge(p);
+    for (uint32_t i = 0; i < b->n_txs; i++) {
+        sub_prepare(p, i, &b->txs[i]);
+        char errmsg[LG_ERRMSG_SIZE];
+        errmsg[0] = '\0';
+        int rc = lg_node_submit(s->node, &p->subs[i], errmsg);
+        if (rc == LG_OK) {
+            p->node_refs++;
+            continue;
+        }
+        if (rc == LG_ENOTLEADER && i == 0) {
+            pending_not_leader(p); /* nothing was queued: the whole batch goes elsewhere */
+            return;
+        }
+        char msg[LG_ERRMSG_SIZE];
+        char leader[LG_RAFT_ADDRESS_BYTES_MAX];
+        int code = submit_error(s, rc, errmsg, msg, leader);
+        batch_item_fail(p, i, code, msg, leader);
+        p->n_done++;
+    }
+    pending_charge(p);
+    if (p->n_done == p->n_subs) {
+        LG_ASSERT(p->node_refs == 0);
+        batch_respond(p);
+        return;
+    }
+    pending_writes_push(p);
+}
+
+/* write_timeout_ms passed without the node's answer. */
+static void write_timeout(struct pending *p)
+{
+    LG_PRE(p->c != NULL && p->node_refs > 0);
+    lg_log(LG_LOG_INFO, "write_timeout", "conn=%llu id=%llu op=%s waiting=%u",
+           (unsigned long long)p->conn_id, (unsigned long long)p->id, lg_proto_op_name(p->op),
+           p->node_refs);
+    p->timed_out = true;
+    if (p->op == LG_PROTO_OP_SUBMIT) {
+        pending_fail(p, LG_ETIMEOUT, TIMEOUT_MESSAGE, NULL);
+        return;
+    }
+    for (uint32_t i = 0; i < p->n_subs; i++) {
+        const struct lg_proto_batch_item *it = &p->items[i];
+        if (!it->ok && it->error.code == LG_OK) {
+            batch_item_fail(p, i, LG_ETIMEOUT, TIMEOUT_MESSAGE, NULL);
+        }
+    }
+    batch_respond(p);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Reads */
+
+static void serve_get_tx(struct pending *p, struct lg_fsm *fsm)
+{
+    struct lg_arena a;
+    lg_arena_init(&a, SERVER_QUERY_ARENA_BYTES_MAX);
+    struct lg_proto_response r;
+    memset(&r, 0, sizeof r);
+    char errmsg[LG_ERRMSG_SIZE];
+    int rc = query_get_tx(fsm, &p->req.u.get_tx, &a, &r.u.get_tx, errmsg);
+    if (rc == LG_OK) {
+        pending_respond(p, &r);
+    } else {
+        pending_fail_query(p, rc, errmsg);
+    }
+    lg_arena_close(&a);
+}
+
+/* list_txs: the page the client asked for, halved until it fits one frame. */
+static void serve_list_txs(struct pending *p, struct lg_fsm *fsm)
+{
+    const struct lg_proto_list_txs *l = &p->req.u.list_txs;
+    uint64_t cursor = 0;
+    if (l->cursor.len > 0 && !server_cursor_parse(l->cursor, &cursor)) {
+        pending_fail(p, LG_EBADREQ, "cursor: invalid", NULL);
+        return;
+    }
+    uint32_t limit = l->limit == 0 ? LG_PAGE_LIMIT_DEFAULT : l->limit;
+    struct lg_arena a;
+    lg_arena_init(&a, SERVER_QUERY_ARENA_BYTES_MAX);
+    for (;;) {
+        lg_arena_reset(&a);
+        struct lg_proto_response r;
+        memset(&r, 0, sizeof r);
+        char errmsg[LG_ERRMSG_SIZE];
+        char cursor_buf[SERVER_CURSOR_DIGITS_MAX + 1u];
+        int rc = query_list_txs(fsm, l, cursor, limit, &a, &r, cursor_buf, errmsg);
+        bool over = rc == LG_ENOMEM && lg_arena_over_budget(&a);
+        if (rc == LG_OK) {
+            rc = pending_try_respond(p, &r);
+            if (rc == LG_OK) {
+                break;
+            }
+            over = rc == LG_ETOOLARGE;
+            lg_errmsg_printf(errmsg, rc, "list_txs: response: %s", lg_err_message(rc));
+        }
+        if (over && limit > 1) {
+            limit /= 2u;
+            continue;
+        }
+        if (over) {
+            lg_errmsg_printf(errmsg, LG_ETOOLARGE, "list_txs: one transaction is too large "
+                                                   "to answer");
+            rc = LG_ETOOLARGE;
+        }
+        pending_fail_query(p, rc == LG_EINVAL ? LG_EIO : rc, errmsg);
+        break;
+    }
+    lg_arena_close(&a);
+}
+
+static void serve_account(struct pending *p, struct lg_fsm *fsm)
+{
+    struct lg_arena a;
+    lg_arena_init(&a, SERVER_QUERY_ARENA_BYTES_MAX);
+    struct lg_proto_response r;
+    memset(&r, 0, sizeof r);
+    char errmsg[LG_ERRMSG_SIZE];
+    int rc = query_account(fsm, &p->req.u.account, &a, &r.u.account, errmsg);
+    if (rc == LG_OK) {
+        pending_respond(p, &r);
+    } else {
+        pending_fail_query(p, rc, errmsg);
+    }
+    lg_arena_close(&a);
+}
+
+static void serve_balances(struct pending *p, struct lg_fsm *fsm)
+{
+    struct lg_arena a;
+    lg_arena_init(&a, SERVER_QUERY_ARENA_BYTES_MAX);
+    struct lg_proto_response r;
+    memset(&r, 0, sizeof r);
+    char errmsg[LG_ERRMSG_SIZE];
+    int rc = query_balances(fsm, &p->req.u.balances, &a, &r.u.balances, errmsg);
+    if (rc == LG_ENOMEM && lg_arena_over_budget(&a)) {
+        rc = lg_errmsg_printf(errmsg, LG_ETOOLARGE,
+                              "balances: too many accounts match: narrow the pattern");
+    }
+    if (rc == LG_OK) {
+        pending_respond(p, &r);
+    } else {
+        pending_fail_query(p, rc, errmsg);
+    }
+    lg_arena_close(&a);
+}
+
+static void serve_read_index(struct pending *p)
+{
+    struct lg_node_status st;
+    lg_node_status(p->c->s->node, &st);
+    if (st.role != LG_PROTO_ROLE_LEADER) {
+        pending_not_leader(p); /* leadership lost during the barrier */
+        return;
+    }
+    struct lg_proto_response r;
+    memset(&r, 0, sizeof r);
+    r.u.read_index = st.applied_index;
+    pending_respond(p, &r);
+}
+
+static void node_read_cb(struct lg_node_read *rd, int status, const char *msg)
+{
+    struct pending *p = rd->data;
+    LG_PRE(p->node_refs > 0);
+    p->node_refs--;
+    if (p->c == NULL) {
+        pending_release(p);
+        return;
+    }
+    if (status != LG_OK) {
+        int code = status;
+        if (status == LG_ESHUTDOWN) {
+            code = LG_EUNAVAIL;
+            msg = "node shutting down: retry on another node";
+        } else if (status != LG_ETIMEOUT && status != LG_EUNAVAIL) {
+            code = LG_EIO;
+        }
+        char text[LG_ERRMSG_SIZE];
+        lg_errmsg_printf(text, code, "read: %s",
+                         msg != NULL && msg[0] != '\0' ? msg : lg_err_message(status));
+        pending_fail(p, code, text, NULL);
+        return;
+    }
+    struct lg_fsm *fsm = lg_node_fsm(p->c->s->node);
+    if (fsm == NULL) {
+        pending_fail(p, LG_EUNAVAIL, "node shutting down: retry on another node", NULL);
+        return;
+    }
+    switch (p->op) {
+    case LG_PROTO_OP_GET_TX:
+        serve_get_tx(p, fsm);
+        break;
+    case LG_PROTO_OP_LIST_TXS:
+        serve_list_txs(p, fsm);
+        break;
+    case LG_PROTO_OP_ACCOUNT:
+        serve_account(p, fsm);
+        break;
+    case LG_PROTO_OP_BALANCES:
+        serve_balances(p, fsm);
+        break;
+    case LG_PROTO_OP_READ_INDEX:
+        serve_read_index(p);
+        break;
+    default:
+        LG_UNREACHABLE("a read of an op that does not read");
+    }
+}
+
+static void op_read(struct pending *p, uint8_t consistency, uint64_t after_index)
+{
+    memset(&p->read, 0, sizeof p->read);
+    p->read.data = p;
+    p->read.consistency = consistency;
+    p->read.after_index = after_index;
+    p->read.cb = node_read_cb;
+    p->node_refs++;
+    lg_node_read(p->c->s->node, &p->read);
+}
+
+static void op_read_index(struct pending *p)
+{
+    struct lg_node_status st;
+    lg_node_status(p->c->s->node, &st);
+    if (st.role != LG_PROTO_ROLE_LEADER) {
+        pending_not_leader(p);
+        return;
+    }
+    op_read(p, LG_PROTO_READ_LINEARIZABLE, 0);
+}
+
+static void op_status(struct pending *p)
+{
+    struct lg_node_status st;
+    lg_node_status(p->c->s->node, &st);
+    struct lg_proto_response r;
+    memset(&r, 0, sizeof r);
+    struct lg_proto_status *o = &r.u.status;
+    o->node_id = st.node_id;
+    o->role = st.role;
+    o->leader_id = st.leader_id;
+    o->leader_client.ptr = st.leader_client;
+    o->leader_client.len = (uint32_t)strnlen(st.leader_client, sizeof st.leader_client);
+    o->term = st.term;
+    o->commit_index = st.commit_index;
+    o->applied_index = st.applied_index;
+    o->journal_seq = st.journal_seq;
+    memcpy(o->chain_head, st.chain_head, LG_PROTO_HASH_BYTES);
+    pending_respond(p, &r);
+}
+
+static void op_journal_read(struct pending *p)
+{
+    struct lg_fsm *fsm = lg_node_fsm(p->c->s->node);
+    if (fsm == NULL) {
+        pending_fail(p, LG_EUNAVAIL, "node shutting down: retry on another node", NULL);
+        return;
+    }
+    struct lg_arena a;
+    lg_arena_init(&a, SERVER_QUERY_ARENA_BYTES_MAX);
+    struct lg_proto_response r;
+    memset(&r, 0, sizeof r);
+    char errmsg[LG_ERRMSG_SIZE];
+    int rc = query_journal_read(fsm, &p->req.u.journal_read, &a, &r, errmsg);
+    if (rc == LG_OK) {
+        pending_respond(p, &r);
+    } else {
+        pending_fail_query(p, rc, errmsg);
+    }
+    lg_arena_close(&a);
+}
+
+/* One frame from c: decode into a new request and start it. */
+static void request_start(struct conn *c, const uint8_t *frame, uint32_t len)
+{
+    struct lg_server *s = c->s;
+    c->n_requests++;
+    s->stats.requests++;
+    struct pending *p = malloc(sizeof *p + len);
+    if (p == NULL) {
+        /* Cannot even hold the request to learn its id: answer id 0 and close. */
+        lg_log(LG_LOG_ERROR, "request_nomem", "conn=%llu bytes=%u", (unsigned long long)c->id,
+               len);
+        if (lg_proto_encode_error(0, LG_ENOMEM, "server out of memory", NULL, &c->out) !=
+            LG_OK) {
+            conn_close(c, LG_LOG_ERROR, "nomem", NULL);
+            return;
+        }
+        conn_appended(c);
+        conn_drain(c);
+        return;
+    }
+    memset(p, 0, sizeof *p);
+    memcpy(p->body, frame, len);
+    p->body_len = len;
+    lg_arena_init(&p->arena, LG_DECODE_ARENA_BYTES_MAX);
+    char errmsg[LG_ERRMSG_SIZE];
+    errmsg[0] = '\0';
+    int rc = lg_proto_decode_request(p->body, len, &p->arena, &p->req, errmsg);
+    p->id = p->req.id;
+    p->op = rc == LG_OK ? p->req.op : (uint8_t)LG_PROTO_OP_NONE;
+    pending_attach(c, p);
+    if (rc != LG_OK) {
+        if (rc == LG_ENOMEM && lg_arena_over_budget(&p->arena)) {
+            rc = lg_errmsg_printf(errmsg, LG_ETOOLARGE, "request: decoding needs more than %zu "
+                                                        "bytes",
+                                  (size_t)LG_DECODE_ARENA_BYTES_MAX);
+        }
+        char q[LG_ERRMSG_SIZE + 8];
+        lg_log(LG_LOG_DEBUG, "bad_request", "conn=%llu id=%llu code=%s msg=%s",
+               (unsigned long long)c->id, (unsigned long long)p->id, lg_err_name(rc),
+               lg_log_quote(errmsg, q, sizeof q));
+        pending_fail(p, rc, errmsg, NULL);
+        return;
+    }
+    switch (p->op) {
+    case LG_PROTO_OP_PING: {
+        struct lg_proto_response r;
+        memset(&r, 0, sizeof r);
+        r.u.ping_node_id = lg_node_id(s->node);
+        pending_respond(p, &r);
+        return;
+    }
+    case LG_PROTO_OP_STATUS:
+        op_status(p);
+        return;
+    case LG_PROTO_OP_SUBMIT:
+        op_submit(p);
+        return;
+    case LG_PROTO_OP_SUBMIT_BATCH:
+        op_submit_batch(p);
+        return;
+    case LG_PROTO_OP_GET_TX:
+    case LG_PROTO_OP_LIST_TXS:
+    case LG_PROTO_OP_ACCOUNT:
+    case LG_PROTO_OP_BALANCES:
+        op_read(p, p->req.consistency, p->req.after_index);
+        return;
+    case LG_PROTO_OP_DIGEST:
+        pending_fail(p, LG_EUNAVAIL, "digest: not implemented yet (Merkle proofs are issue 8)",
+                     NULL);
+        return;
+    case LG_PROTO_OP_READ_INDEX:
+        op_read_index(p);
+        return;
+    case LG_PROTO_OP_JOURNAL_READ:
+        op_journal_read(p);
+        return;
+    default: {
+        /* decoded but not served by this server version */
+        lg_errmsg_printf(errmsg, LG_EUNKNOWNOP, "op: \"%s\" is not served by this node",
+                         lg_proto_op_name(p->op));
+        pending_fail(p, LG_EUNKNOWNOP, errmsg, NULL);
+        return;
+    }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Connections */
+
+static void conn_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    struct lg_server *s = c->s;
+    LG_PRE(c->state == CONN_CLOSING);
+    LG_PRE(!c->writing);
+    LG_PRE(link_empty(&c->pending));
+    link_remove(&c->link);
+    LG_ASSERT(s->n_conns > 0);
+    s->n_conns--;
+    lg_frame_decoder_close(&c->dec);
+    lg_buf_close(&c->out);
+    lg_buf_close(&c->wbuf);
+    free(c);
+    LG_ASSERT(s->n_handles > 0);
+    s->n_handles--;
+    server_maybe_closed(s);
+}
+
+/* Close c now: requests still held by the node are detached (their callbacks free them).
+ * reason is a short token; detail (may be NULL) free text. */
+static void conn_close(struct conn *c, int level, const char *reason, const char *detail)
+{
+    if (c->state == CONN_CLOSING) {
+        return;
+    }
+    char q[LG_ERRMSG_SIZE + 8];
+    lg_log(level, "client_close", "conn=%llu peer=%s reason=%s requests=%llu inflight=%u%s%s",
+           (unsigned long long)c->id, c->peer, reason, (unsigned long long)c->n_requests,
+           c->inflight, detail != NULL ? " detail=" : "",
+           detail != NULL ? lg_log_quote(detail, q, sizeof q) : "");
+    c->state = CONN_CLOSING;
+    while (!link_empty(&c->pending)) {
+        struct pending *p = CONTAINER_OF(c->pending.next, struct pending, link);
+        pending_detach(p);
+    }
+    c->inflight = 0;
+    c->in_bytes = 0;
+    if (link_linked(&c->resume_link)) {
+        link_remove(&c->resume_link);
+    }
+    if (link_linked(&c->linger_link)) {
+        link_remove(&c->linger_link);
+    }
+    c->reading = false;
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct conn *c = h->data;
+    (void)suggested;
+    LG_PRE(c->rpos == c->rlen); /* nothing undecoded is overwritten */
+    buf->base = (char *)c->rbuf;
+    buf->len = sizeof c->rbuf;
+}
+
+static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+/* Start or stop reading as the state asks: OPEN reads while not full and nothing is
+ * stashed; DRAIN after a bad frame and SHUTDOWN read to discard until the peer closes. */
+static void conn_update_reading(struct conn *c)
+{
+    bool want;
+    switch (c->state) {
+    case CONN_OPEN:
+        want = c->rpos == c->rlen && !conn_full(c);
+        break;
+    case CONN_DRAIN:
+    case CONN_SHUTDOWN:
+        want = !c->eof;
+        break;
+    default:
+        return;
+    }
+    if (want && !c->reading) {
+        int rc = uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb);
+        if (rc != 0) {
+            conn_close(c, LG_LOG_DEBUG, "read_start_failed", uv_strerror(rc));
+            return;
+        }
+        c->reading = true;
+    } else if (!want && c->reading) {
+        int rc = uv_read_stop((uv_stream_t *)&c->tcp);
+        if (rc != 0) {
+            conn_close(c, LG_LOG_DEBUG, "read_stop_failed", uv_strerror(rc));
+            return;
+        }
+        c->reading = false;
+    }
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->data;
+    if (status == UV_ECANCELED || c->state == CONN_CLOSING) {
+        return;
+    }
+    if (status < 0 || c->eof) {
+        conn_close(c, LG_LOG_DEBUG, status < 0 ? "shutdown_failed" : "done",
+                   status < 0 ? uv_strerror(status) : NULL);
+        return;
+    }
+    /* Wait (bounded) for the peer to close after reading our last answer: closing with its
+     * unread bytes in our receive buffer would send a reset that can destroy the answer. */
+    struct lg_server *s = c->s;
+    c->linger_due_ms = uv_now(s->loop) + LG_SERVER_LINGER_MS;
+    link_push(&s->lingers, &c->linger_link);
+    timer_arm(s, c->linger_due_ms);
+    conn_update_reading(c);
+}
+
+/* In DRAIN with nothing left to answer or write: close (the peer already closed) or send
+ * FIN and linger. */
+static void conn_maybe_finish(struct conn *c)
+{
+    if (c->state != CONN_DRAIN || c->inflight > 0 || c->writing || c->out.len > 0) {
+        return;
+    }
+    if (c->eof) {
+        conn_close(c, LG_LOG_DEBUG, "done", NULL);
+        return;
+    }
+    c->state = CONN_SHUTDOWN;
+    c->sreq.data = c;
+    int rc = uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, shutdown_cb);
+    if (rc != 0) {
+        conn_close(c, LG_LOG_DEBUG, "shutdown_failed", uv_strerror(rc));
+    }
+}
+
+/* No more requests from c: answer those in progress, then finish. */
+static void conn_drain(struct conn *c)
+{
+    if (c->state != CONN_OPEN) {
+        return;
+    }
+    c->state = CONN_DRAIN;
+    c->rpos = c->rlen; /* undecoded input is dropped */
+    if (link_linked(&c->resume_link)) {
+        link_remove(&c->resume_link);
+    }
+    conn_update_reading(c);
+    conn_maybe_finish(c);
+}
+
+/* A bad frame (sticky): answer with id 0, then close once everything is written. */
+static void conn_bad_frame(struct conn *c, int rc)
+{
+    char q[LG_ERRMSG_SIZE + 8];
+    lg_log(LG_LOG_INFO, "client_bad_frame", "conn=%llu peer=%s code=%s msg=%s",
+           (unsigned long long)c->id, c->peer, lg_err_name(rc),
+           lg_log_quote(c->dec.errmsg, q, sizeof q));
+    c->s->stats.bad_frames++;
+    if (lg_proto_encode_error(0, rc, c->dec.errmsg, NULL, &c->out) != LG_OK) {
+        conn_close(c, LG_LOG_ERROR, "encode_failed", NULL);
+        return;
+    }
+    conn_appended(c);
+    conn_drain(c);
+}
+
+/* Feed the stashed input to the decoder and start its requests, until it is used up or the
+ * connection is full (the rest stays in rbuf until requests are answered). */
+static void conn_process(struct conn *c)
+{
+    while (c->state == CONN_OPEN && c->rpos < c->rlen && !conn_full(c)) {
+        size_t used = 0;
+        const uint8_t *frame = NULL;
+        uint32_t frame_len = 0;
+        int rc = lg_frame_decoder_feed(&c->dec, c->rbuf + c->rpos, c->rlen - c->rpos, &used,
+                                       &frame, &frame_len);
+        LG_ASSERT(used <= c->rlen - c->rpos);
+        c->rpos += used;
+        if (rc != LG_OK) {
+            conn_bad_frame(c, rc);
+            return;
+        }
+        if (frame != NULL) {
+            request_start(c, frame, frame_len);
+        }
+    }
+    if (c->state != CONN_OPEN) {
+        return;
+    }
+    if (c->rpos == c->rlen) {
+        c->rpos = 0;
+        c->rlen = 0;
+    }
+    conn_update_reading(c);
+}
+
+static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = stream->data;
+    (void)buf;
+    if (nread == 0 || c->state == CONN_CLOSING) {
+        return; /* 0 is "try again", not EOF */
+    }
+    if (nread < 0) {
+        if (nread != UV_EOF) {
+            conn_close(c, LG_LOG_DEBUG, "read_failed", uv_strerror((int)nread));
+            return;
+        }
+        c->eof = true;
+        if (c->state == CONN_OPEN && !lg_frame_decoder_idle(&c->dec)) {
+            lg_log(LG_LOG_DEBUG, "client_eof_mid_frame", "conn=%llu peer=%s",
+                   (unsigned long long)c->id, c->peer);
+        }
+        if (c->reading) {
+            int rc = uv_read_stop(stream);
+            if (rc != 0) {
+                conn_close(c, LG_LOG_DEBUG, "read_stop_failed", uv_strerror(rc));
+                return;
+            }
+            c->reading = false;
+        }
+        if (c->state == CONN_OPEN) {
+            conn_drain(c);
+        } else if (c->state == CONN_SHUTDOWN) {
+            conn_close(c, LG_LOG_DEBUG, "done", NULL);
+        } else {
+            conn_maybe_finish(c);
+        }
+        return;
+    }
+    if (c->state != CONN_OPEN) {
+        return; /* draining after a bad frame, or lingering: input is discarded */
+    }
+    LG_ASSERT(c->rpos == 0 && c->rlen == 0);
+    LG_ASSERT((size_t)nread <= sizeof c->rbuf);
+    c->rlen = (size_t)nread;
+    conn_process(c);
+}
+
+static void refused_closed(uv_handle_t *h)
+{
+    struct refused *r = h->data;
+    struct lg_server *s = r->s;
+    free(r);
+    LG_ASSERT(s->n_handles > 0);
+    s->n_handles--;
+    server_maybe_closed(s);
+}
+
+/* The peer's "ADDR:PORT" ("[ADDR]:PORT" for IPv6), or "?" when unknown. */
+static void peer_name(uv_tcp_t *tcp, char *out, size_t size)
+{
+    struct sockaddr_storage ss;
+    int len = (int)sizeof ss;
+    snprintf(out, size, "?");
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0) {
+        return;
+    }
+    char ip[INET6_ADDRSTRLEN];
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)&ss;
+        if (uv_ip4_name(a, ip, sizeof ip) == 0) {
+            snprintf(out, size, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
+        }
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)&ss;
+        if (uv_ip6_name(a, ip, sizeof ip) == 0) {
+            snprintf(out, size, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+        }
+    }
+}
+
+/* A connection above conns_max: accept it and close it at once. Returns false when it
+ * could not even be accepted (no memory: retried later). */
+static bool server_refuse(struct lg_server *s)
+{
+    struct refused *r = malloc(sizeof *r);
+    if (r == NULL) {
+        return false;
+    }
+    r->s = s;
+    int rc = uv_tcp_init(s->loop, &r->tcp);
+    if (rc != 0) {
+        free(r);
+        return false;
+    }
+    r->tcp.data = r;
+    s->n_handles++;
+    rc = uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&r->tcp);
+    char peer[SERVER_PEER_BYTES];
+    snprintf(peer, sizeof peer, "?");
+    if (rc == 0) {
+        peer_name(&r->tcp, peer, sizeof peer);
+        s->stats.refused++;
+        lg_log(LG_LOG_WARN, "client_refused", "peer=%s conns=%u conns_max=%u refused=%llu",
+               peer, s->n_conns, s->conns_max, (unsigned long long)s->stats.refused);
+    } else {
+        lg_log(LG_LOG_DEBUG, "accept_failed", "err=%s", uv_err_name(rc));
+    }
+    uv_close((uv_handle_t *)&r->tcp, refused_closed);
+    return true;
+}
+
+/* Accept one connection. Returns false when out of memory (retried later). */
+static bool server_accept_one(struct lg_server *s)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        return false;
+    }
+    int rc = uv_tcp_init(s->loop, &c->tcp);
+    if (rc != 0) {
+        free(c);
+        return false;
+    }
+    c->tcp.data = c;
+    c->s = s;
+    c->id = ++s->next_conn_id;
+    c->state = CONN_OPEN;
+    link_init(&c->pending);
+    lg_frame_decoder_init(&c->dec, 0);
+    lg_buf_init(&c->out);
+    lg_buf_init(&c->wbuf);
+    snprintf(c->peer, sizeof c->peer, "?");
+    s->n_handles++;
+    s->n_conns++;
+    link_push(&s->conns, &c->link);
+    rc = uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp);
+    if (rc != 0) {
+        conn_close(c, LG_LOG_DEBUG, "accept_failed", uv_strerror(rc));
+        return true;
+    }
+    s->stats.accepted++;
+    peer_name(&c->tcp, c->peer, sizeof c->peer);
+    rc = uv_tcp_nodelay(&c->tcp, 1);
+    if (rc != 0) {
+        conn_close(c, LG_LOG_DEBUG, "nodelay_failed", uv_strerror(rc));
+        return true;
+    }
+    lg_log(LG_LOG_DEBUG, "client_open", "conn=%llu peer=%s conns=%u", (unsigned long long)c->id,
+           c->peer, s->n_conns);
+    conn_update_reading(c);
+    return true;
+}
+
+static void server_accept(struct lg_server *s)
+{
+    if (!s->listener_open || s->closing) {
+        return;
+    }
+    bool ok = s->n_conns >= s->conns_max ? server_refuse(s) : server_accept_one(s);
+    if (!ok) {
+        /* The connection stays queued in the listener (libuv stops watching it until an
+         * accept): try again shortly. */
+        lg_log(LG_LOG_ERROR, "accept_nomem", "conns=%u", s->n_conns);
+        s->accept_stalled = true;
+        timer_arm(s, uv_now(s->loop) + SERVER_ACCEPT_RETRY_MS);
+    }
+}
+
+static void connection_cb(uv_stream_t *listener, int status)
+{
+    struct lg_server *s = listener->data;
+    if (status < 0) {
+        lg_log(LG_LOG_WARN, "accept_failed", "err=%s", uv_err_name(status));
+        return;
+    }
+    server_accept(s);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct lg_server *s = t->data;
+    s->timer_armed = false;
+    uint64_t now = uv_now(s->loop);
+    while (!link_empty(&s->writes)) {
+        struct pending *p = CONTAINER_OF(s->writes.next, struct pending, wlink);
+        if (p->due_ms > now) {
+            break;
+        }
+        write_timeout(p); /* answers p (the node still holds it): it leaves the list */
+        LG_ASSERT(!link_linked(&p->wlink));
+    }
+    while (!link_empty(&s->lingers)) {
+        struct conn *c = CONTAINER_OF(s->lingers.next, struct conn, linger_link);
+        if (c->linger_due_ms > now) {
+            break;
+        }
+        conn_close(c, LG_LOG_DEBUG, "linger_timeout", NULL); /* leaves the list */
+    }
+    if (s->accept_stalled) {
+        s->accept_stalled = false;
+        server_accept(s);
+    }
+    if (!link_empty(&s->writes)) {
+        timer_arm(s, CONTAINER_OF(s->writes.next, struct pending, wlink)->due_ms);
+    }
+    if (!link_empty(&s->lingers)) {
+        timer_arm(s, CONTAINER_OF(s->lingers.next, struct conn, linger_link)->linger_due_ms);
+    }
+}
+
+static void idle_cb(uv_idle_t *h)
+{
+    struct lg_server *s = h->data;
+    int rc = uv_idle_stop(&s->idle);
+    LG_ASSERT(rc == 0); /* uv_idle_stop cannot fail */
+    s->idle_active = false;
+    /* Connections queued while these are processed wait for the next turn. */
+    struct link batch;
+    link_init(&batch);
+    while (!link_empty(&s->resume)) {
+        struct link *l = s->resume.next;
+        link_remove(l);
+        link_push(&batch, l);
+    }
+    while (!link_empty(&batch)) {
+        struct conn *c = CONTAINER_OF(batch.next, struct conn, resume_link);
+        link_remove(&c->resume_link);
+        if (c->state == CONN_OPEN && !c->reading) {
+            conn_process(c);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Start and stop */
+
+/* A listening socket for host:port (non-blocking, close-on-exec), first address that
+ * binds. Returns LG_OK with *fd_out, LG_EINVAL (does not resolve), LG_EIO (cannot bind). */
+static int server_listen_fd(const char *address, const char *host, const char *port,
+                            int *fd_out, char *errmsg)
+{
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    struct addrinfo *list = NULL;
+    int gai = getaddrinfo(host, port, &hints, &list);
+    if (gai != 0) {
+        return lg_errmsg_printf(errmsg, gai == EAI_AGAIN ? LG_EIO : LG_EINVAL,
+                                "client address %s: %s", address, gai_strerror(gai));
+    }
+    int err = 0;
+    int fd = -1;
+    for (struct addrinfo *ai = list; ai != NULL && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+            bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SERVER_BACKLOG) != 0) {
+            err = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(list);
+    if (fd < 0) {
+        return lg_errmsg_printf(errmsg, LG_EIO, "client address %s: cannot listen: %s", address,
+                                strerror(err != 0 ? err : EADDRNOTAVAIL));
+    }
+    *fd_out = fd;
+    return LG_OK;
+}
+
+/* Start failed after handles were initialised: close them; the last close frees s. */
+static void server_abort_start(struct lg_server *s)
+{
+    s->start_failed = true;
+    if (s->listener_open) {
+        uv_close((uv_handle_t *)&s->listener, server_handle_closed);
+        s->listener_open = false;
+    }
+    if (s->timer_open) {
+        uv_close((uv_handle_t *)&s->timer, server_handle_closed);
+        s->timer_open = false;
+    }
+    if (s->idle_open) {
+        uv_close((uv_handle_t *)&s->idle, server_handle_closed);
+        s->idle_open = false;
+    }
+    server_maybe_closed(s);
+}
+
+int lg_server_start(struct lg_server **out, uv_loop_t *loop, struct lg_node *node,
+                    const struct lg_server_config *cfg, char *errmsg)
+{
+    LG_PRE(out != NULL && loop != NULL && node != NULL && cfg != NULL);
+    char local[LG_ERRMSG_SIZE];
+    errmsg = errmsg != NULL ? errmsg : local;
+    *out = NULL;
+    if (cfg->bind == NULL) {
+        return lg_errmsg_printf(errmsg, LG_EINVAL, "client address: missing");
+    }
+    char host[LG_RAFT_ADDRESS_BYTES_MAX];
+    char port[8];
+    if (server_split_address(cfg->bind, host, sizeof host, port, sizeof port) != LG_OK) {
+        return lg_errmsg_printf(errmsg, LG_EINVAL,
+                                "client address \"%.64s\": want HOST:PORT or [V6]:PORT",
+                                cfg->bind);
+    }
+    size_t out_max = cfg->out_bytes_max == 0 ? LG_SERVER_OUT_BYTES_MAX : cfg->out_bytes_max;
+    size_t in_max = cfg->in_bytes_max == 0 ? LG_SERVER_IN_BYTES_MAX : cfg->in_bytes_max;
+    if (out_max > SERVER_BYTES_LIMIT || in_max > SERVER_BYTES_LIMIT) {
+        return lg_errmsg_printf(errmsg, LG_EINVAL, "out_bytes_max and in_bytes_max: at most %u",
+                                SERVER_BYTES_LIMIT);
+    }
+    struct lg_server *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return lg_errmsg_printf(errmsg, LG_ENOMEM, "server: out of memory");
+    }
+    s->loop = loop;
+    s->node = node;
+    s->conns_max = cfg->conns_max == 0 ? LG_SERVER_CONNS_MAX : cfg->conns_max;
+    s->inflight_max = cfg->inflight_max == 0 ? LG_SERVER_INFLIGHT_MAX : cfg->inflight_max;
+    s->out_bytes_max = out_max;
+    s->in_bytes_max = in_max;
+    s->write_timeout_ms =
+        cfg->write_timeout_ms == 0 ? LG_SERVER_WRITE_TIMEOUT_MS : cfg->write_timeout_ms;
+    snprintf(s->bind, sizeof s->bind, "%s", cfg->bind);
+    link_init(&s->conns);
+    link_init(&s->writes);
+    link_init(&s->lingers);
+    link_init(&s->resume);
+    int fd = -1;
+    int rc = server_listen_fd(cfg->bind, host, port, &fd, errmsg);
+    if (rc != LG_OK) {
+        free(s);
+        return rc;
+    }
+    int uvrc = uv_timer_init(loop, &s->timer);
+    if (uvrc == 0) {
+        s->timer.data = s;
+        s->timer_open = true;
+        s->n_handles++;
+        uvrc = uv_idle_init(loop, &s->idle);
+    }
+    if (uvrc == 0) {
+        s->idle.data = s;
+        s->idle_open = true;
+        s->n_handles++;
+        uvrc = uv_tcp_init(loop, &s->listener);
+    }
+    if (uvrc == 0) {
+        s->listener.data = s;
+        s->listener_open = true;
+        s->n_handles++;
+        uvrc = uv_tcp_open(&s->listener, fd);
+        if (uvrc == 0) {
+            fd = -1; /* the handle owns it */
+            uvrc = uv_listen((uv_stream_t *)&s->listener, SERVER_BACKLOG, connection_cb);
+        }
+    }
+    if (uvrc != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        server_abort_start(s);
+        return lg_errmsg_printf(errmsg, lg_err_from_uv(uvrc) == LG_ENOMEM ? LG_ENOMEM : LG_EIO,
+                                "client address %s: %s", cfg->bind, uv_strerror(uvrc));
+    }
+    struct sockaddr_storage ss;
+    int len = (int)sizeof ss;
+    uvrc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
+    if (uvrc == 0 && ss.ss_family == AF_INET) {
+        s->port = ntohs(((const struct sockaddr_in *)(const void *)&ss)->sin_port);
+    } else if (uvrc == 0 && ss.ss_family == AF_INET6) {
+        s->port = ntohs(((const struct sockaddr_in6 *)(const void *)&ss)->sin6_port);
+    }
+    lg_log(LG_LOG_DEBUG, "client_listen",
+           "bind=%s port=%u conns_max=%u inflight_max=%u out_bytes_max=%zu "
+           "write_timeout_ms=%u",
+           s->bind, s->port, s->conns_max, s->inflight_max, s->out_bytes_max,
+           s->write_timeout_ms);
+    *out = s;
+    return LG_OK;
+}
+
+void lg_server_stop_accepting(struct lg_server *s)
+{
+    LG_PRE(s != NULL);
+    if (s->listener_open) {
+        uv_close((uv_handle_t *)&s->listener, server_handle_closed);
+        s->listener_open = false;
+    }
+    s->accept_stalled = false;
+}
+
+void lg_server_close(struct lg_server *s, lg_server_close_cb cb, void *arg)
+{
+    LG_PRE(s != NULL);
+    LG_PRE(!s->closing);
+    lg_server_stop_accepting(s);
+    s->closing = true;
+    s->close_cb = cb;
+    s->close_arg = arg;
+    for (struct link *l = s->conns.next; l != &s->conns; l = l->next) {
+        conn_close(CONTAINER_OF(l, struct conn, link), LG_LOG_DEBUG, "server_closing", NULL);
+    }
+    LG_ASSERT(link_empty(&s->writes)); /* every waiting write was detached */
+    LG_ASSERT(link_empty(&s->resume));
+    LG_ASSERT(link_empty(&s->lingers));
+    if (s->timer_open) {
+        uv_close((uv_handle_t *)&s->timer, server_handle_closed);
+        s->timer_open = false;
+        s->timer_armed = false;
+    }
+    if (s->idle_open) {
+        uv_close((uv_handle_t *)&s->idle, server_handle_closed);
+        s->idle_open = false;
+        s->idle_active = false;
+    }
+    LG_ASSERT(s->n_handles > 0); /* the callback comes from a close callback, never here */
+}
+
+void lg_server_free(struct lg_server *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    LG_PRE(s->closed);
+    LG_PRE(s->n_handles == 0);
+    free(s);
+}
+
+unsigned lg_server_port(const struct lg_server *s)
+{
+    LG_PRE(s != NULL);
+    return s->port;
+}
+
+void lg_server_stats(const struct lg_server *s, struct lg_server_stats *out)
+{
+    LG_PRE(s != NULL && out != NULL);
+    *out = s->stats;
+    out->conns = s->n_conns;
+}
