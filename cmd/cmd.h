@@ -12,6 +12,7 @@
 
 int lg_cmd_verify(int argc, char **argv);
 int lg_cmd_demo(int argc, char **argv);
+int lg_cmd_serve(int argc, char **argv);
 
 /* Print "ledger-node: <msg>\n" to stderr; returns code. */
 int lg_cmd_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -13,6 +13,8 @@ static const char usage_text[] =
     "commands:\n"
     "  demo    [--dir DIR] [--transfers N]   run the ledger in this process on a short\n"
     "                                        workload and print what it did\n"
+    "  serve   --id N --data DIR --raft HOST:PORT --client HOST:PORT --gossip HOST:PORT\n"
+    "          [--initial-cluster ID=HOST:PORT,...]   run a node (see serve --help)\n"
     "  verify  --data DIR                    check a node's journal offline: every CRC and\n"
     "                                        the whole hash chain\n"
     "  version                               print the version\n"
@@ -55,6 +57,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(sub, "verify") == 0) {
         return lg_cmd_verify(argc - 1, argv + 1);
+    }
+    if (strcmp(sub, "serve") == 0) {
+        return lg_cmd_serve(argc - 1, argv + 1);
     }
     if (strcmp(sub, "demo") == 0) {
         return lg_cmd_demo(argc - 1, argv + 1);

@@ -334,8 +334,9 @@ static int gap_fill_from(struct lg_node *n, const char *address, char *errmsg)
 }
 
 /* Fill the journal gap now (blocking). Tries the leader, then every peer that announced
- * a client address. A chain mismatch is fatal (the FSM is failed); an unreachable peer leaves the gap open (history
- * reads in it answer unavailable; the adapter stops the node if an apply needs it). */
+ * a client address. A chain mismatch is fatal (the FSM is failed); an unreachable peer
+ * leaves the gap open (history reads in it answer unavailable; the adapter stops the node
+ * if an apply needs it). */
 static void gap_fill(struct lg_node *n)
 {
     uint64_t missing = lg_fsm_journal_gap(n->fsm);
