@@ -9,6 +9,7 @@
  * Every submit carries a reference. Prints acknowledged tx/s and latency percentiles
  * (send to response) and the errors by code. A benchmark, not a test: it prints figures. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,66 @@ static int find_leader(const struct opts *o, char *out, size_t size)
     return found;
 }
 
+/* After the run: wait (bounded) until every node reports the same applied index, then
+ * print each node's role, applied index, journal seq and chain head. Returns 0 when all
+ * answered and agree. */
+static int report_nodes(const struct opts *o)
+{
+    struct lg_arena arena;
+    lg_arena_init(&arena, 1u << 16);
+    struct lg_proto_status st[NODES_MAX];
+    bool ok[NODES_MAX];
+    int agree = -1;
+    for (int round = 0; round < 50 && agree != 0; round++) {
+        agree = 0;
+        for (uint32_t i = 0; i < o->n_nodes; i++) {
+            ok[i] = false;
+            struct lg_conn *c = NULL;
+            char err[LG_ERRMSG_SIZE];
+            if (lg_conn_open(&c, o->nodes[i], 2000, err) != LG_OK) {
+                agree = -1;
+                continue;
+            }
+            struct lg_proto_request r;
+            memset(&r, 0, sizeof r);
+            r.id = 1;
+            r.op = LG_PROTO_OP_STATUS;
+            struct lg_proto_response resp;
+            if (lg_conn_call(c, &r, &arena, &resp, err) == LG_OK && resp.ok) {
+                st[i] = resp.u.status;
+                ok[i] = true;
+            }
+            lg_conn_close(c);
+            if (!ok[i] || st[i].applied_index != st[0].applied_index ||
+                memcmp(st[i].chain_head, st[0].chain_head, sizeof st[i].chain_head) != 0) {
+                agree = -1;
+            }
+        }
+        if (agree != 0) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    for (uint32_t i = 0; i < o->n_nodes; i++) {
+        if (!ok[i]) {
+            printf("node %s: no answer\n", o->nodes[i]);
+            continue;
+        }
+        char head[2 * LG_PROTO_HASH_BYTES + 1];
+        for (unsigned k = 0; k < LG_PROTO_HASH_BYTES; k++) {
+            snprintf(head + 2 * k, 3, "%02x", st[i].chain_head[k]);
+        }
+        printf("node %llu %-9s applied_index=%llu journal_seq=%llu chain_head=%s\n",
+               (unsigned long long)st[i].node_id, lg_proto_role_name(st[i].role),
+               (unsigned long long)st[i].applied_index, (unsigned long long)st[i].journal_seq,
+               head);
+    }
+    printf(agree == 0 ? "replicas identical (same applied index and chain head)\n"
+                      : "replicas DIFFER or did not answer\n");
+    lg_arena_close(&arena);
+    return agree;
+}
+
 static unsigned long parse_num(const char *s, const char *flag)
 {
     char *end = NULL;
@@ -282,5 +343,6 @@ int main(int argc, char **argv)
            leader, o.connections, o.pipeline, (unsigned long long)total,
            (unsigned long long)errors, secs, (double)total / secs, (double)p50 / 1000.0,
            (double)p99 / 1000.0, (double)max / 1000.0);
-    return errors > 0 || total < o.tx ? 1 : 0;
+    int agree = report_nodes(&o);
+    return errors > 0 || total < o.tx || agree != 0 ? 1 : 0;
 }

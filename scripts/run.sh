@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # run: the README's run command. Installs what is missing, builds, and runs the main job:
-# `ledger-node demo` (the ledger state machine on a short workload, restart, verify),
-# then the journal and state machine benchmarks with small sizes.
-# (When the Raft cluster lands this becomes `ledger-node dev`: a local 3-node cluster.)
+# a local 3-node cluster (`ledger-node serve` x3 on 127.0.0.1) taking 20 000 replicated
+# transfers from 4 pipelined connections, then every node's chain head; then
+# `ledger-node demo` (the state machine in one process: workload, restart, verify) and
+# short runs of the journal and state machine benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,10 @@ scripts/build.sh >/dev/null
 
 dir=$(mktemp -d /tmp/ledger-run-XXXXXX)   # the demo's data stays here for you to inspect
 trap 'rm -rf "$dir/bench-journal" "$dir/bench-fsm"' EXIT
+echo "== a local 3-node cluster: 20000 replicated transfers (bench/cluster.sh) =="
+bench/cluster.sh build 20000 4 64
+echo
+echo "== the ledger state machine in one process (ledger-node demo) =="
 build/cmd/ledger-node demo --dir "$dir/demo"
 echo
 build/cmd/ledger-node verify --data "$dir/demo"
