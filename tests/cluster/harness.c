@@ -218,8 +218,40 @@ static void path_printf(char *out, size_t size, const char *fmt, ...)
 
 /* ---- setup ------------------------------------------------------------------------------ */
 
-/* A port free on 127.0.0.1 for TCP (and UDP when udp_too) at the time of the call. */
-static uint16_t probe_port(bool udp_too)
+/* Ports. Drawn at random BELOW the kernel's ephemeral range (ip_local_port_range) and
+ * checked free by binding them. Outgoing connections (ours, the nodes', anyone's on the
+ * machine) take their local ports from the ephemeral range, so none can hold a node's
+ * port while the node is down or not yet listening; bind(0) hands out exactly those
+ * ports, and two suites run at once collided that way ("Address already in use"). When
+ * the range cannot be read, bind(0) it is. */
+#define PORT_SPAN 16384u
+#define PORT_FLOOR 1024u
+
+static struct lgt_rng port_rng;
+static bool port_rng_ready;
+
+/* [lo, hi] to draw from; false: use bind(0). */
+static bool port_range(uint16_t *lo, uint16_t *hi)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f == NULL) {
+        return false;
+    }
+    unsigned eph_lo = 0;
+    unsigned eph_hi = 0;
+    int got = fscanf(f, "%u %u", &eph_lo, &eph_hi);
+    fclose(f);
+    if (got != 2 || eph_lo <= PORT_FLOOR + 1024u || eph_lo > 65535u) {
+        return false;
+    }
+    *hi = (uint16_t)(eph_lo - 1u);
+    *lo = (uint16_t)(eph_lo - 1u - PORT_FLOOR > PORT_SPAN ? eph_lo - PORT_SPAN : PORT_FLOOR);
+    return true;
+}
+
+/* Is port free on 127.0.0.1 for TCP (and UDP when udp_too)? port 0: let the kernel
+ * choose, and *out gets it. */
+static bool probe_port(uint16_t port, bool udp_too, uint16_t *out)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
@@ -227,29 +259,43 @@ static uint16_t probe_port(bool udp_too)
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0, "bind: %s", strerror(errno));
+    a.sin_port = htons(port);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return false;
+    }
     socklen_t len = sizeof a;
     cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
     close(fd);
-    uint16_t port = ntohs(a.sin_port);
     if (udp_too) {
         int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         cr_assert_geq(u, 0);
         int rc = bind(u, (struct sockaddr *)&a, sizeof a);
         close(u);
         if (rc != 0) {
-            return 0;
+            return false;
         }
     }
-    return port;
+    *out = ntohs(a.sin_port);
+    return true;
 }
 
 static uint16_t free_port(uint16_t *taken, unsigned n_taken, bool udp_too)
 {
+    if (!port_rng_ready) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        lgt_rng_init(&port_rng, (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^
+                                    (uint64_t)ts.tv_sec);
+        port_rng_ready = true;
+    }
+    uint16_t lo = 0;
+    uint16_t hi = 0;
+    bool ranged = port_range(&lo, &hi);
     for (unsigned t = 0; t < PORT_TRIES_MAX; t++) {
-        uint16_t p = probe_port(udp_too);
-        bool dup = p == 0;
+        uint16_t want = ranged ? (uint16_t)(lo + lgt_rng_below(&port_rng, hi - lo + 1u)) : 0;
+        uint16_t p = 0;
+        bool dup = !probe_port(want, udp_too, &p);
         for (unsigned k = 0; k < n_taken && !dup; k++) {
             dup = taken[k] == p;
         }
@@ -260,6 +306,31 @@ static uint16_t free_port(uint16_t *taken, unsigned n_taken, bool udp_too)
     }
     cr_assert_fail("no free port after %u tries", PORT_TRIES_MAX);
     return 0;
+}
+
+/* Fresh ports for every node, and the --initial-cluster naming them. Only before any node
+ * has run (the Raft addresses are in the nodes' configuration from bootstrap on). */
+static void assign_addresses(struct lgt_cluster *c)
+{
+    uint16_t taken[3u * LGT_CLUSTER_NODES_MAX];
+    unsigned n_taken = 0;
+    size_t used = 0;
+    for (unsigned i = 0; i < c->o.n_nodes; i++) {
+        struct lgt_node *n = &c->nodes[i];
+        uint16_t raft = free_port(taken, n_taken++, false);
+        uint16_t client = free_port(taken, n_taken++, false);
+        uint16_t gossip = free_port(taken, n_taken++, true);
+        snprintf(n->raft_address, sizeof n->raft_address, "localhost:%u", (unsigned)raft);
+        snprintf(n->client_address, sizeof n->client_address, "127.0.0.1:%u",
+                 (unsigned)client);
+        snprintf(n->gossip_address, sizeof n->gossip_address, "127.0.0.1:%u",
+                 (unsigned)gossip);
+        int w = snprintf(c->initial_cluster + used, sizeof c->initial_cluster - used,
+                         "%s%llu=%s", i == 0 ? "" : ",", (unsigned long long)n->id,
+                         n->raft_address);
+        cr_assert(w > 0 && (size_t)w < sizeof c->initial_cluster - used);
+        used += (size_t)w;
+    }
 }
 
 struct lgt_cluster *lgt_cluster_new(const struct lgt_cluster_options *o)
@@ -293,29 +364,14 @@ struct lgt_cluster *lgt_cluster_new(const struct lgt_cluster_options *o)
     install_handlers();
     current = c;
     lgt_tmpdir(c->dir);
-    uint16_t taken[3u * LGT_CLUSTER_NODES_MAX];
-    unsigned n_taken = 0;
-    size_t used = 0;
     for (unsigned i = 0; i < c->o.n_nodes; i++) {
         struct lgt_node *n = &c->nodes[i];
         n->id = i + 1u;
         n->wait_status = -1;
-        uint16_t raft = free_port(taken, n_taken++, false);
-        uint16_t client = free_port(taken, n_taken++, false);
-        uint16_t gossip = free_port(taken, n_taken++, true);
-        snprintf(n->raft_address, sizeof n->raft_address, "localhost:%u", (unsigned)raft);
-        snprintf(n->client_address, sizeof n->client_address, "127.0.0.1:%u",
-                 (unsigned)client);
-        snprintf(n->gossip_address, sizeof n->gossip_address, "127.0.0.1:%u",
-                 (unsigned)gossip);
         path_printf(n->data_dir, sizeof n->data_dir, "%s/node-%u", c->dir, i + 1u);
         path_printf(n->log_path, sizeof n->log_path, "%s/node-%u.log", c->dir, i + 1u);
-        int w = snprintf(c->initial_cluster + used, sizeof c->initial_cluster - used,
-                         "%s%llu=%s", i == 0 ? "" : ",", (unsigned long long)n->id,
-                         n->raft_address);
-        cr_assert(w > 0 && (size_t)w < sizeof c->initial_cluster - used);
-        used += (size_t)w;
     }
+    assign_addresses(c);
     return c;
 }
 
@@ -774,7 +830,10 @@ int lgt_node_status(struct lgt_cluster *c, unsigned i, struct lgt_status *out, c
     return rc;
 }
 
-void lgt_node_wait_ready(struct lgt_cluster *c, unsigned i, unsigned timeout_ms)
+/* Wait until node i answers status. Returns true; or false with why (the node exited, or
+ * did not answer in time). */
+static bool node_ready(struct lgt_cluster *c, unsigned i, unsigned timeout_ms, char *why,
+                       size_t why_size)
 {
     struct lgt_node *n = &c->nodes[i];
     uint64_t deadline = lgt_now_ms() + timeout_ms;
@@ -784,9 +843,9 @@ void lgt_node_wait_ready(struct lgt_cluster *c, unsigned i, unsigned timeout_ms)
         int st = 0;
         if (lgt_node_exited(c, i, &st)) {
             char text[64];
-            lgt_cluster_fail(c, __FILE__, __LINE__, "node running", "node %llu %s while "
-                             "starting", (unsigned long long)n->id,
-                             lgt_wait_status_text(st, text, sizeof text));
+            snprintf(why, why_size, "node %llu %s while starting", (unsigned long long)n->id,
+                     lgt_wait_status_text(st, text, sizeof text));
+            return false;
         }
         struct lgt_status s;
         rc = lgt_node_status(c, i, &s, err);
@@ -794,26 +853,76 @@ void lgt_node_wait_ready(struct lgt_cluster *c, unsigned i, unsigned timeout_ms)
             LGT_CHECK(c, s.node_id == n->id, "node at %s says it is %llu, expected %llu",
                       n->client_address, (unsigned long long)s.node_id,
                       (unsigned long long)n->id);
-            return;
+            return true;
         }
         if (lgt_now_ms() >= deadline) {
             break;
         }
         lgt_sleep_ms(LGT_POLL_MS);
     }
-    lgt_cluster_fail(c, __FILE__, __LINE__, "node ready", "node %llu (%s) did not answer "
-                     "status within %u ms: %s %s", (unsigned long long)n->id,
-                     n->client_address, timeout_ms, lg_err_name(rc), err);
+    snprintf(why, why_size, "node %llu (%s) did not answer status within %u ms: %s %s",
+             (unsigned long long)n->id, n->client_address, timeout_ms, lg_err_name(rc), err);
+    return false;
+}
+
+void lgt_node_wait_ready(struct lgt_cluster *c, unsigned i, unsigned timeout_ms)
+{
+    char why[512];
+    if (!node_ready(c, i, timeout_ms, why, sizeof why)) {
+        lgt_cluster_fail(c, __FILE__, __LINE__, "node ready", "%s", why);
+    }
+}
+
+/* First starts are retried with new ports when one was taken meanwhile (see free_port). */
+#define START_ATTEMPTS_MAX 3u
+
+void lgt_cluster_start_some(struct lgt_cluster *c, const unsigned *idx, unsigned n)
+{
+    unsigned count = idx != NULL ? n : c->o.n_nodes;
+    bool fresh = true;
+    for (unsigned i = 0; i < c->o.n_nodes; i++) {
+        fresh = fresh && c->nodes[i].starts == 0;
+    }
+    for (unsigned attempt = 1;; attempt++) {
+        for (unsigned k = 0; k < count; k++) {
+            lgt_node_start(c, idx != NULL ? idx[k] : k);
+        }
+        char why[512] = "";
+        int bad = -1;
+        for (unsigned k = 0; k < count && bad < 0; k++) {
+            unsigned i = idx != NULL ? idx[k] : k;
+            if (!node_ready(c, i, LGT_READY_TIMEOUT_MS, why, sizeof why)) {
+                bad = (int)i;
+            }
+        }
+        if (bad < 0) {
+            return;
+        }
+        bool in_use = lgt_node_log_contains(c, (unsigned)bad, "Address already in use", true) ||
+                      lgt_node_log_contains(c, (unsigned)bad, "address already in use", true);
+        if (!fresh || !in_use || attempt == START_ATTEMPTS_MAX) {
+            lgt_cluster_fail(c, __FILE__, __LINE__, "nodes ready", "start attempt %u: %s",
+                             attempt, why);
+        }
+        /* A port was taken between the check and the node's bind: start over with new
+         * ports and empty data directories. */
+        reap_all(c);
+        for (unsigned i = 0; i < c->o.n_nodes; i++) {
+            lgt_rmtree(c->nodes[i].data_dir);
+            int log = open(c->nodes[i].log_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+            if (log >= 0) {
+                dprintf(log, "--- lgt: a port was in use (node %d): new ports, start over "
+                        "---\n", bad + 1);
+                close(log);
+            }
+        }
+        assign_addresses(c);
+    }
 }
 
 void lgt_cluster_start(struct lgt_cluster *c)
 {
-    for (unsigned i = 0; i < c->o.n_nodes; i++) {
-        lgt_node_start(c, i);
-    }
-    for (unsigned i = 0; i < c->o.n_nodes; i++) {
-        lgt_node_wait_ready(c, i, LGT_READY_TIMEOUT_MS);
-    }
+    lgt_cluster_start_some(c, NULL, 0);
 }
 
 /* Statuses of every running node; false when one does not answer (why in err). */

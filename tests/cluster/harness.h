@@ -1,7 +1,8 @@
 /* harness: real `ledger-node serve` processes on loopback for the cluster suite (DESIGN §12).
  *
  * A cluster is N (3 or 5) nodes started from the binary named by $LG_LEDGER_NODE, each with
- * free ports (bound to port 0, read, closed), its own data directory under one temporary
+ * free ports (drawn below the ephemeral port range and checked by binding them: see
+ * free_port in harness.c), its own data directory under one temporary
  * directory, the same --initial-cluster (Raft addresses as `localhost:PORT`, so host names
  * are resolved by the node's transport; client addresses as `127.0.0.1:PORT`) and short
  * Raft timeouts. A node's stdout and stderr go to `<dir>/node-<id>.log`; every start
@@ -119,8 +120,13 @@ _Noreturn void lgt_cluster_fail(struct lgt_cluster *c, const char *file, int lin
                                 const char *cond, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* Start every node, then wait (LGT_READY_TIMEOUT_MS) until each answers status. */
+/* Start every node, then wait (LGT_READY_TIMEOUT_MS) until each answers status. On a
+ * first start, a node that could not bind a port (taken since it was checked) makes the
+ * harness start over with new ports and empty data directories (at most 3 attempts). */
 void lgt_cluster_start(struct lgt_cluster *c);
+
+/* The same for the listed nodes only (idx NULL: every node); the others stay down. */
+void lgt_cluster_start_some(struct lgt_cluster *c, const unsigned *idx, unsigned n);
 
 /* Spawn node i with its flags (the same at every start; a restarted node ignores
  * --initial-cluster). Does not wait. */

@@ -191,10 +191,8 @@ Test(cluster, disk_write_error_is_fatal, .fini = lgt_cluster_fini, .timeout = 12
     struct lgt_cluster *c = lgt_cluster_new(&o);
     /* Nodes 1 and 2 first (a quorum: one of them leads), then node 3 joins as a follower
      * whose 20th Raft log append fails. */
-    lgt_node_start(c, 0);
-    lgt_node_start(c, 1);
-    lgt_node_wait_ready(c, 0, LGT_READY_TIMEOUT_MS);
-    lgt_node_wait_ready(c, 1, LGT_READY_TIMEOUT_MS);
+    const unsigned healthy[] = {0, 1};
+    lgt_cluster_start_some(c, healthy, 2);
     lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
     lgt_node_set_env(c, 2, "LEDGER_FAULT_APPEND_FAIL_AT=" FAULT_APPEND_AT);
     lgt_node_start(c, 2);
@@ -204,7 +202,6 @@ Test(cluster, disk_write_error_is_fatal, .fini = lgt_cluster_fini, .timeout = 12
      * append comes after at most a few dozen writes. The loop is bounded by count and
      * time, not by an expected number: batching and the exit's latency vary. */
     lgt_cluster_wait_converged(c, 0, LGT_CONVERGE_TIMEOUT_MS, NULL);
-    const unsigned healthy[] = {0, 1};
     struct lg_client *cl = lgt_cluster_client(c, healthy, 2, 5000, 40);
     struct lg_proto_tx_result w;
     char ref[32];
