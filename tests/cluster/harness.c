@@ -375,8 +375,23 @@ struct lgt_cluster *lgt_cluster_new(const struct lgt_cluster_options *o)
     return c;
 }
 
+/* Lines no node may ever log: a failed assertion, sanitizer reports (under
+ * -Db_sanitize=address,undefined the nodes run instrumented and report to their log). */
+static const char *const log_alarms[] = {
+    "assertion failed",
+    "ERROR: AddressSanitizer",
+    "ERROR: LeakSanitizer",
+    "runtime error:",
+};
+
 void lgt_cluster_pass(struct lgt_cluster *c)
 {
+    for (unsigned i = 0; i < c->o.n_nodes; i++) {
+        for (size_t k = 0; k < sizeof log_alarms / sizeof log_alarms[0]; k++) {
+            LGT_CHECK(c, !lgt_node_log_contains(c, i, log_alarms[k], false),
+                      "node %u's log contains \"%s\"", i + 1u, log_alarms[k]);
+        }
+    }
     c->passed = true;
 }
 

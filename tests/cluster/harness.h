@@ -112,7 +112,8 @@ struct lgt_cluster *lgt_cluster_new(const struct lgt_cluster_options *o);
  * test passed, else keep it (and print the log tails to stderr). */
 void lgt_cluster_fini(void);
 
-/* The test reached its end: its directory may be removed. */
+/* The test reached its end: fails it if a node's log holds a failed assertion or a
+ * sanitizer report; otherwise its directory may be removed. */
 void lgt_cluster_pass(struct lgt_cluster *c);
 
 /* Fail the test with a message, the log tails and the kept directory. Does not return. */
