@@ -156,7 +156,8 @@ static void append_tail(char *out, size_t size, const char *path, unsigned lines
 static void failure_report(const struct lgt_cluster *c, char *out, size_t size,
                            const char *what)
 {
-    snprintf(out, size, "%s\ncluster directory kept: %s\n", what, c->dir);
+    snprintf(out, size, "%s\n%s%scluster directory kept: %s\n", what, c->note,
+             c->note[0] != '\0' ? "\n" : "", c->dir);
     for (unsigned i = 0; i < c->o.n_nodes; i++) {
         const struct lgt_node *n = &c->nodes[i];
         size_t used = strlen(out);
@@ -375,6 +376,14 @@ struct lgt_cluster *lgt_cluster_new(const struct lgt_cluster_options *o)
     return c;
 }
 
+void lgt_cluster_note(struct lgt_cluster *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->note, sizeof c->note, fmt, ap);
+    va_end(ap);
+}
+
 /* Lines no node may ever log: a failed assertion, sanitizer reports (under
  * -Db_sanitize=address,undefined the nodes run instrumented and report to their log). */
 static const char *const log_alarms[] = {
@@ -573,7 +582,7 @@ const char *lgt_wait_status_text(int status, char *buf, size_t size)
         snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status),
                  strsignal(WTERMSIG(status)));
     } else {
-        snprintf(buf, size, "wait status 0x%x", (unsigned)status);
+        snprintf(buf, size, "wait status %d", status);
     }
     return buf;
 }
@@ -598,6 +607,10 @@ bool lgt_node_exited(struct lgt_cluster *c, unsigned i, int *status)
     }
     int st = 0;
     pid_t r = waitpid(n->pid, &st, WNOHANG);
+    if (r < 0 && errno == ECHILD) {
+        st = -1; /* reaped elsewhere: gone, status unknown */
+        r = n->pid;
+    }
     if (r == n->pid) {
         node_reaped(c, i, st);
         if (status != NULL) {
@@ -940,11 +953,17 @@ void lgt_cluster_start(struct lgt_cluster *c)
     lgt_cluster_start_some(c, NULL, 0);
 }
 
-/* Statuses of every running node; false when one does not answer (why in err). */
+/* Running and not SIGSTOPped: the nodes polls expect an answer from. */
+static bool node_live(const struct lgt_cluster *c, unsigned i)
+{
+    return lgt_node_running(c, i) && !c->nodes[i].stopped;
+}
+
+/* Statuses of every live node; false when one does not answer (why in err). */
 static bool poll_all(struct lgt_cluster *c, struct lgt_status *st, char *why, size_t why_size)
 {
     for (unsigned i = 0; i < c->o.n_nodes; i++) {
-        if (!lgt_node_running(c, i)) {
+        if (!node_live(c, i)) {
             continue;
         }
         char err[LG_ERRMSG_SIZE] = "";
@@ -964,7 +983,7 @@ static int agreed_leader(struct lgt_cluster *c, const struct lgt_status *st, cha
 {
     int leader = -1;
     for (unsigned i = 0; i < c->o.n_nodes; i++) {
-        if (lgt_node_running(c, i) && st[i].role == LG_PROTO_ROLE_LEADER) {
+        if (node_live(c, i) && st[i].role == LG_PROTO_ROLE_LEADER) {
             if (leader >= 0) {
                 snprintf(why, why_size, "nodes %d and %u both report role leader",
                          leader + 1, i + 1u);
@@ -979,7 +998,7 @@ static int agreed_leader(struct lgt_cluster *c, const struct lgt_status *st, cha
     }
     uint64_t id = c->nodes[leader].id;
     for (unsigned i = 0; i < c->o.n_nodes; i++) {
-        if (lgt_node_running(c, i) && st[i].leader_id != id) {
+        if (node_live(c, i) && st[i].leader_id != id) {
             snprintf(why, why_size, "node %u reports leader_id %llu, node %llu is leader",
                      i + 1u, (unsigned long long)st[i].leader_id, (unsigned long long)id);
             return -1;
@@ -1028,7 +1047,7 @@ void lgt_cluster_wait_converged(struct lgt_cluster *c, uint64_t min_index, unsig
             ok = false;
         }
         for (unsigned i = 0; ok && i < c->o.n_nodes; i++) {
-            if (!lgt_node_running(c, i)) {
+            if (!node_live(c, i)) {
                 continue;
             }
             const struct lgt_status *l = &st[leader];

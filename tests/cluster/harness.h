@@ -81,6 +81,7 @@ struct lgt_cluster {
     struct lgt_node nodes[LGT_CLUSTER_NODES_MAX];
     bool passed;
     bool failure_written;
+    char note[128]; /* printed first in a failure report (e.g. the test's seed) */
 };
 
 /* A node's status (DESIGN §8), copied out of the response. */
@@ -111,6 +112,10 @@ struct lgt_cluster *lgt_cluster_new(const struct lgt_cluster_options *o);
 /* .fini of every cluster test: SIGKILL and reap every node; remove the directory when the
  * test passed, else keep it (and print the log tails to stderr). */
 void lgt_cluster_fini(void);
+
+/* A line for the failure report (printf), e.g. "LG_TEST_SEED=123". */
+void lgt_cluster_note(struct lgt_cluster *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The test reached its end: fails it if a node's log holds a failed assertion or a
  * sanitizer report; otherwise its directory may be removed. */
@@ -163,7 +168,8 @@ const char *lgt_wait_status_text(int status, char *buf, size_t size);
 int lgt_node_status(struct lgt_cluster *c, unsigned i, struct lgt_status *out, char *errmsg);
 
 /* Wait (bounded) until exactly one running node reports role leader and every other
- * running node names it as leader_id. Returns its index. */
+ * running node names it as leader_id (here and below, SIGSTOPped nodes are left out).
+ * Returns its index. */
 unsigned lgt_cluster_leader(struct lgt_cluster *c, unsigned timeout_ms);
 
 /* Wait (bounded) until: a leader is known, its commit_index >= min_index, and every

@@ -353,13 +353,16 @@ Test(cluster, leader_sigkill_under_load_loses_nothing, .fini = lgt_cluster_fini,
     lgt_cluster_start(c);
     unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
 
+    /* Static: a failed check leaves this frame (longjmp to .fini) while the threads still
+     * run; they must not point into a dead stack. */
     static struct load_worker wk[LOAD_THREADS];
     memset(wk, 0, sizeof wk);
-    atomic_bool stop;
+    static atomic_bool stop;
     atomic_init(&stop, false);
-    atomic_uint acked_total;
+    static atomic_uint acked_total;
     atomic_init(&acked_total, 0u);
     uint64_t seed = lgt_seed();
+    lgt_cluster_note(c, "LG_TEST_SEED=%llu", (unsigned long long)seed);
     for (unsigned w = 0; w < LOAD_THREADS; w++) {
         wk[w].index = w;
         wk[w].seed = seed + w;
