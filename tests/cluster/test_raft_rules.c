@@ -1,0 +1,183 @@
+/* cluster: libraft 0.15.0 mitigations (DESIGN §7) that only a real process shows:
+ * auto-recovery off (a corrupt Raft log stops the node instead of silently dropping
+ * entries) and no linearizable read from a new leader before its barrier applied. */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define LEDGER "rules"
+#define ASSET "USD/2"
+
+/* Is name a closed raft_uv segment ("%016llu-%016llu")? */
+static bool closed_segment(const char *name)
+{
+    if (strlen(name) != 33u || name[16] != '-') {
+        return false;
+    }
+    for (unsigned i = 0; i < 33u; i++) {
+        if (i != 16u && (name[i] < '0' || name[i] > '9')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Count files in dir whose name starts with prefix; remember the largest closed segment. */
+static unsigned scan_raft_dir(const char *dir, const char *prefix, char *biggest,
+                              size_t biggest_size, off_t *biggest_bytes)
+{
+    unsigned n = 0;
+    *biggest_bytes = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return 0;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            n++;
+        }
+        char path[LGT_PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        if (closed_segment(e->d_name) && stat(path, &sb) == 0 && sb.st_size > *biggest_bytes) {
+            *biggest_bytes = sb.st_size;
+            snprintf(biggest, biggest_size, "%s", path);
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+Test(cluster, corrupt_raft_log_stops_the_node_instead_of_dropping_entries,
+     .fini = lgt_cluster_fini, .timeout = 120)
+{
+    struct lgt_cluster_options o = {.n_nodes = 3};
+    struct lgt_cluster *c = lgt_cluster_new(&o);
+    lgt_cluster_start(c);
+    unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+    struct lg_client *cl = lgt_cluster_client(c, NULL, 0, 5000, 40);
+    struct lg_proto_tx_result w;
+    char ref[32];
+    for (unsigned k = 0; k < 40; k++) {
+        snprintf(ref, sizeof ref, "corrupt-%u", k);
+        struct lgt_transfer t = {.ledger = LEDGER, .source = "world",
+                                 .destination = "users:1:main", .amount = 1 + k,
+                                 .asset = ASSET, .reference = ref};
+        lgt_submit_ok(c, cl, &t, &w);
+    }
+    lg_client_close(cl);
+    lgt_cluster_wait_converged(c, w.index, LGT_CONVERGE_TIMEOUT_MS, NULL);
+    /* Stop a follower cleanly: raft_uv closes its open segments into closed ones. */
+    unsigned victim = (leader + 1u) % 3u;
+    lgt_node_signal(c, victim, SIGTERM);
+    int st = 0;
+    LGT_CHECK(c, lgt_node_wait_exit(c, victim, LGT_EXIT_TIMEOUT_MS, &st) && WIFEXITED(st) &&
+                     WEXITSTATUS(st) == 0,
+              "node %u did not stop cleanly", victim + 1u);
+    char raft_dir[LGT_PATH_MAX + 8];
+    snprintf(raft_dir, sizeof raft_dir, "%s/raft", c->nodes[victim].data_dir);
+    char segment[LGT_PATH_MAX + 64] = "";
+    off_t bytes = 0;
+    scan_raft_dir(raft_dir, "corrupt", segment, sizeof segment, &bytes);
+    LGT_CHECK(c, bytes > 64, "no closed segment in %s", raft_dir);
+    /* Flip one byte in the middle of the segment (inside a batch: a CRC covers it). */
+    int fd = open(segment, O_RDWR);
+    LGT_CHECK(c, fd >= 0, "open %s", segment);
+    off_t at = bytes / 2;
+    unsigned char b = 0;
+    LGT_CHECK(c, pread(fd, &b, 1, at) == 1, "read %s", segment);
+    b ^= 0x5a;
+    LGT_CHECK(c, pwrite(fd, &b, 1, at) == 1 && fsync(fd) == 0, "write %s", segment);
+    close(fd);
+    /* With libraft's auto-recovery (the default) the segment would be renamed corrupt-…
+     * and the node would start without those committed entries. Ours must refuse. */
+    lgt_node_start(c, victim);
+    LGT_CHECK(c, lgt_node_wait_exit(c, victim, LGT_EXIT_TIMEOUT_MS, &st),
+              "node %u started on a corrupt Raft log", victim + 1u);
+    char text[64];
+    LGT_CHECK(c, WIFEXITED(st) && WEXITSTATUS(st) != 0, "node %u %s", victim + 1u,
+              lgt_wait_status_text(st, text, sizeof text));
+    LGT_CHECK(c, lgt_node_log_contains(c, victim, "raft_start", true),
+              "node %u's log does not say raft_start failed", victim + 1u);
+    char unused[8];
+    LGT_CHECK(c, scan_raft_dir(raft_dir, "corrupt", unused, sizeof unused, &bytes) == 0,
+              "segments were renamed corrupt-* (auto-recovery ran)");
+    lgt_cluster_pass(c);
+}
+
+Test(cluster, new_leader_linearizable_read_sees_every_acknowledged_write,
+     .fini = lgt_cluster_fini, .timeout = 120)
+{
+    struct lgt_cluster_options o = {.n_nodes = 3};
+    struct lgt_cluster *c = lgt_cluster_new(&o);
+    lgt_cluster_start(c);
+    unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+    unsigned only[] = {leader};
+    struct lg_client *cl = lgt_cluster_client(c, only, 1, 5000, 1);
+    struct lg_proto_tx_result w;
+    char ref[32];
+    int64_t total = 0;
+    for (unsigned k = 0; k < 200; k++) {
+        snprintf(ref, sizeof ref, "lin-%u", k);
+        struct lgt_transfer t = {.ledger = LEDGER, .source = "world",
+                                 .destination = "users:1:main", .amount = 1 + k,
+                                 .asset = ASSET, .reference = ref};
+        lgt_submit_ok(c, cl, &t, &w);
+        total += (int64_t)(1 + k);
+    }
+    lg_client_close(cl);
+    /* Kill the leader right after its last acknowledgement: the followers may not know
+     * the last commit index yet. The first linearizable answer from any survivor must
+     * include every acknowledged write. */
+    lgt_node_signal(c, leader, SIGKILL);
+    int st = 0;
+    lgt_node_wait_exit(c, leader, LGT_EXIT_TIMEOUT_MS, &st);
+    struct lg_arena arena;
+    lg_arena_init(&arena, 0);
+    unsigned answers = 0;
+    uint64_t deadline = lgt_now_ms() + 15000u;
+    while (answers < 4 && lgt_now_ms() < deadline) {
+        for (unsigned i = 0; i < 3; i++) {
+            if (i == leader) {
+                continue;
+            }
+            struct lg_conn *conn = NULL;
+            char err[LG_ERRMSG_SIZE];
+            if (lg_conn_open(&conn, c->nodes[i].client_address, 500, err) != LG_OK) {
+                continue;
+            }
+            lg_conn_set_timeout(conn, 3000);
+            struct lg_proto_request req;
+            lgt_req_balances(&req, LEDGER, "users:1:main", ASSET, LG_PROTO_READ_LINEARIZABLE,
+                             0);
+            req.id = 1;
+            struct lg_proto_response resp;
+            lg_arena_reset(&arena);
+            if (lg_conn_call(conn, &req, &arena, &resp, err) == LG_OK && resp.ok) {
+                lg_i128 bal = 0;
+                LGT_CHECK(c, lgt_balance_of(&resp, "users:1:main", ASSET, &bal),
+                          "node %u: no balance", i + 1u);
+                LGT_CHECK(c, bal == (lg_i128)total,
+                          "node %u answered a linearizable read with balance %lld, but "
+                          "%lld was acknowledged", i + 1u, (long long)bal, (long long)total);
+                answers++;
+            }
+            lg_conn_close(conn);
+        }
+        lgt_sleep_ms(LGT_POLL_MS);
+    }
+    lg_arena_close(&arena);
+    LGT_CHECK(c, answers > 0, "no survivor answered a linearizable read in 15 s");
+    cr_log_info("%u linearizable answers after the kill, all complete", answers);
+    lgt_cluster_pass(c);
+}
