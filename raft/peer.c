@@ -255,13 +255,14 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     struct conn *c = req->data;
     c->gai_pending = false;
     if (c->p == NULL || status != 0 || res == NULL) {
-        if (c->p != NULL) {
-            lg_errmsg_printf(c->p->errmsg, LG_EUNAVAIL, "resolve %s: %s", c->address,
-                             uv_strerror(status));
-            conn_fail(c, LG_EUNAVAIL);
-        }
         uv_freeaddrinfo(res);
-        conn_free_maybe(c);
+        if (c->p == NULL) {
+            conn_free_maybe(c); /* detached while resolving: nothing else holds it */
+            return;
+        }
+        lg_errmsg_printf(c->p->errmsg, LG_EUNAVAIL, "resolve %s: %s", c->address,
+                         uv_strerror(status != 0 ? status : UV_EAI_NONAME));
+        conn_fail(c, LG_EUNAVAIL); /* frees c (no handle is open yet) */
         return;
     }
     int rv = uv_tcp_init(c->p->loop, &c->tcp);

@@ -181,3 +181,41 @@ Test(cluster, new_leader_linearizable_read_sees_every_acknowledged_write,
     cr_log_info("%u linearizable answers after the kill, all complete", answers);
     lgt_cluster_pass(c);
 }
+
+Test(cluster, unresolvable_leader_address_answers_unavailable_and_keeps_serving,
+     .fini = lgt_cluster_fini, .timeout = 120)
+{
+    struct lgt_cluster_options o = {.n_nodes = 3};
+    struct lgt_cluster *c = lgt_cluster_new(&o);
+    /* Every node advertises a client address that does not resolve (a pod name not yet
+     * published, a typo): a follower's read-index request to the leader cannot connect. */
+    for (unsigned i = 0; i < 3; i++) {
+        lgt_node_set_env(c, i, "LEDGER_ADVERTISE_CLIENT=bad-host.invalid:1");
+    }
+    lgt_cluster_start(c);
+    unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+    unsigned follower = (leader + 1u) % 3u;
+    struct lg_arena arena;
+    lg_arena_init(&arena, 0);
+    struct lg_conn *conn = lgt_node_conn(c, follower, 10000);
+    for (unsigned k = 0; k < 3; k++) {
+        struct lg_proto_request req;
+        lgt_req_balances(&req, LEDGER, "users:1:main", ASSET, LG_PROTO_READ_LINEARIZABLE, 0);
+        req.id = 1 + k;
+        struct lg_proto_response resp;
+        char err[LG_ERRMSG_SIZE];
+        lg_arena_reset(&arena);
+        int rc = lg_conn_call(conn, &req, &arena, &resp, err);
+        LGT_CHECK(c, rc == LG_OK, "follower %u did not answer: %s", follower + 1u, err);
+        LGT_CHECK(c, !resp.ok && resp.error.code == LG_EUNAVAIL,
+                  "linearizable read on follower %u: ok=%d code=%s", follower + 1u, resp.ok,
+                  lg_err_name(resp.ok ? LG_OK : resp.error.code));
+    }
+    lg_conn_close(conn);
+    lg_arena_close(&arena);
+    LGT_CHECK(c, lgt_node_running(c, follower), "follower %u died", follower + 1u);
+    struct lgt_status st;
+    char err[LG_ERRMSG_SIZE];
+    LGT_CHECK(c, lgt_node_status(c, follower, &st, err) == LG_OK, "status: %s", err);
+    lgt_cluster_pass(c);
+}
