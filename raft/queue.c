@@ -196,9 +196,9 @@ int lg_raft_queue_submit(struct lg_raft_queue *q, struct lg_raft_submit *req, ch
     q->tail = req;
     q->n_queued++;
     q->bytes_queued += req->bytes;
-    if (q->n_queued >= q->o.cmds_max || q->bytes_queued >= q->o.bytes_max) {
-        lg_raft_queue_flush(q);
-    }
+    /* No flush here: a failed proposal answers its requests, and this one must not be
+     * answered inside its own submit. The owner flushes once per loop turn, which still
+     * cuts entries at cmds_max / bytes_max. */
     return LG_OK;
 }
 

@@ -1068,3 +1068,33 @@ Test(raft_queue, leadership_loss_answers_and_retries_apply_once, .timeout = 120)
             old, now, unavailable, not_leader, dup);
     qcluster_stop(qc);
 }
+
+static void transfer_noop_cb(struct raft_transfer *req)
+{
+    (void)req;
+}
+
+/* A submit that fills an entry must not propose it inside the call: if the proposal fails
+ * (here raft_apply refuses during a leadership transfer) the request would be answered
+ * from inside its own submit, which the header forbids (the server frees per-request state
+ * from the callback). The answer comes from the next turn, once. */
+Test(raft_queue, submit_never_answers_inside_the_call, .timeout = 60)
+{
+    names_init();
+    struct qcluster *qc = qcluster_start(3, 1, 8);
+    unsigned l = leader_of(qc->c);
+    struct lg_raft_queue *q = &qc->q[l];
+    struct turn_arg t = {qc, NULL, 0, l};
+    cr_assert(raft_fixture_step_until(&qc->c->f, turn_ready, &t, STEP_MS));
+    static struct raft_transfer tr;
+    cr_assert_eq(raft_transfer(raft_fixture_get(&qc->c->f, l), &tr, 0, transfer_noop_cb), 0);
+    cr_assert_eq(raft_state(raft_fixture_get(&qc->c->f, l)), RAFT_LEADER);
+    static struct sub x;
+    sub_init(&x, 1);
+    cr_assert_eq(lg_raft_queue_submit(q, &x.s, NULL), LG_OK);
+    cr_assert_eq(x.answers, 0, "answered inside lg_raft_queue_submit");
+    lg_raft_queue_flush(q);
+    cr_assert_eq(x.answers, 1);
+    cr_assert_eq(x.res.code, LG_ENOTLEADER, "%s", x.res.message);
+    qcluster_stop(qc);
+}
