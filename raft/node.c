@@ -59,6 +59,7 @@ struct lg_node {
     bool io_inited;
     struct raft raft;
     bool raft_inited;
+    bool raft_log_found; /* metadata1/2 existed before raft_init */
     struct lg_raft_queue queue;
     bool queue_inited;
     struct raft_transfer transfer; /* lives until raft_close's callback (c-raft #396) */
@@ -704,8 +705,31 @@ static void node_free_parts(struct lg_node *n);
 
 /* Bootstrap when initial voters are given; an already bootstrapped directory is the normal
  * restart case and the flag is then ignored (DESIGN §10). */
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[PATH_BYTES + 16];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &sb) == 0;
+}
+
 static int bootstrap(struct lg_node *n, const struct lg_node_config *cfg, char *errmsg)
 {
+    /* A journal or checkpoint without a Raft log means the Raft data was lost (a wiped
+     * raft/ directory). Bootstrapping again under the same id would make this node a voter
+     * with an empty log that can elect a leader lacking committed entries (DESIGN §1.1).
+     * raft_uv writes metadata1/metadata2 on bootstrap and on every term or vote (and raft_init
+ * creates them when absent, so lg_node_start looks before raft_init). */
+    if ((lg_fsm_last_seq(n->fsm) > 0 || lg_fsm_applied_index(n->fsm) > 0) &&
+        !n->raft_log_found) {
+        return lg_errmsg_printf(errmsg, LG_ECORRUPT,
+                                "%s has no Raft log but the journal holds %llu records "
+                                "(applied index %llu): this node's Raft data was lost. "
+                                "Refusing to start (it could vote with an empty log); wipe "
+                                "the data directory and add the machine under a new id",
+                                n->raft_dir, (unsigned long long)lg_fsm_last_seq(n->fsm),
+                                (unsigned long long)lg_fsm_applied_index(n->fsm));
+    }
     if (cfg->n_initial == 0) {
         return LG_OK;
     }
@@ -830,6 +854,8 @@ int lg_node_start(struct lg_node **out, uv_loop_t *loop, const struct lg_node_co
         rc = lg_errmsg_printf(msg, LG_EINVAL, "client address not printable");
         goto fail;
     }
+    n->raft_log_found = file_exists(n->raft_dir, "metadata1") ||
+                        file_exists(n->raft_dir, "metadata2");
     int rv = raft_uv_init(&n->io, loop, n->raft_dir, &n->transport);
     if (rv != 0) {
         rc = lg_errmsg_printf(msg, LG_EIO, "raft_uv_init: %s (%s)", raft_strerror(rv),
