@@ -101,9 +101,9 @@ void lg_raft_queue_tick(struct lg_raft_queue *q);
 
 /* Queue a request. Returns LG_OK (cb will be called exactly once, never from inside this
  * call); LG_EBADREQ (the command's shape is invalid); LG_ENOTLEADER (this node is not
- * leader); LG_EUNAVAIL (queue full). On non-OK cb is never called. Never proposes (the owner's
- * per-turn flush does, in entries of at most cmds_max commands / bytes_max bytes). errmsg (LG_ERRMSG_SIZE, may be NULL) says
- * why on non-OK. */
+ * leader); LG_EUNAVAIL (queue full). On non-OK cb is never called. Never proposes (the
+ * owner's per-turn flush does, in entries of at most cmds_max commands / bytes_max
+ * bytes). errmsg (LG_ERRMSG_SIZE, may be NULL) says why on non-OK. */
 int lg_raft_queue_submit(struct lg_raft_queue *q, struct lg_raft_submit *req, char *errmsg);
 
 /* Propose the queued requests (when ready): as many entries as inflight_max allows. */
