@@ -103,6 +103,7 @@ struct lg_node {
     bool stopping;
     bool closing;
     bool raft_closed;
+    uint64_t drain_deadline_ms;    /* leader stopping: until in-flight writes are answered */
     uint64_t transfer_deadline_ms;
     lg_node_stop_cb stop_cb;
     void *stop_arg;
@@ -1071,10 +1072,40 @@ static void transfer_cb(struct raft_transfer *req)
     }
 }
 
-/* The stop sequence, driven from node_turn until raft_close starts. */
+/* Hand leadership over (or close at once when that is impossible). */
+static void stop_transfer(struct lg_node *n)
+{
+    n->drain_deadline_ms = 0;
+    if (raft_state(&n->raft) != RAFT_LEADER) {
+        do_close(n);
+        return;
+    }
+    n->transfer.data = n;
+    int rv = raft_transfer(&n->raft, &n->transfer, 0, transfer_cb);
+    if (rv == 0) {
+        n->transfer_deadline_ms = uv_now(n->loop) + LG_NODE_TRANSFER_TIMEOUT_MS;
+        return;
+    }
+    lg_log(LG_LOG_WARN, "leadership_transfer_failed", "error=%s", raft_strerror(rv));
+    do_close(n);
+}
+
+/* The stop sequence, driven from node_turn until raft_close starts: a leader first lets
+ * the writes it accepted commit and be answered (bounded), then transfers, then closes. */
 static void stop_continue(struct lg_node *n)
 {
-    if (n->transfer_deadline_ms != 0 && uv_now(n->loop) >= n->transfer_deadline_ms) {
+    uint64_t now = uv_now(n->loop);
+    if (n->drain_deadline_ms != 0) {
+        bool drained = n->queue.n_queued == 0 && n->queue.n_inflight == 0;
+        if (drained || now >= n->drain_deadline_ms || raft_state(&n->raft) != RAFT_LEADER) {
+            lg_log(drained ? LG_LOG_INFO : LG_LOG_WARN, "writes_drained",
+                   "complete=%s queued=%u inflight=%u", drained ? "true" : "false",
+                   n->queue.n_queued, n->queue.n_inflight);
+            stop_transfer(n);
+        }
+        return;
+    }
+    if (n->transfer_deadline_ms != 0 && now >= n->transfer_deadline_ms) {
         lg_log(LG_LOG_WARN, "leadership_transfer_timeout", "after_ms=%u",
                LG_NODE_TRANSFER_TIMEOUT_MS);
         do_close(n);
@@ -1093,14 +1124,11 @@ void lg_node_stop(struct lg_node *n, lg_node_stop_cb cb, void *arg)
     n->stopping = true;
     lg_log(LG_LOG_INFO, "node_stopping", "role=%s", state_name(raft_state(&n->raft)));
     if (raft_state(&n->raft) == RAFT_LEADER) {
-        lg_raft_queue_flush(&n->queue); /* propose what is queued before handing over */
-        n->transfer.data = n;
-        int rv = raft_transfer(&n->raft, &n->transfer, 0, transfer_cb);
-        if (rv == 0) {
-            n->transfer_deadline_ms = uv_now(n->loop) + LG_NODE_TRANSFER_TIMEOUT_MS;
-            return;
-        }
-        lg_log(LG_LOG_WARN, "leadership_transfer_failed", "error=%s", raft_strerror(rv));
+        /* New writes are refused from now on (lg_node_submit); what was accepted is
+         * proposed by the next turns and answered before leadership moves, so a rolling
+         * restart does not turn committed writes into "outcome unknown". */
+        n->drain_deadline_ms = uv_now(n->loop) + LG_NODE_DRAIN_TIMEOUT_MS;
+        return;
     }
     do_close(n);
 }

@@ -36,6 +36,8 @@
 #define LG_NODE_SNAPSHOT_TRAILING 32768u
 /* How long an `after` or `linearizable` read may wait for the applied index. */
 #define LG_NODE_READ_TIMEOUT_MS 5000u
+/* A stopping leader waits at most this long for the writes it accepted to be answered. */
+#define LG_NODE_DRAIN_TIMEOUT_MS 2000u
 /* A graceful stop waits at most this long for a leadership transfer. */
 #define LG_NODE_TRANSFER_TIMEOUT_MS 3000u
 
@@ -69,10 +71,11 @@ struct lg_node; /* opaque */
 int lg_node_start(struct lg_node **out, uv_loop_t *loop, const struct lg_node_config *cfg,
                   char *errmsg);
 
-/* Graceful stop: stop taking writes; a leader transfers leadership (raft_transfer, bounded
- * by LG_NODE_TRANSFER_TIMEOUT_MS); raft_close; every waiting request is answered
- * (LG_ESHUTDOWN / LG_EUNAVAIL); the journal is synced and a checkpoint written; then cb
- * runs on the loop. Call once. After cb, lg_node_free. */
+/* Graceful stop: stop taking writes; a leader lets the writes it accepted commit and be
+ * answered (bounded by LG_NODE_DRAIN_TIMEOUT_MS), then transfers leadership
+ * (raft_transfer, bounded by LG_NODE_TRANSFER_TIMEOUT_MS); raft_close; every waiting
+ * request is answered (LG_ESHUTDOWN / LG_EUNAVAIL); the journal is synced and a
+ * checkpoint written; then cb runs on the loop. Call once. After cb, lg_node_free. */
 typedef void (*lg_node_stop_cb)(struct lg_node *n, void *arg);
 void lg_node_stop(struct lg_node *n, lg_node_stop_cb cb, void *arg);
 void lg_node_free(struct lg_node *n);
@@ -106,8 +109,9 @@ struct lg_node_read {
 };
 
 /* Start a read. The callback runs exactly once, never from inside this call (stale and
- * already satisfied reads are answered from the loop's next check phase). r stays
- * caller-owned and alive until its callback. */
+ * already satisfied reads are answered from the loop's next prepare phase). r stays
+ * caller-owned and alive until its callback. Not once lg_node_status() reports stopping
+ * (reads already waiting are answered LG_ESHUTDOWN at close; callers refuse new ones). */
 void lg_node_read(struct lg_node *n, struct lg_node_read *r);
 
 /* The FSM, for reading inside a read callback (or for stale reads at any time). */
