@@ -38,6 +38,7 @@ struct io_wrap {
     struct io_wrap *next;
     struct lg_node *node;
     void *req;
+    uint64_t started_ms; /* loop time when handed to raft_uv (the watchdog's clock) */
     raft_io_append_cb append_cb;
     raft_io_snapshot_put_cb snapshot_put_cb;
 };
@@ -74,6 +75,8 @@ struct lg_node {
     int (*io_set_vote)(struct raft_io *, raft_id);
     uint64_t appends;
     uint64_t fail_append_at; /* test seam (LEDGER_FAULT_APPEND_FAIL_AT), 0: off */
+    uint64_t stall_append_at; /* test seam (LEDGER_FAULT_APPEND_STALL_AT), 0: off */
+    uint64_t io_watchdog_ms;  /* a write outstanding this long is fatal */
 
     uv_prepare_t prepare;
     uv_timer_t tick;
@@ -165,6 +168,7 @@ static struct io_wrap *wrap_push(struct lg_node *n, void *req)
     }
     w->node = n;
     w->req = req;
+    w->started_ms = uv_now(n->loop);
     w->next = io_wraps;
     io_wraps = w;
     return w;
@@ -194,6 +198,9 @@ static int node_io_append(struct raft_io *io, struct raft_io_append *req,
     }
     struct io_wrap *w = wrap_push(n, req);
     w->append_cb = cb;
+    if (n->stall_append_at != 0 && n->appends == n->stall_append_at) {
+        return 0; /* injected: raft_uv never sees it, so it never completes */
+    }
     int rv = n->io_append(io, req, entries, n_entries, append_cb);
     if (rv != 0) {
         wrap_take(req);
@@ -261,6 +268,24 @@ static int node_io_set_vote(struct raft_io *io, raft_id id)
         io_fatal(n, "vote write", rv);
     }
     return rv;
+}
+
+/* raft_uv 0.15.0 records some write failures only in an internal flag (a failed write
+ * submission, segment finalize or truncate): the requests behind them never complete,
+ * the leader stays leader with writes stalled, and raft_close waits forever. A write
+ * (append or snapshot) outstanding longer than the watchdog is therefore fatal too. */
+static void io_watchdog(struct lg_node *n)
+{
+    uint64_t now = uv_now(n->loop);
+    for (struct io_wrap *w = io_wraps; w != NULL; w = w->next) {
+        if (w->node == n && now - w->started_ms >= n->io_watchdog_ms) {
+            char what[96];
+            snprintf(what, sizeof what, "%s stalled for %llu ms (watchdog)",
+                     w->append_cb != NULL ? "log append" : "snapshot write",
+                     (unsigned long long)(now - w->started_ms));
+            io_fatal(n, what, RAFT_IOERR);
+        }
+    }
 }
 
 static void wrap_io(struct lg_node *n)
@@ -651,6 +676,7 @@ static void node_turn(struct lg_node *n)
     if (n->raft_closed) {
         return;
     }
+    io_watchdog(n); /* also while closing: raft_close waits for stalled writes */
     if (!n->closing) {
         log_changes(n);
         gap_turn(n);
@@ -798,6 +824,10 @@ int lg_node_start(struct lg_node **out, uv_loop_t *loop, const struct lg_node_co
     n->last_state = -1;
     const char *fault = getenv("LEDGER_FAULT_APPEND_FAIL_AT");
     n->fail_append_at = fault != NULL ? strtoull(fault, NULL, 10) : 0;
+    const char *stall = getenv("LEDGER_FAULT_APPEND_STALL_AT");
+    n->stall_append_at = stall != NULL ? strtoull(stall, NULL, 10) : 0;
+    /* With the stall seam on, a short watchdog keeps its test fast. */
+    n->io_watchdog_ms = n->stall_append_at != 0 ? 1000u : LG_NODE_IO_WATCHDOG_MS;
     char journal_dir[PATH_BYTES];
     char state_dir[PATH_BYTES];
     int rc = copy_address(n->raft_address, cfg->raft_address, "raft address", msg);

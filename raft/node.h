@@ -36,6 +36,8 @@
 #define LG_NODE_SNAPSHOT_TRAILING 32768u
 /* How long an `after` or `linearizable` read may wait for the applied index. */
 #define LG_NODE_READ_TIMEOUT_MS 5000u
+/* A Raft log append or snapshot write outstanding this long stops the node (exit 74). */
+#define LG_NODE_IO_WATCHDOG_MS 30000u
 /* A stopping leader waits at most this long for the writes it accepted to be answered. */
 #define LG_NODE_DRAIN_TIMEOUT_MS 2000u
 /* A graceful stop waits at most this long for a leadership transfer. */

@@ -257,3 +257,43 @@ Test(cluster, lost_raft_log_with_a_journal_refuses_to_rebootstrap, .fini = lgt_c
               "node %u's log does not say why", victim + 1u);
     lgt_cluster_pass(c);
 }
+
+Test(cluster, stalled_raft_write_is_fatal, .fini = lgt_cluster_fini, .timeout = 120)
+{
+    struct lgt_cluster_options o = {.n_nodes = 3};
+    struct lgt_cluster *c = lgt_cluster_new(&o);
+    const unsigned healthy[] = {0, 1};
+    lgt_cluster_start_some(c, healthy, 2);
+    lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+    /* Node 3's 5th Raft log append never completes (what raft_uv 0.15.0 does when a write
+     * submission fails after the request was queued): the watchdog (1 s with the seam)
+     * must stop it with exit 74 instead of leaving it stuck. */
+    lgt_node_set_env(c, 2, "LEDGER_FAULT_APPEND_STALL_AT=5");
+    lgt_node_start(c, 2);
+    lgt_node_wait_ready(c, 2, LGT_READY_TIMEOUT_MS);
+    struct lg_client *cl = lgt_cluster_client(c, healthy, 2, 5000, 40);
+    struct lg_proto_tx_result w;
+    char ref[32];
+    int st = 0;
+    bool exited = false;
+    uint64_t deadline = lgt_now_ms() + 20000u;
+    for (unsigned k = 0; k < 2000 && !exited && lgt_now_ms() < deadline; k++) {
+        snprintf(ref, sizeof ref, "stall-%u", k);
+        struct lgt_transfer t = {.ledger = LEDGER, .source = "world",
+                                 .destination = "users:1:main", .amount = 1, .asset = ASSET,
+                                 .reference = ref};
+        lgt_submit_ok(c, cl, &t, &w);
+        exited = lgt_node_exited(c, 2, &st);
+        lgt_sleep_ms(5);
+    }
+    lg_client_close(cl);
+    if (!exited) {
+        exited = lgt_node_wait_exit(c, 2, LGT_EXIT_TIMEOUT_MS, &st);
+    }
+    LGT_CHECK(c, exited, "node 3 still runs with a stalled Raft write");
+    char text[64];
+    LGT_CHECK(c, WIFEXITED(st) && WEXITSTATUS(st) == 74, "node 3 %s, expected exit 74",
+              lgt_wait_status_text(st, text, sizeof text));
+    LGT_CHECK(c, lgt_node_log_contains(c, 2, "stalled", true), "no 'stalled' in its log");
+    lgt_cluster_pass(c);
+}
