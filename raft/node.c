@@ -23,6 +23,9 @@
 #define TICK_MS 20u
 /* Journal catch-up: each journal_read page is bounded; the fill tries each known peer. */
 #define GAP_REQUEST_TIMEOUT_MS 10000u
+#define GAP_CONNECT_TIMEOUT_MS 2000u
+/* Budget of a fill that an apply waits for (the loop is blocked meanwhile). */
+#define GAP_APPLY_BUDGET_MS 60000u
 
 enum read_state {
     R_WAIT_INDEX = 0, /* until applied >= wait_index */
@@ -95,6 +98,7 @@ struct lg_node {
     /* Journal catch-up after a restore (gap_hook, gap_turn). */
     uint64_t gap_restores_seen;
     uint64_t gap_retry_ms; /* 0: nothing to do; else loop time of the next attempt */
+    bool gap_started_logged;
 
     /* What the log said last. */
     int last_state;
@@ -307,10 +311,11 @@ static void wrap_io(struct lg_node *n)
 /* Fetch the records the journal lacks from one peer's client port and append them
  * (lg_fsm_gap_append verifies the chain and, at the end, the snapshot's last hash).
  * Blocking, bounded by GAP_REQUEST_TIMEOUT_MS per page: it runs on the loop thread. */
-static int gap_fill_from(struct lg_node *n, const char *address, char *errmsg)
+static int gap_fill_from(struct lg_node *n, const char *address, unsigned pages_max,
+                         uint64_t deadline_ms, char *errmsg)
 {
     struct lg_conn *c = NULL;
-    int rc = lg_conn_open(&c, address, GAP_REQUEST_TIMEOUT_MS, errmsg);
+    int rc = lg_conn_open(&c, address, GAP_CONNECT_TIMEOUT_MS, errmsg);
     if (rc != LG_OK) {
         return rc;
     }
@@ -318,7 +323,14 @@ static int gap_fill_from(struct lg_node *n, const char *address, char *errmsg)
     struct lg_arena arena;
     lg_arena_init(&arena, LG_DECODE_ARENA_BYTES_MAX);
     uint64_t id = 1;
-    while (rc == LG_OK && lg_fsm_journal_gap(n->fsm) > 0) {
+    unsigned pages = 0;
+    while (rc == LG_OK && lg_fsm_journal_gap(n->fsm) > 0 && pages < pages_max) {
+        uv_update_time(n->loop);
+        if (uv_now(n->loop) >= deadline_ms) {
+            rc = lg_errmsg_printf(errmsg, LG_ETIMEOUT, "journal catch-up time budget spent");
+            break;
+        }
+        pages++;
         uint64_t from = lg_journal_last_seq(lg_fsm_journal(n->fsm)) + 1u;
         struct lg_proto_request req;
         memset(&req, 0, sizeof req);
@@ -364,15 +376,20 @@ static int gap_fill_from(struct lg_node *n, const char *address, char *errmsg)
  * a client address. A chain mismatch is fatal (the FSM is failed); an unreachable peer
  * leaves the gap open (history reads in it answer unavailable; the adapter stops the node
  * if an apply needs it). */
-static void gap_fill(struct lg_node *n)
+static void gap_fill(struct lg_node *n, unsigned pages_max, unsigned budget_ms)
 {
     uint64_t missing = lg_fsm_journal_gap(n->fsm);
     if (missing == 0) {
         return;
     }
+    uv_update_time(n->loop);
+    uint64_t deadline_ms = uv_now(n->loop) + budget_ms;
     uint64_t from = lg_journal_last_seq(lg_fsm_journal(n->fsm)) + 1u;
-    lg_log(LG_LOG_INFO, "journal_catchup_started", "from_seq=%llu records=%llu",
-           (unsigned long long)from, (unsigned long long)missing);
+    if (!n->gap_started_logged) {
+        n->gap_started_logged = true;
+        lg_log(LG_LOG_INFO, "journal_catchup_started", "from_seq=%llu records=%llu",
+               (unsigned long long)from, (unsigned long long)missing);
+    }
     raft_id candidates[LG_NODE_VOTERS_MAX + 1];
     unsigned n_candidates = 0;
     raft_id leader = 0;
@@ -395,20 +412,27 @@ static void gap_fill(struct lg_node *n)
                                            sizeof address)) {
             continue;
         }
-        int rc = gap_fill_from(n, address, errmsg);
+        uint64_t before = lg_fsm_journal_gap(n->fsm);
+        int rc = gap_fill_from(n, address, pages_max, deadline_ms, errmsg);
         if (rc == LG_ECORRUPT || rc == LG_EIO || rc == LG_ENOSPC) {
             node_fatal(n, rc, errmsg);
         }
+        if (lg_fsm_journal_gap(n->fsm) < before) {
+            break; /* this peer serves: the next turn asks it again */
+        }
     }
     char q[LG_ERRMSG_SIZE + 8];
-    if (lg_fsm_journal_gap(n->fsm) > 0) {
+    uint64_t left = lg_fsm_journal_gap(n->fsm);
+    if (left == missing) {
         lg_log(LG_LOG_WARN, "journal_catchup_failed", "missing=%llu msg=%s",
-               (unsigned long long)lg_fsm_journal_gap(n->fsm),
-               lg_log_quote(errmsg, q, sizeof q));
+               (unsigned long long)left, lg_log_quote(errmsg, q, sizeof q));
         return;
     }
-    lg_log(LG_LOG_INFO, "journal_catchup_done", "records=%llu last_seq=%llu",
-           (unsigned long long)missing, (unsigned long long)lg_fsm_last_seq(n->fsm));
+    if (left == 0) {
+        n->gap_started_logged = false;
+        lg_log(LG_LOG_INFO, "journal_catchup_done", "last_seq=%llu",
+               (unsigned long long)lg_fsm_last_seq(n->fsm));
+    }
 }
 
 /* The adapter's gap hook. Right after a restore (inside libraft's InstallSnapshot path)
@@ -423,10 +447,13 @@ static void gap_hook(void *arg, struct lg_fsm *fsm)
         n->gap_retry_ms = 1; /* as soon as possible */
         return;
     }
-    gap_fill(n);
+    /* An apply needs the gap closed now: every page, within a time budget (a failure is
+     * then fatal in the adapter: the node restarts and tries again). */
+    gap_fill(n, UINT32_MAX, GAP_APPLY_BUDGET_MS);
 }
 
-/* From the loop: fill a gap left by a restore; retry every second while peers fail. */
+/* From the loop: fill a gap left by a restore one page per turn (the loop keeps serving
+ * between pages); retry every second while no peer serves. */
 static void gap_turn(struct lg_node *n)
 {
     if (n->gap_retry_ms == 0 || uv_now(n->loop) < n->gap_retry_ms) {
@@ -436,9 +463,11 @@ static void gap_turn(struct lg_node *n)
         n->gap_retry_ms = 0;
         return;
     }
-    gap_fill(n);
+    uint64_t before = lg_fsm_journal_gap(n->fsm);
+    gap_fill(n, 1, GAP_REQUEST_TIMEOUT_MS);
     uv_update_time(n->loop);
-    n->gap_retry_ms = lg_fsm_journal_gap(n->fsm) > 0 ? uv_now(n->loop) + 1000u : 0;
+    uint64_t after = lg_fsm_journal_gap(n->fsm);
+    n->gap_retry_ms = after == 0 ? 0 : after < before ? 1 : uv_now(n->loop) + 1000u;
 }
 
 /* ---- reads ---------------------------------------------------------------------------- */
