@@ -582,6 +582,9 @@ static void reads_process(struct lg_node *n)
                 status = LG_OK;
             } else if (r->state == R_WAIT_INDEX && applied >= r->wait_index) {
                 status = LG_OK;
+            } else if (now >= r->deadline_ms && r->state == R_NEED_INDEX) {
+                status = LG_EUNAVAIL;
+                msg = "no leader known for a linearizable read (election in progress?)";
             } else if (now >= r->deadline_ms) {
                 status = LG_ETIMEOUT;
                 msg = r->state == R_WAIT_INDEX ? "applied index did not reach the requested "
@@ -628,13 +631,8 @@ static void reads_process(struct lg_node *n)
         r = n->reads;
         while (r != NULL) {
             struct lg_node_read *next = r->next;
-            if (r->state == R_NEED_INDEX) {
-                if (!known) {
-                    reads_remove(n, prev, r);
-                    r->cb(r, LG_EUNAVAIL, "no leader known for a linearizable read");
-                    r = next;
-                    continue;
-                }
+            if (r->state == R_NEED_INDEX && known) {
+                /* Without a known leader the read waits (until its deadline) for one. */
                 r->state = R_WAIT_RI;
                 r->barrier_gen = gen;
             }
