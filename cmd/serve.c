@@ -411,9 +411,20 @@ int lg_cmd_serve(int argc, char **argv)
     static struct serve sv;
     memset(&sv, 0, sizeof sv);
     uv_loop_init(&sv.loop);
+    /* Signals first: a SIGTERM during a long start (journal replay, raft_start loading the
+     * log) is kept by libuv and handled once the loop runs, instead of killing the node
+     * half-way. */
+    uv_signal_init(&sv.loop, &sv.sigterm);
+    uv_signal_init(&sv.loop, &sv.sigint);
+    sv.sigterm.data = &sv;
+    sv.sigint.data = &sv;
+    uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sv.sigint, on_signal, SIGINT);
     char errmsg[LG_ERRMSG_SIZE];
     rc = lg_node_start(&sv.node, &sv.loop, &cfg, errmsg);
     if (rc != LG_OK) {
+        uv_close((uv_handle_t *)&sv.sigterm, handle_closed);
+        uv_close((uv_handle_t *)&sv.sigint, handle_closed);
         uv_run(&sv.loop, UV_RUN_DEFAULT);
         uv_loop_close(&sv.loop);
         return lg_cmd_fail(rc == LG_EINVAL ? LG_CMD_EXIT_USAGE : LG_CMD_EXIT_FAILED,
@@ -425,6 +436,8 @@ int lg_cmd_serve(int argc, char **argv)
     rc = lg_server_start(&sv.server, &sv.loop, sv.node, &scfg, errmsg);
     if (rc != LG_OK) {
         lg_log(LG_LOG_ERROR, "client_listen_failed", "address=%s", f.client);
+        uv_close((uv_handle_t *)&sv.sigterm, handle_closed);
+        uv_close((uv_handle_t *)&sv.sigint, handle_closed);
         lg_node_stop(sv.node, NULL, NULL);
         uv_run(&sv.loop, UV_RUN_DEFAULT);
         lg_node_free(sv.node);
@@ -433,12 +446,6 @@ int lg_cmd_serve(int argc, char **argv)
     }
     lg_log(LG_LOG_INFO, "client_listening", "address=%s port=%u", f.client,
            lg_server_port(sv.server));
-    uv_signal_init(&sv.loop, &sv.sigterm);
-    uv_signal_init(&sv.loop, &sv.sigint);
-    sv.sigterm.data = &sv;
-    sv.sigint.data = &sv;
-    uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&sv.sigint, on_signal, SIGINT);
     uv_run(&sv.loop, UV_RUN_DEFAULT);
     lg_server_free(sv.server);
     lg_node_free(sv.node);
