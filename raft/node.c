@@ -178,16 +178,44 @@ static struct io_wrap *wrap_push(struct lg_node *n, void *req)
     return w;
 }
 
-static void append_cb(struct raft_io_append *req, int status)
+/* A wrapped request completed: take its record back; any error but RAFT_CANCELED (raft_uv
+ * cancels writes at close) is fatal. The caller calls the original callback. */
+static struct io_wrap *wrap_done(void *req, int status, const char *what)
 {
     struct io_wrap *w = wrap_take(req);
     LG_ASSERT(w != NULL);
-    struct lg_node *n = w->node;
+    if (status != 0 && status != RAFT_CANCELED) {
+        io_fatal(w->node, what, status);
+    }
+    return w;
+}
+
+/* Hand a wrapped asynchronous write to raft_uv (the original function's rv): a
+ * synchronous failure is fatal too. */
+static int wrap_started(struct lg_node *n, struct io_wrap *w, int rv, const char *what)
+{
+    if (rv != 0) {
+        wrap_take(w->req);
+        free(w);
+        io_fatal(n, what, rv);
+    }
+    return rv;
+}
+
+/* A synchronous metadata write or truncate: any error is fatal. */
+static int sync_checked(struct lg_node *n, int rv, const char *what)
+{
+    if (rv != 0) {
+        io_fatal(n, what, rv);
+    }
+    return rv;
+}
+
+static void append_cb(struct raft_io_append *req, int status)
+{
+    struct io_wrap *w = wrap_done(req, status, "log append");
     raft_io_append_cb cb = w->append_cb;
     free(w);
-    if (status != 0 && status != RAFT_CANCELED) {
-        io_fatal(n, "log append", status);
-    }
     cb(req, status);
 }
 
@@ -205,35 +233,21 @@ static int node_io_append(struct raft_io *io, struct raft_io_append *req,
     if (n->stall_append_at != 0 && n->appends == n->stall_append_at) {
         return 0; /* injected: raft_uv never sees it, so it never completes */
     }
-    int rv = n->io_append(io, req, entries, n_entries, append_cb);
-    if (rv != 0) {
-        wrap_take(req);
-        free(w);
-        io_fatal(n, "log append", rv);
-    }
-    return rv;
+    return wrap_started(n, w, n->io_append(io, req, entries, n_entries, append_cb),
+                        "log append");
 }
 
 static int node_io_truncate(struct raft_io *io, raft_index index)
 {
     struct lg_node *n = io_node(io);
-    int rv = n->io_truncate(io, index);
-    if (rv != 0) {
-        io_fatal(n, "log truncate", rv);
-    }
-    return rv;
+    return sync_checked(n, n->io_truncate(io, index), "log truncate");
 }
 
 static void snapshot_put_cb(struct raft_io_snapshot_put *req, int status)
 {
-    struct io_wrap *w = wrap_take(req);
-    LG_ASSERT(w != NULL);
-    struct lg_node *n = w->node;
+    struct io_wrap *w = wrap_done(req, status, "snapshot write");
     raft_io_snapshot_put_cb cb = w->snapshot_put_cb;
     free(w);
-    if (status != 0 && status != RAFT_CANCELED) {
-        io_fatal(n, "snapshot write", status);
-    }
     cb(req, status);
 }
 
@@ -245,33 +259,20 @@ static int node_io_snapshot_put(struct raft_io *io, unsigned trailing,
     struct lg_node *n = io_node(io);
     struct io_wrap *w = wrap_push(n, req);
     w->snapshot_put_cb = cb;
-    int rv = n->io_snapshot_put(io, trailing, req, snapshot, snapshot_put_cb);
-    if (rv != 0) {
-        wrap_take(req);
-        free(w);
-        io_fatal(n, "snapshot write", rv);
-    }
-    return rv;
+    return wrap_started(n, w, n->io_snapshot_put(io, trailing, req, snapshot, snapshot_put_cb),
+                        "snapshot write");
 }
 
 static int node_io_set_term(struct raft_io *io, raft_term term)
 {
     struct lg_node *n = io_node(io);
-    int rv = n->io_set_term(io, term);
-    if (rv != 0) {
-        io_fatal(n, "term write", rv);
-    }
-    return rv;
+    return sync_checked(n, n->io_set_term(io, term), "term write");
 }
 
 static int node_io_set_vote(struct raft_io *io, raft_id id)
 {
     struct lg_node *n = io_node(io);
-    int rv = n->io_set_vote(io, id);
-    if (rv != 0) {
-        io_fatal(n, "vote write", rv);
-    }
-    return rv;
+    return sync_checked(n, n->io_set_vote(io, id), "vote write");
 }
 
 /* raft_uv 0.15.0 records some write failures only in an internal flag (a failed write
