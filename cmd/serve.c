@@ -273,7 +273,7 @@ static int parse_address(const char *s, const char *name)
     char host[LG_RAFT_ADDRESS_BYTES_MAX];
     char port[8];
     if (strlen(s) >= LG_RAFT_ADDRESS_BYTES_MAX ||
-        lg_raft_transport_parse_address(s, host, sizeof host, port, sizeof port) != 0) {
+        lg_addr_split(s, host, sizeof host, port, sizeof port, 0, NULL) != 0) {
         return lg_cmd_fail(LG_CMD_EXIT_USAGE, "serve: %s must be HOST:PORT, got '%s'", name, s);
     }
     return LG_CMD_EXIT_OK;

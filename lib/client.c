@@ -107,66 +107,6 @@ static int wait_fd(int fd, short events, uint64_t deadline, char *errmsg, const 
     }
 }
 
-/* ---------------------------------------------------------------------------------------
- * Addresses */
-
-/* Split "HOST:PORT" or "[V6]:PORT" into host and port (NUL-terminated copies). Returns
- * LG_OK or LG_EINVAL with errmsg. */
-static int address_split(const char *address, char *host, size_t host_size, char *port,
-                         size_t port_size, char *errmsg)
-{
-    size_t len = strnlen(address, LG_CLIENT_ADDRESS_BYTES_MAX + 1u);
-    if (len == 0 || len > LG_CLIENT_ADDRESS_BYTES_MAX) {
-        return lg_errmsg_printf(errmsg, LG_EINVAL, "address: must be HOST:PORT of 1..%u bytes",
-                                LG_CLIENT_ADDRESS_BYTES_MAX);
-    }
-    const char *h = address;
-    size_t h_len;
-    const char *colon;
-    if (address[0] == '[') {
-        const char *close = strchr(address, ']');
-        if (close == NULL || close[1] != ':') {
-            return lg_errmsg_printf(errmsg, LG_EINVAL, "address \"%s\": must be [V6]:PORT",
-                                    address);
-        }
-        h = address + 1;
-        h_len = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(address, ':');
-        if (colon == NULL) {
-            return lg_errmsg_printf(errmsg, LG_EINVAL, "address \"%s\": must be HOST:PORT",
-                                    address);
-        }
-        h_len = (size_t)(colon - h);
-        if (memchr(h, ':', h_len) != NULL) {
-            return lg_errmsg_printf(errmsg, LG_EINVAL,
-                                    "address \"%s\": an IPv6 host goes in brackets", address);
-        }
-    }
-    const char *p = colon + 1;
-    size_t p_len = strlen(p);
-    unsigned long v = 0;
-    for (size_t i = 0; i < p_len; i++) {
-        if (p[i] < '0' || p[i] > '9' || i >= 5) {
-            p_len = 0;
-            break;
-        }
-        v = v * 10u + (unsigned long)(p[i] - '0');
-    }
-    if (h_len == 0 || h_len >= host_size || p_len == 0 || p_len >= port_size || v == 0 ||
-        v > 65535u) {
-        return lg_errmsg_printf(errmsg, LG_EINVAL,
-                                "address \"%s\": must be HOST:PORT with a port 1..65535",
-                                address);
-    }
-    memcpy(host, h, h_len);
-    host[h_len] = '\0';
-    memcpy(port, p, p_len);
-    port[p_len] = '\0';
-    return LG_OK;
-}
-
 /* Connect one resolved address before deadline. Returns the socket or -1 with errmsg. */
 static int connect_one(const struct addrinfo *ai, uint64_t deadline, int *code, char *errmsg,
                        const char *address)
@@ -244,7 +184,7 @@ int lg_conn_open(struct lg_conn **out, const char *address, unsigned timeout_ms,
     *out = NULL;
     char host[LG_CLIENT_ADDRESS_BYTES_MAX + 1u];
     char port[8];
-    int rc = address_split(address, host, sizeof host, port, sizeof port, errmsg);
+    int rc = lg_addr_split(address, host, sizeof host, port, sizeof port, 0, errmsg);
     if (rc != LG_OK) {
         return rc;
     }
@@ -294,7 +234,7 @@ int lg_conn_open(struct lg_conn **out, const char *address, unsigned timeout_ms,
     lg_buf_init(&c->out);
     lg_frame_decoder_init(&c->dec, 0);
     LG_STATIC_ASSERT(sizeof c->address == LG_CLIENT_ADDRESS_BYTES_MAX + 1u, "address room");
-    memcpy(c->address, address, strlen(address) + 1u); /* bounded by address_split */
+    memcpy(c->address, address, strlen(address) + 1u); /* bounded by lg_addr_split */
     *out = c;
     return LG_OK;
 }
@@ -548,7 +488,7 @@ int lg_client_open(struct lg_client **out, const struct lg_client_options *o, ch
         if (o->nodes[i] == NULL) {
             return lg_errmsg_printf(errmsg, LG_EINVAL, "client: node %u is NULL", i);
         }
-        int rc = address_split(o->nodes[i], host, sizeof host, port, sizeof port, errmsg);
+        int rc = lg_addr_split(o->nodes[i], host, sizeof host, port, sizeof port, 0, errmsg);
         if (rc != LG_OK) {
             return rc;
         }
@@ -615,7 +555,7 @@ static bool client_redirect(struct lg_client *c, struct lg_str leader)
     }
     memcpy(addr, leader.ptr, leader.len);
     addr[leader.len] = '\0';
-    if (address_split(addr, host, sizeof host, port, sizeof port, ignored) != LG_OK ||
+    if (lg_addr_split(addr, host, sizeof host, port, sizeof port, 0, ignored) != LG_OK ||
         strcmp(addr, c->current) == 0) {
         return false;
     }

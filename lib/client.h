@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "arena.h"
 #include "buf.h"
 #include "err.h"
@@ -34,9 +35,8 @@
 #define LG_CLIENT_BACKOFF_MS 50u
 #define LG_CLIENT_BACKOFF_MAX_MS 1000u
 #define LG_CLIENT_NODES_MAX 16u
-/* A node address, "HOST:PORT" or "[V6]:PORT": a DNS name (at most 253 bytes) or an IPv6
- * literal with brackets, ':' and a 5-digit port. */
-#define LG_CLIENT_ADDRESS_BYTES_MAX 262u
+/* Longest node address, "HOST:PORT" or "[V6]:PORT", without its NUL (lib/addr.h). */
+#define LG_CLIENT_ADDRESS_BYTES_MAX (LG_ADDR_BYTES_MAX - 1u)
 
 struct lg_conn; /* opaque */
 

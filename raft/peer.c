@@ -284,7 +284,7 @@ static struct conn *conn_open(struct lg_peer *p, const char *address)
 {
     char host[LG_RAFT_ADDRESS_BYTES_MAX];
     char port[8];
-    if (lg_raft_transport_parse_address(address, host, sizeof host, port, sizeof port) !=
+    if (lg_addr_split(address, host, sizeof host, port, sizeof port, 0, NULL) !=
         LG_OK) {
         lg_errmsg_printf(p->errmsg, LG_EUNAVAIL, "bad leader address \"%.64s\"", address);
         return NULL;

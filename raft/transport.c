@@ -254,55 +254,6 @@ static void remember_peer(struct tp *tp, raft_id id, const uint8_t *client, size
     tp->peers[slot].client[len] = '\0';
 }
 
-/* Public: see transport.h. */
-int lg_raft_transport_parse_address(const char *address, char *host, size_t host_size,
-                                    char *port, size_t port_size)
-{
-    size_t len = strnlen(address, LG_RAFT_ADDRESS_BYTES_MAX);
-    const char *host_begin = address;
-    const char *host_end;
-    const char *colon;
-    if (len == 0 || len >= LG_RAFT_ADDRESS_BYTES_MAX) {
-        return LG_EINVAL;
-    }
-    if (address[0] == '[') {
-        host_begin = address + 1;
-        host_end = strchr(address, ']');
-        if (host_end == NULL || host_end[1] != ':') {
-            return LG_EINVAL;
-        }
-        colon = host_end + 1;
-    } else {
-        colon = strchr(address, ':');
-        if (colon == NULL || strchr(colon + 1, ':') != NULL) {
-            return LG_EINVAL; /* no port, or an IPv6 literal without brackets */
-        }
-        host_end = colon;
-    }
-    size_t host_len = (size_t)(host_end - host_begin);
-    size_t port_len = strlen(colon + 1);
-    if (host_len == 0 || host_len >= host_size || port_len == 0 || port_len > 5 ||
-        port_len >= port_size) {
-        return LG_EINVAL;
-    }
-    unsigned long value = 0;
-    for (size_t i = 0; i < port_len; i++) {
-        char c = colon[1 + i];
-        if (c < '0' || c > '9') {
-            return LG_EINVAL;
-        }
-        value = value * 10 + (unsigned long)(c - '0');
-    }
-    if (value == 0 || value > 65535) {
-        return LG_EINVAL;
-    }
-    memcpy(host, host_begin, host_len);
-    host[host_len] = '\0';
-    memcpy(port, colon + 1, port_len);
-    port[port_len] = '\0';
-    return LG_OK;
-}
-
 /* Fire the transport's close callback once nothing is left open. */
 static void tp_maybe_closed(struct tp *tp)
 {
@@ -540,7 +491,7 @@ static int tp_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, 
         lg_errmsg_printf(t->errmsg, RAFT_CANCELED, "connect: transport is closing");
         return RAFT_CANCELED;
     }
-    if (lg_raft_transport_parse_address(address, host, sizeof host, port, sizeof port) != 0) {
+    if (lg_addr_split(address, host, sizeof host, port, sizeof port, 0, NULL) != 0) {
         lg_errmsg_printf(t->errmsg, RAFT_NOCONNECTION, "connect: bad address \"%.64s\"",
                          address);
         return RAFT_NOCONNECTION;
@@ -789,7 +740,7 @@ static int tp_init(struct raft_uv_transport *t, raft_id id, const char *address)
     char port[8];
     LG_PRE(!tp->initialized);
     if (id == 0 ||
-        lg_raft_transport_parse_address(address, host, sizeof host, port, sizeof port) != 0) {
+        lg_addr_split(address, host, sizeof host, port, sizeof port, 0, NULL) != 0) {
         lg_errmsg_printf(t->errmsg, RAFT_INVALID, "bad id or address \"%.64s\"", address);
         return RAFT_INVALID;
     }
@@ -809,7 +760,7 @@ static int tp_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
     LG_PRE(tp->initialized && !tp->closing);
     LG_PRE(tp->listener == NULL);
     const char *address = tp->bind_address[0] != '\0' ? tp->bind_address : tp->address;
-    if (lg_raft_transport_parse_address(address, host, sizeof host, port, sizeof port) != 0) {
+    if (lg_addr_split(address, host, sizeof host, port, sizeof port, 0, NULL) != 0) {
         lg_errmsg_printf(t->errmsg, RAFT_INVALID, "listen: bad address \"%.64s\"", address);
         return RAFT_INVALID;
     }
@@ -947,7 +898,7 @@ int lg_raft_transport_set_bind_address(struct raft_uv_transport *t, const char *
     char host[LG_RAFT_ADDRESS_BYTES_MAX];
     char port[8];
     LG_PRE(tp->listener == NULL);
-    if (lg_raft_transport_parse_address(address, host, sizeof host, port, sizeof port) != 0) {
+    if (lg_addr_split(address, host, sizeof host, port, sizeof port, 0, NULL) != 0) {
         return LG_EINVAL;
     }
     memcpy(tp->bind_address, address, strlen(address) + 1);

@@ -32,9 +32,10 @@
 #include <stdint.h>
 #include <uv.h>
 
-/* Longest "HOST:PORT" string including its NUL: a DNS name is at most 253 bytes, plus
- * "[]" for an IPv6 literal, ":" and five digits = 261, rounded up to a multiple of 8. */
-#define LG_RAFT_ADDRESS_BYTES_MAX 264u
+#include "../lib/addr.h"
+
+/* Longest "HOST:PORT" string including its NUL (lib/addr.h parses them). */
+#define LG_RAFT_ADDRESS_BYTES_MAX LG_ADDR_BYTES_MAX
 
 /* Handshake: fixed 24-byte header, then the sender's raft address and its client address
  * (docs/transport.md). */
@@ -84,11 +85,6 @@ uint64_t lg_raft_transport_resolve_count(const struct raft_uv_transport *t);
 
 /* The bound port after a successful listen (0 before). */
 unsigned lg_raft_transport_port(const struct raft_uv_transport *t);
-
-/* Split "HOST:PORT" or "[V6]:PORT" into host (brackets removed) and port (decimal,
- * 1..65535). LG_OK or LG_EINVAL. */
-int lg_raft_transport_parse_address(const char *address, char *host, size_t host_size,
-                                    char *port, size_t port_size);
 
 /* Encode the handshake of (id, address, client_address) into out[0..cap). client_address
  * may be "" (none). Returns the byte count, or 0 when id is 0, the address is empty, an

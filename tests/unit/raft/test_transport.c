@@ -99,27 +99,27 @@ Test(transport, parses_addresses)
 {
     char host[LG_RAFT_ADDRESS_BYTES_MAX];
     char port[8];
-    cr_assert_eq(lg_raft_transport_parse_address("localhost:9000", host, sizeof host, port,
-                                                 sizeof port), 0);
+    cr_assert_eq(lg_addr_split("localhost:9000", host, sizeof host, port,
+                                                 sizeof port, 0, NULL), 0);
     cr_assert_str_eq(host, "localhost");
     cr_assert_str_eq(port, "9000");
-    cr_assert_eq(lg_raft_transport_parse_address("[::1]:65535", host, sizeof host, port,
-                                                 sizeof port), 0);
+    cr_assert_eq(lg_addr_split("[::1]:65535", host, sizeof host, port,
+                                                 sizeof port, 0, NULL), 0);
     cr_assert_str_eq(host, "::1");
     cr_assert_str_eq(port, "65535");
-    cr_assert_eq(lg_raft_transport_parse_address("pod-0.ledger.svc:7001", host, sizeof host,
-                                                 port, sizeof port), 0);
+    cr_assert_eq(lg_addr_split("pod-0.ledger.svc:7001", host, sizeof host,
+                                                 port, sizeof port, 0, NULL), 0);
     const char *bad[] = {"", "host", ":80", "host:", "host:0", "host:65536", "host:8a",
                          "::1:80", "[::1]80", "[::1", "[]:80", "h:123456"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        cr_assert_neq(lg_raft_transport_parse_address(bad[i], host, sizeof host, port,
-                                                      sizeof port), 0, "%s", bad[i]);
+        cr_assert_neq(lg_addr_split(bad[i], host, sizeof host, port,
+                                                      sizeof port, 0, NULL), 0, "%s", bad[i]);
     }
     char longname[400];
     memset(longname, 'a', sizeof longname);
     memcpy(longname + sizeof longname - 6, ":8080", 6);
-    cr_assert_neq(lg_raft_transport_parse_address(longname, host, sizeof host, port,
-                                                  sizeof port), 0);
+    cr_assert_neq(lg_addr_split(longname, host, sizeof host, port,
+                                                  sizeof port, 0, NULL), 0);
 }
 
 Test(transport, encodes_handshake)
