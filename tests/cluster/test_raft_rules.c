@@ -297,3 +297,96 @@ Test(cluster, stalled_raft_write_is_fatal, .fini = lgt_cluster_fini, .timeout = 
     LGT_CHECK(c, lgt_node_log_contains(c, 2, "stalled", true), "no 'stalled' in its log");
     lgt_cluster_pass(c);
 }
+
+#define DRAIN_WRITES 400u
+
+/* Receive one submit response on conn; count it and mark acknowledged ids. */
+static void drain_recv_one(struct lgt_cluster *c, struct lg_conn *conn, struct lg_arena *arena,
+                           bool *acked, unsigned *n_ok, unsigned *n_err)
+{
+    char err[LG_ERRMSG_SIZE];
+    const uint8_t *body = NULL;
+    size_t len = 0;
+    int rc = lg_conn_recv_frame(conn, &body, &len, err);
+    LGT_CHECK(c, rc == LG_OK, "response %u of %u lost: %s (%s)", *n_ok + *n_err + 1u,
+              DRAIN_WRITES, lg_err_name(rc), err);
+    uint64_t id = 0;
+    struct lg_proto_response resp;
+    lg_arena_reset(arena);
+    LGT_CHECK(c, lg_conn_response_id(body, len, &id) == LG_OK && id >= 1 &&
+                     id <= DRAIN_WRITES &&
+                     lg_proto_decode_response(LG_PROTO_OP_SUBMIT, body, len, arena, &resp,
+                                              err) == LG_OK,
+              "bad response: %s", err);
+    if (resp.ok) {
+        acked[id - 1u] = true;
+        (*n_ok)++;
+    } else {
+        (*n_err)++;
+    }
+}
+
+Test(cluster, sigterm_leader_answers_every_write_it_committed, .fini = lgt_cluster_fini,
+     .timeout = 120)
+{
+    struct lgt_cluster_options o = {.n_nodes = 3};
+    struct lgt_cluster *c = lgt_cluster_new(&o);
+    lgt_cluster_start(c);
+    unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+    struct lg_conn *conn = lgt_node_conn(c, leader, 10000);
+    /* Many writes in flight on one pipelined connection, then SIGTERM: a graceful stop
+     * must answer every write it accepted with its real outcome, so the committed count
+     * equals the acknowledged count (a committed write answered "outcome unknown" would
+     * make a client without a reference submit it twice). */
+    static bool acked[DRAIN_WRITES];
+    char err[LG_ERRMSG_SIZE];
+    struct lg_arena arena;
+    lg_arena_init(&arena, 0);
+    unsigned n_ok = 0;
+    unsigned n_err = 0;
+    /* Half the writes, then wait for the first answer (the node is busy with them), then
+     * the other half and SIGTERM at once: some are in flight when the stop begins. */
+    for (unsigned k = 0; k < DRAIN_WRITES; k++) {
+        struct lg_proto_request req;
+        struct lg_posting post;
+        struct lg_kv kv;
+        char ref[32];
+        snprintf(ref, sizeof ref, "drain-%u", k);
+        struct lgt_transfer t = {.ledger = LEDGER, .source = "world",
+                                 .destination = "users:1:main", .amount = 1, .asset = ASSET,
+                                 .reference = ref};
+        lgt_req_submit(&req, &post, &kv, &t);
+        req.id = k + 1u;
+        LGT_CHECK(c, lg_conn_send(conn, &req, err) == LG_OK, "send %u: %s", k, err);
+        if (k + 1u == DRAIN_WRITES / 2u) {
+            drain_recv_one(c, conn, &arena, acked, &n_ok, &n_err);
+        }
+    }
+    lgt_node_signal(c, leader, SIGTERM);
+    for (unsigned k = 1; k < DRAIN_WRITES; k++) {
+        drain_recv_one(c, conn, &arena, acked, &n_ok, &n_err);
+    }
+    lg_conn_close(conn);
+    int st = 0;
+    LGT_CHECK(c, lgt_node_wait_exit(c, leader, LGT_EXIT_TIMEOUT_MS, &st) && WIFEXITED(st) &&
+                     WEXITSTATUS(st) == 0, "the leader did not stop cleanly");
+    unsigned survivor = (leader + 1u) % 3u;
+    lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+    lgt_cluster_wait_converged(c, 0, LGT_CONVERGE_TIMEOUT_MS, NULL);
+    struct lgt_tx *txs = NULL;
+    size_t n = lgt_list_all(c, survivor, LEDGER, &txs);
+    unsigned found = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned k = 0;
+        if (sscanf(txs[i].reference, "drain-%u", &k) == 1 && k < DRAIN_WRITES) {
+            LGT_CHECK(c, acked[k], "%s committed (tx %llu) but its client got an error",
+                      txs[i].reference, (unsigned long long)txs[i].tx_id);
+            found++;
+        }
+    }
+    free(txs);
+    LGT_CHECK(c, found == n_ok, "%u acknowledged, %u committed", n_ok, found);
+    cr_log_info("%u acknowledged, %u refused while stopping", n_ok, n_err);
+    lg_arena_close(&arena);
+    lgt_cluster_pass(c);
+}
