@@ -2,19 +2,22 @@
  *
  * Objects (each lives in the heap and never moves; libuv handles are freed only in their
  * close callbacks, STYLE §9):
- * - struct lg_server: the listener, one timer (write timeouts, lingering closes, accept
- *   retry after an allocation failure: every deadline list is a FIFO with one fixed delay,
- *   so the timer is armed for the earliest head), one idle handle (resumes paused
- *   connections on the next loop turn, never from inside a node callback), the list of
- *   connections. Its close callback runs once every handle it opened is closed.
+ * - struct lg_server: the listener, one timer (write timeouts, lingering closes, frame and
+ *   idle timeouts, accept retry after an allocation failure: every deadline list is a FIFO
+ *   with one fixed delay, so the timer is armed for the earliest head), one idle handle
+ *   (resumes paused connections on the next loop turn, never from inside a node callback),
+ *   the list of connections, the input memory held over all of them (in_bytes). Its close
+ *   callback runs once every handle it opened is closed; the timer is closed last, once
+ *   the last connection is (lg_server_close lets them finish writing).
  * - struct conn: one accepted connection: the TCP handle, its own read buffer (alloc_cb
  *   hands it out; bytes not yet decoded stay there while reading is paused), a frame
  *   decoder, two output buffers (one being written by libuv, at most one write in flight;
  *   one collecting responses meanwhile), the requests it waits on.
- *   States: OPEN (reading requests) -> DRAIN (no more requests: end of input or a bad
- *   frame; answers still go out) -> SHUTDOWN (all answered and written: FIN sent, input
- *   discarded until the peer closes or LG_SERVER_LINGER_MS pass) -> CLOSING (uv_close
- *   called). Any state -> CLOSING on an I/O error, a bound, or lg_server_close.
+ *   States: OPEN (reading requests) -> DRAIN (no more requests: end of input, a bad or
+ *   timed-out frame, the idle timeout, lg_server_close; answers still go out) -> SHUTDOWN
+ *   (all answered and written: FIN sent, input discarded until the peer closes or
+ *   LG_SERVER_LINGER_MS pass) -> CLOSING (uv_close called). Any state -> CLOSING on an I/O
+ *   error, a bound, or LG_SERVER_LINGER_MS after lg_server_close.
  * - struct pending: one request: a copy of the frame body (the decoded request's views
  *   point into it), the arena holding the decoded arrays, and what the node holds for it
  *   (an lg_node_read or lg_raft_submit requests). It is attached to its connection until
@@ -24,9 +27,19 @@
  *   nobody: the node may outlive the server and the other way round.
  *
  * Bounds (server.h): conns_max connections; per connection inflight_max requests and
- * in_bytes_max bytes of requests in progress (reading pauses: backpressure, never an
- * error), out_bytes_max bytes of unwritten responses (past it the connection closes: a
- * client that does not read cannot make the node buffer without bound). */
+ * in_bytes_max bytes of input (requests in progress and the decoder's split-frame buffer:
+ * reading pauses, backpressure, never an error), out_bytes_max bytes of unwritten responses
+ * (past it the connection closes: a client that does not read cannot make the node buffer
+ * without bound), frame_timeout_ms for a frame once started, idle_timeout_ms without a
+ * request. Over all connections, total_in_bytes_max bytes of input: past it, connections
+ * that would allocate more (a new frame) are not read until it drops back; a connection
+ * whose split frame is already allocated may finish it (that frees its buffer). Memory a
+ * client controls is then bounded by about total_in_bytes_max plus one frame and its
+ * decoding, and for at most frame_timeout_ms per frame, whatever the clients send.
+ *
+ * Input accounting: c->in_bytes = charges of the requests attached to c + its decoder's
+ * buffer (dec_bytes); s->in_bytes = sum over open connections. Both move together through
+ * conn_in_add / conn_in_sub only. */
 #include "server.h"
 
 #include <errno.h>
@@ -75,9 +88,14 @@
 #define SERVER_BYTES_LIMIT (1024u * 1024u * 1024u)
 
 #define TIMEOUT_MESSAGE "outcome unknown: retry with the same reference"
+#define SHUTDOWN_MESSAGE "node shutting down: retry on another node"
 
 LG_STATIC_ASSERT(LG_SERVER_OUT_BYTES_MAX <= SERVER_BYTES_LIMIT, "default output bound valid");
 LG_STATIC_ASSERT(LG_SERVER_IN_BYTES_MAX <= SERVER_BYTES_LIMIT, "default input bound valid");
+LG_STATIC_ASSERT(LG_SERVER_TOTAL_IN_BYTES_MAX >= LG_SERVER_IN_BYTES_MAX,
+                 "one connection can use its whole bound when alone");
+LG_STATIC_ASSERT(LG_SERVER_FRAME_TIMEOUT_MS < LG_SERVER_IDLE_TIMEOUT_MS,
+                 "a partial frame ends before an idle connection would");
 LG_STATIC_ASSERT(LG_PROTO_CURSOR_BYTES_MAX > SERVER_CURSOR_DIGITS_MAX, "cursor fits the wire");
 
 #define CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -137,6 +155,10 @@ struct lg_server {
     size_t out_bytes_max;
     size_t in_bytes_max;
     unsigned write_timeout_ms;
+    unsigned frame_timeout_ms;
+    unsigned idle_timeout_ms;
+    size_t total_in_bytes_max;
+    size_t in_bytes;      /* input held over all open connections (sum of conn.in_bytes) */
     char bind[LG_RAFT_ADDRESS_BYTES_MAX];
     unsigned port;
     uv_tcp_t listener;
@@ -160,6 +182,9 @@ struct lg_server {
     struct link writes;   /* struct pending.wlink, by deadline (one fixed timeout) */
     struct link lingers;  /* struct conn.linger_link, by deadline */
     struct link resume;   /* struct conn.resume_link: paused connections to read again */
+    struct link frames;   /* struct conn.frame_link: partial frames, by deadline */
+    struct link idles;    /* struct conn.idle_link: idle connections, by deadline */
+    struct link budget;   /* struct conn.budget_link: paused over total_in_bytes_max */
     uint64_t next_conn_id;
     struct lg_server_stats stats;
 };
@@ -172,13 +197,19 @@ struct conn {
     struct link resume_link; /* s->resume */
     struct link linger_link; /* s->lingers */
     uint64_t linger_due_ms;
+    struct link frame_link;  /* s->frames while a frame is partial and being read */
+    uint64_t frame_due_ms;
+    struct link idle_link;   /* s->idles while nothing is in progress */
+    uint64_t idle_due_ms;
+    struct link budget_link; /* s->budget while paused over total_in_bytes_max */
     uint64_t id;
     uint8_t state;           /* enum conn_state */
     bool reading;            /* uv_read_start in effect */
     bool eof;                /* the peer closed its side */
     bool writing;            /* wreq in flight with wbuf */
     uint32_t inflight;       /* attached requests */
-    size_t in_bytes;         /* memory held by attached requests */
+    size_t in_bytes;         /* memory held by attached requests + dec_bytes */
+    size_t dec_bytes;        /* the decoder's split-frame buffer, as counted in in_bytes */
     uint64_t n_requests;
     struct lg_frame_decoder dec;
     struct lg_buf out;       /* responses not yet handed to libuv */
@@ -222,6 +253,7 @@ struct pending {
 
 static void conn_close(struct conn *c, int level, const char *reason, const char *detail);
 static void conn_process(struct conn *c);
+static void conn_timers_update(struct conn *c);
 static void conn_maybe_finish(struct conn *c);
 static void conn_drain(struct conn *c);
 static void server_accept(struct lg_server *s);
@@ -729,10 +761,11 @@ static void server_handle_closed(uv_handle_t *h)
 
 static void timer_cb(uv_timer_t *t);
 
-/* Make the timer fire at due_ms (loop time) or earlier. */
+/* Make the timer fire at due_ms (loop time) or earlier. Also while closing: lingering
+ * connections need it until the last one is closed (then the timer is closed). */
 static void timer_arm(struct lg_server *s, uint64_t due_ms)
 {
-    if (s->closing || !s->timer_open) {
+    if (!s->timer_open) {
         return;
     }
     if (s->timer_armed && s->timer_due_ms <= due_ms) {
@@ -749,6 +782,23 @@ static void timer_arm(struct lg_server *s, uint64_t due_ms)
 }
 
 static void idle_cb(uv_idle_t *h);
+
+/* Arm the timer for the earliest head of the deadline lists. */
+static void timer_rearm(struct lg_server *s)
+{
+    if (!link_empty(&s->writes)) {
+        timer_arm(s, CONTAINER_OF(s->writes.next, struct pending, wlink)->due_ms);
+    }
+    if (!link_empty(&s->lingers)) {
+        timer_arm(s, CONTAINER_OF(s->lingers.next, struct conn, linger_link)->linger_due_ms);
+    }
+    if (!link_empty(&s->frames)) {
+        timer_arm(s, CONTAINER_OF(s->frames.next, struct conn, frame_link)->frame_due_ms);
+    }
+    if (!link_empty(&s->idles)) {
+        timer_arm(s, CONTAINER_OF(s->idles.next, struct conn, idle_link)->idle_due_ms);
+    }
+}
 
 /* Read again from a paused connection on the next loop turn. */
 static void resume_queue(struct conn *c)
@@ -772,9 +822,80 @@ static void resume_queue(struct conn *c)
 /* ---------------------------------------------------------------------------------------
  * Requests: attach, answer, release */
 
+/* The connection's own bounds: inflight_max requests, in_bytes_max bytes of input once a
+ * request is in progress (so one request, and the frame being gathered when none is in
+ * progress, is always admitted however big). */
 static bool conn_full(const struct conn *c)
 {
-    return c->inflight >= c->s->inflight_max || c->in_bytes > c->s->in_bytes_max;
+    return c->inflight >= c->s->inflight_max ||
+           (c->inflight > 0 && c->in_bytes > c->s->in_bytes_max);
+}
+
+static bool server_over_budget(const struct lg_server *s)
+{
+    return s->in_bytes > s->total_in_bytes_max;
+}
+
+/* The body of a split frame is being gathered into a buffer already allocated (and
+ * counted): reading more allocates nothing new, and completing it frees that buffer. */
+static bool conn_body_allocated(const struct conn *c)
+{
+    return c->dec.body_len > 0 && c->dec.body != NULL && c->dec.body_cap >= c->dec.body_len;
+}
+
+/* Over the server-wide budget, a connection is not read when more input could allocate. */
+static bool conn_budget_blocked(const struct conn *c)
+{
+    return server_over_budget(c->s) && !conn_body_allocated(c);
+}
+
+/* May c's input be fed to its decoder now? */
+static bool conn_may_take(const struct conn *c)
+{
+    return !conn_full(c) && !conn_budget_blocked(c);
+}
+
+static void conn_in_add(struct conn *c, size_t n)
+{
+    LG_ASSERT(c->in_bytes <= SIZE_MAX - n);
+    c->in_bytes += n;
+    c->s->in_bytes += n;
+}
+
+/* Less input held: once under the budget, connections it paused are read again. */
+static void conn_in_sub(struct conn *c, size_t n)
+{
+    struct lg_server *s = c->s;
+    LG_ASSERT(c->in_bytes >= n);
+    LG_ASSERT(s->in_bytes >= n);
+    c->in_bytes -= n;
+    s->in_bytes -= n;
+    while (!server_over_budget(s) && !link_empty(&s->budget)) {
+        struct conn *w = CONTAINER_OF(s->budget.next, struct conn, budget_link);
+        link_remove(&w->budget_link);
+        resume_queue(w);
+    }
+}
+
+/* Count the decoder's split-frame buffer (allocated size) in c's input. */
+static void conn_dec_sync(struct conn *c)
+{
+    size_t now = c->dec.body_cap;
+    size_t before = c->dec_bytes;
+    c->dec_bytes = now;
+    if (now > before) {
+        conn_in_add(c, now - before);
+    } else if (now < before) {
+        conn_in_sub(c, before - now);
+    }
+}
+
+/* No more frames from c: free the decoder's buffer now, not when the handle is closed. */
+static void conn_dec_release(struct conn *c)
+{
+    lg_frame_decoder_close(&c->dec);
+    conn_dec_sync(c);
+    LG_POST(c->dec_bytes == 0);
 }
 
 /* Count p's memory in its connection (again after its arena grew). */
@@ -782,9 +903,13 @@ static void pending_charge(struct pending *p)
 {
     LG_PRE(p->c != NULL);
     size_t now = sizeof *p + p->body_len + p->arena.bytes_total;
-    LG_ASSERT(p->c->in_bytes >= p->charged);
-    p->c->in_bytes = p->c->in_bytes - p->charged + now;
+    size_t before = p->charged;
     p->charged = now;
+    if (now > before) {
+        conn_in_add(p->c, now - before);
+    } else if (now < before) {
+        conn_in_sub(p->c, before - now);
+    }
 }
 
 static void pending_attach(struct conn *c, struct pending *p)
@@ -817,14 +942,15 @@ static void pending_unlink(struct pending *p)
         link_remove(&p->wlink);
     }
     LG_ASSERT(c->inflight > 0);
-    LG_ASSERT(c->in_bytes >= p->charged);
     c->inflight--;
-    c->in_bytes -= p->charged;
+    size_t charged = p->charged;
     p->charged = 0;
     p->c = NULL;
+    conn_in_sub(c, charged);
     if (c->state == CONN_OPEN && !c->reading && !conn_full(c)) {
         resume_queue(c);
     }
+    conn_timers_update(c);
 }
 
 /* The connection closes while p waits: the node's callbacks free it later. */
@@ -832,11 +958,17 @@ static void pending_detach(struct pending *p)
 {
     LG_PRE(p->c != NULL);
     LG_PRE(p->node_refs > 0); /* only requests the node holds are ever left waiting */
+    struct conn *c = p->c;
     link_remove(&p->link);
     if (link_linked(&p->wlink)) {
         link_remove(&p->wlink);
     }
+    LG_ASSERT(c->inflight > 0);
+    c->inflight--;
+    size_t charged = p->charged;
+    p->charged = 0;
     p->c = NULL;
+    conn_in_sub(c, charged);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -884,6 +1016,9 @@ static void conn_write_cb(uv_write_t *req, int status)
     }
     conn_flush(c);
     conn_maybe_finish(c);
+    if (c->state != CONN_CLOSING) {
+        conn_timers_update(c);
+    }
 }
 
 /* After appending to c->out: enforce out_bytes_max, then write. */
@@ -967,6 +1102,20 @@ static void pending_fail_query(struct pending *p, int rc, const char *msg)
     pending_fail(p, rc, msg, NULL);
 }
 
+/* Once the node is stopping, lg_node_submit and lg_node_read must not be called (a read
+ * started after Raft closed would never be answered): such requests are answered
+ * `unavailable` here, without calling the node. Returns true when p was answered so. */
+static bool pending_refuse_stopping(struct pending *p)
+{
+    struct lg_node_status st;
+    lg_node_status(p->c->s->node, &st);
+    if (!st.stopping) {
+        return false;
+    }
+    pending_fail(p, LG_EUNAVAIL, SHUTDOWN_MESSAGE, NULL);
+    return true;
+}
+
 /* Answer not_leader naming the leader's client address, or unavailable when unknown. */
 static void pending_not_leader(struct pending *p)
 {
@@ -1008,7 +1157,7 @@ static int submit_error(struct lg_server *s, int rc, const char *message, char *
         return lg_errmsg_printf(msg, LG_EUNAVAIL, "no leader known (election in progress)");
     }
     case LG_ESHUTDOWN:
-        return lg_errmsg_printf(msg, LG_EUNAVAIL, "node shutting down: retry on another node");
+        return lg_errmsg_printf(msg, LG_EUNAVAIL, SHUTDOWN_MESSAGE);
     case LG_EUNAVAIL:
         if (message == NULL || message[0] == '\0') {
             message = "leadership lost: " TIMEOUT_MESSAGE;
@@ -1113,6 +1262,9 @@ static void sub_prepare(struct pending *p, uint32_t i, const struct lg_proto_sub
 static void op_submit(struct pending *p)
 {
     struct lg_server *s = p->c->s;
+    if (pending_refuse_stopping(p)) {
+        return;
+    }
     p->subs = &p->one;
     p->n_subs = 1;
     sub_prepare(p, 0, &p->req.u.submit);
@@ -1142,6 +1294,9 @@ static void op_submit_batch(struct pending *p)
     const struct lg_proto_submit_batch *b = &p->req.u.batch;
     if (b->atomic) {
         pending_fail(p, LG_EBADREQ, "txs: atomic batches are not supported yet", NULL);
+        return;
+    }
+    if (pending_refuse_stopping(p)) {
         return;
     }
     LG_PRE(b->n_txs >= 1 && b->n_txs <= LG_PROTO_BATCH_TXS_MAX);
@@ -1328,7 +1483,7 @@ static void node_read_cb(struct lg_node_read *rd, int status, const char *msg)
         int code = status;
         if (status == LG_ESHUTDOWN) {
             code = LG_EUNAVAIL;
-            msg = "node shutting down: retry on another node";
+            msg = SHUTDOWN_MESSAGE;
         } else if (status != LG_ETIMEOUT && status != LG_EUNAVAIL) {
             code = LG_EIO;
         }
@@ -1340,7 +1495,7 @@ static void node_read_cb(struct lg_node_read *rd, int status, const char *msg)
     }
     struct lg_fsm *fsm = lg_node_fsm(p->c->s->node);
     if (fsm == NULL) {
-        pending_fail(p, LG_EUNAVAIL, "node shutting down: retry on another node", NULL);
+        pending_fail(p, LG_EUNAVAIL, SHUTDOWN_MESSAGE, NULL);
         return;
     }
     switch (p->op) {
@@ -1366,6 +1521,9 @@ static void node_read_cb(struct lg_node_read *rd, int status, const char *msg)
 
 static void op_read(struct pending *p, uint8_t consistency, uint64_t after_index)
 {
+    if (pending_refuse_stopping(p)) {
+        return;
+    }
     memset(&p->read, 0, sizeof p->read);
     p->read.data = p;
     p->read.consistency = consistency;
@@ -1379,6 +1537,10 @@ static void op_read_index(struct pending *p)
 {
     struct lg_node_status st;
     lg_node_status(p->c->s->node, &st);
+    if (st.stopping) {
+        pending_fail(p, LG_EUNAVAIL, SHUTDOWN_MESSAGE, NULL);
+        return;
+    }
     if (st.role != LG_PROTO_ROLE_LEADER) {
         pending_not_leader(p);
         return;
@@ -1410,7 +1572,7 @@ static void op_journal_read(struct pending *p)
 {
     struct lg_fsm *fsm = lg_node_fsm(p->c->s->node);
     if (fsm == NULL) {
-        pending_fail(p, LG_EUNAVAIL, "node shutting down: retry on another node", NULL);
+        pending_fail(p, LG_EUNAVAIL, SHUTDOWN_MESSAGE, NULL);
         return;
     }
     struct lg_arena a;
@@ -1516,6 +1678,34 @@ static void request_start(struct conn *c, const uint8_t *frame, uint32_t len)
 /* ---------------------------------------------------------------------------------------
  * Connections */
 
+/* While closing, the timer lives as long as a connection does (lingering ones need it). */
+static void server_close_timer(struct lg_server *s)
+{
+    if (s->closing && s->n_conns == 0 && s->timer_open) {
+        uv_close((uv_handle_t *)&s->timer, server_handle_closed);
+        s->timer_open = false;
+        s->timer_armed = false;
+    }
+}
+
+/* c leaves the lists of connections waiting to be read again and its frame and idle
+ * deadlines (not its linger deadline). */
+static void conn_unlink_waits(struct conn *c)
+{
+    if (link_linked(&c->resume_link)) {
+        link_remove(&c->resume_link);
+    }
+    if (link_linked(&c->budget_link)) {
+        link_remove(&c->budget_link);
+    }
+    if (link_linked(&c->frame_link)) {
+        link_remove(&c->frame_link);
+    }
+    if (link_linked(&c->idle_link)) {
+        link_remove(&c->idle_link);
+    }
+}
+
 static void conn_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
@@ -1523,6 +1713,7 @@ static void conn_closed(uv_handle_t *h)
     LG_PRE(c->state == CONN_CLOSING);
     LG_PRE(!c->writing);
     LG_PRE(link_empty(&c->pending));
+    LG_PRE(c->in_bytes == 0); /* uncounted by conn_close */
     link_remove(&c->link);
     LG_ASSERT(s->n_conns > 0);
     s->n_conns--;
@@ -1532,6 +1723,7 @@ static void conn_closed(uv_handle_t *h)
     free(c);
     LG_ASSERT(s->n_handles > 0);
     s->n_handles--;
+    server_close_timer(s);
     server_maybe_closed(s);
 }
 
@@ -1548,18 +1740,17 @@ static void conn_close(struct conn *c, int level, const char *reason, const char
            c->inflight, detail != NULL ? " detail=" : "",
            detail != NULL ? lg_log_quote(detail, q, sizeof q) : "");
     c->state = CONN_CLOSING;
+    conn_unlink_waits(c);
+    if (link_linked(&c->linger_link)) {
+        link_remove(&c->linger_link);
+    }
     while (!link_empty(&c->pending)) {
         struct pending *p = CONTAINER_OF(c->pending.next, struct pending, link);
         pending_detach(p);
     }
-    c->inflight = 0;
-    c->in_bytes = 0;
-    if (link_linked(&c->resume_link)) {
-        link_remove(&c->resume_link);
-    }
-    if (link_linked(&c->linger_link)) {
-        link_remove(&c->linger_link);
-    }
+    LG_ASSERT(c->inflight == 0);
+    conn_dec_release(c);
+    LG_ASSERT(c->in_bytes == 0);
     c->reading = false;
     uv_close((uv_handle_t *)&c->tcp, conn_closed);
 }
@@ -1575,14 +1766,28 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
-/* Start or stop reading as the state asks: OPEN reads while not full and nothing is
- * stashed; DRAIN after a bad frame and SHUTDOWN read to discard until the peer closes. */
+/* Start or stop reading as the state asks: OPEN reads while it may take input (not full,
+ * not paused by the server-wide budget) and nothing is stashed; DRAIN and SHUTDOWN read to
+ * discard until the peer closes. A connection paused by the budget waits in s->budget. */
 static void conn_update_reading(struct conn *c)
 {
+    struct lg_server *s = c->s;
     bool want;
     switch (c->state) {
     case CONN_OPEN:
-        want = c->rpos == c->rlen && !conn_full(c);
+        want = c->rpos == c->rlen && conn_may_take(c);
+        if (!want && !conn_full(c) && conn_budget_blocked(c)) {
+            if (!link_linked(&c->budget_link)) {
+                link_push(&s->budget, &c->budget_link);
+                s->stats.budget_pauses++;
+                lg_log(LG_LOG_DEBUG, "client_budget_pause",
+                       "conn=%llu in_bytes=%zu total_in_bytes=%zu total_in_bytes_max=%zu",
+                       (unsigned long long)c->id, c->in_bytes, s->in_bytes,
+                       s->total_in_bytes_max);
+            }
+        } else if (link_linked(&c->budget_link)) {
+            link_remove(&c->budget_link);
+        }
         break;
     case CONN_DRAIN:
     case CONN_SHUTDOWN:
@@ -1620,11 +1825,14 @@ static void shutdown_cb(uv_shutdown_t *req, int status)
         return;
     }
     /* Wait (bounded) for the peer to close after reading our last answer: closing with its
-     * unread bytes in our receive buffer would send a reset that can destroy the answer. */
+     * unread bytes in our receive buffer would send a reset that can destroy the answer.
+     * While the server closes, the deadline set by lg_server_close stands. */
     struct lg_server *s = c->s;
-    c->linger_due_ms = uv_now(s->loop) + LG_SERVER_LINGER_MS;
-    link_push(&s->lingers, &c->linger_link);
-    timer_arm(s, c->linger_due_ms);
+    if (!link_linked(&c->linger_link)) {
+        c->linger_due_ms = uv_now(s->loop) + LG_SERVER_LINGER_MS;
+        link_push(&s->lingers, &c->linger_link);
+        timer_arm(s, c->linger_due_ms);
+    }
     conn_update_reading(c);
 }
 
@@ -1647,7 +1855,8 @@ static void conn_maybe_finish(struct conn *c)
     }
 }
 
-/* No more requests from c: answer those in progress, then finish. */
+/* No more requests from c: answer those in progress, then finish. The split-frame buffer
+ * and undecoded input are dropped. */
 static void conn_drain(struct conn *c)
 {
     if (c->state != CONN_OPEN) {
@@ -1655,11 +1864,88 @@ static void conn_drain(struct conn *c)
     }
     c->state = CONN_DRAIN;
     c->rpos = c->rlen; /* undecoded input is dropped */
-    if (link_linked(&c->resume_link)) {
-        link_remove(&c->resume_link);
-    }
+    conn_unlink_waits(c);
+    conn_dec_release(c);
     conn_update_reading(c);
     conn_maybe_finish(c);
+}
+
+/* Frame and idle deadlines follow c's state; called after every change of it. A partial
+ * frame is timed while the server is willing to read it: a pause by the connection's own
+ * bounds (its requests in progress) stops the clock and the frame gets a new full timeout
+ * when reading resumes (frames are sequential, so the client cannot start a new request
+ * meanwhile); a pause by the server-wide budget does not (the budget is freed by these
+ * timeouts, among others). Idle: open, nothing in progress, nothing to write. */
+static void conn_timers_update(struct conn *c)
+{
+    struct lg_server *s = c->s;
+    bool open = c->state == CONN_OPEN;
+    bool partial = open && !lg_frame_decoder_idle(&c->dec) && !conn_full(c);
+    bool idle = open && c->inflight == 0 && lg_frame_decoder_idle(&c->dec) &&
+                c->rpos == c->rlen && !c->writing && c->out.len == 0;
+    LG_ASSERT(!(partial && idle));
+    uint64_t now = uv_now(s->loop);
+    if (partial && !link_linked(&c->frame_link)) {
+        c->frame_due_ms = now + s->frame_timeout_ms;
+        link_push(&s->frames, &c->frame_link);
+        timer_arm(s, c->frame_due_ms);
+    } else if (!partial && link_linked(&c->frame_link)) {
+        link_remove(&c->frame_link);
+    }
+    if (idle && !link_linked(&c->idle_link)) {
+        c->idle_due_ms = now + s->idle_timeout_ms;
+        link_push(&s->idles, &c->idle_link);
+        timer_arm(s, c->idle_due_ms);
+    } else if (!idle && link_linked(&c->idle_link)) {
+        link_remove(&c->idle_link);
+    }
+}
+
+/* A frame started frame_timeout_ms ago is still incomplete: answer `timeout` with id 0,
+ * drop the partial frame (its buffer is freed now) and end the connection like after a bad
+ * frame (requests in progress are still answered, then FIN). */
+static void conn_frame_timeout(struct conn *c)
+{
+    struct lg_server *s = c->s;
+    LG_PRE(c->state == CONN_OPEN);
+    link_remove(&c->frame_link);
+    s->stats.frame_timeouts++;
+    uint32_t received = c->dec.header_have + c->dec.body_have;
+    uint32_t declared = c->dec.body_len;
+    lg_log(LG_LOG_WARN, "client_frame_timeout",
+           "conn=%llu peer=%s timeout_ms=%u received=%u declared=%u frame_timeouts=%llu",
+           (unsigned long long)c->id, c->peer, s->frame_timeout_ms, received, declared,
+           (unsigned long long)s->stats.frame_timeouts);
+    conn_dec_release(c);
+    char msg[LG_ERRMSG_SIZE];
+    if (declared > 0) {
+        lg_errmsg_printf(msg, LG_ETIMEOUT,
+                         "frame: incomplete after %u ms (%u of %u body bytes): closing",
+                         s->frame_timeout_ms, received - LG_FRAME_HEADER_BYTES, declared);
+    } else {
+        lg_errmsg_printf(msg, LG_ETIMEOUT,
+                         "frame: incomplete after %u ms (%u of %u length bytes): closing",
+                         s->frame_timeout_ms, received, LG_FRAME_HEADER_BYTES);
+    }
+    if (lg_proto_encode_error(0, LG_ETIMEOUT, msg, NULL, &c->out) != LG_OK) {
+        conn_close(c, LG_LOG_ERROR, "encode_failed", NULL);
+        return;
+    }
+    conn_appended(c);
+    conn_drain(c);
+}
+
+/* Nothing from c for idle_timeout_ms: end it with FIN (an orderly end of stream). */
+static void conn_idle_timeout(struct conn *c)
+{
+    struct lg_server *s = c->s;
+    LG_PRE(c->state == CONN_OPEN);
+    link_remove(&c->idle_link);
+    s->stats.idle_timeouts++;
+    lg_log(LG_LOG_INFO, "client_idle_timeout", "conn=%llu peer=%s idle_ms=%u requests=%llu",
+           (unsigned long long)c->id, c->peer, s->idle_timeout_ms,
+           (unsigned long long)c->n_requests);
+    conn_drain(c);
 }
 
 /* A bad frame (sticky): answer with id 0, then close once everything is written. */
@@ -1679,10 +1965,12 @@ static void conn_bad_frame(struct conn *c, int rc)
 }
 
 /* Feed the stashed input to the decoder and start its requests, until it is used up or the
- * connection is full (the rest stays in rbuf until requests are answered). */
+ * connection may not take more (full, or over the server-wide budget: the rest stays in
+ * rbuf until requests are answered or memory is freed). The budget is checked before each
+ * frame, so a loop turn goes past it by at most one frame per connection. */
 static void conn_process(struct conn *c)
 {
-    while (c->state == CONN_OPEN && c->rpos < c->rlen && !conn_full(c)) {
+    while (c->state == CONN_OPEN && c->rpos < c->rlen && conn_may_take(c)) {
         size_t used = 0;
         const uint8_t *frame = NULL;
         uint32_t frame_len = 0;
@@ -1695,7 +1983,17 @@ static void conn_process(struct conn *c)
             return;
         }
         if (frame != NULL) {
-            request_start(c, frame, frame_len);
+            request_start(c, frame, frame_len); /* copies the frame first */
+            if (c->state == CONN_OPEN) {
+                /* The frame view is dead: let the decoder free a big split-frame buffer now
+                 * rather than at the next frame (the copy holds the bytes meanwhile). */
+                size_t none = 0;
+                rc = lg_frame_decoder_feed(&c->dec, NULL, 0, &none, &frame, &frame_len);
+                LG_ASSERT(rc == LG_OK && none == 0 && frame == NULL);
+            }
+        }
+        if (c->state == CONN_OPEN) {
+            conn_dec_sync(c);
         }
     }
     if (c->state != CONN_OPEN) {
@@ -1706,6 +2004,9 @@ static void conn_process(struct conn *c)
         c->rlen = 0;
     }
     conn_update_reading(c);
+    if (c->state == CONN_OPEN) {
+        conn_timers_update(c);
+    }
 }
 
 static void conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -1854,6 +2155,9 @@ static bool server_accept_one(struct lg_server *s)
     lg_log(LG_LOG_DEBUG, "client_open", "conn=%llu peer=%s conns=%u", (unsigned long long)c->id,
            c->peer, s->n_conns);
     conn_update_reading(c);
+    if (c->state == CONN_OPEN) {
+        conn_timers_update(c); /* idle from now */
+    }
     return true;
 }
 
@@ -1895,23 +2199,36 @@ static void timer_cb(uv_timer_t *t)
         write_timeout(p); /* answers p (the node still holds it): it leaves the list */
         LG_ASSERT(!link_linked(&p->wlink));
     }
+    while (!link_empty(&s->frames)) {
+        struct conn *c = CONTAINER_OF(s->frames.next, struct conn, frame_link);
+        if (c->frame_due_ms > now) {
+            break;
+        }
+        conn_frame_timeout(c); /* leaves the list */
+        LG_ASSERT(!link_linked(&c->frame_link));
+    }
+    while (!link_empty(&s->idles)) {
+        struct conn *c = CONTAINER_OF(s->idles.next, struct conn, idle_link);
+        if (c->idle_due_ms > now) {
+            break;
+        }
+        conn_idle_timeout(c); /* leaves the list */
+        LG_ASSERT(!link_linked(&c->idle_link));
+    }
     while (!link_empty(&s->lingers)) {
         struct conn *c = CONTAINER_OF(s->lingers.next, struct conn, linger_link);
         if (c->linger_due_ms > now) {
             break;
         }
-        conn_close(c, LG_LOG_DEBUG, "linger_timeout", NULL); /* leaves the list */
+        /* leaves the list */
+        conn_close(c, LG_LOG_DEBUG, s->closing ? "server_close_timeout" : "linger_timeout",
+                   NULL);
     }
     if (s->accept_stalled) {
         s->accept_stalled = false;
         server_accept(s);
     }
-    if (!link_empty(&s->writes)) {
-        timer_arm(s, CONTAINER_OF(s->writes.next, struct pending, wlink)->due_ms);
-    }
-    if (!link_empty(&s->lingers)) {
-        timer_arm(s, CONTAINER_OF(s->lingers.next, struct conn, linger_link)->linger_due_ms);
-    }
+    timer_rearm(s);
 }
 
 static void idle_cb(uv_idle_t *h)
@@ -2019,6 +2336,8 @@ int lg_server_start(struct lg_server **out, uv_loop_t *loop, struct lg_node *nod
                                 cfg->bind);
     }
     size_t out_max = cfg->out_bytes_max == 0 ? LG_SERVER_OUT_BYTES_MAX : cfg->out_bytes_max;
+    size_t total_in_max =
+        cfg->total_in_bytes_max == 0 ? LG_SERVER_TOTAL_IN_BYTES_MAX : cfg->total_in_bytes_max;
     size_t in_max = cfg->in_bytes_max == 0 ? LG_SERVER_IN_BYTES_MAX : cfg->in_bytes_max;
     if (out_max > SERVER_BYTES_LIMIT || in_max > SERVER_BYTES_LIMIT) {
         return lg_errmsg_printf(errmsg, LG_EINVAL, "out_bytes_max and in_bytes_max: at most %u",
@@ -2036,11 +2355,19 @@ int lg_server_start(struct lg_server **out, uv_loop_t *loop, struct lg_node *nod
     s->in_bytes_max = in_max;
     s->write_timeout_ms =
         cfg->write_timeout_ms == 0 ? LG_SERVER_WRITE_TIMEOUT_MS : cfg->write_timeout_ms;
+    s->frame_timeout_ms =
+        cfg->frame_timeout_ms == 0 ? LG_SERVER_FRAME_TIMEOUT_MS : cfg->frame_timeout_ms;
+    s->idle_timeout_ms =
+        cfg->idle_timeout_ms == 0 ? LG_SERVER_IDLE_TIMEOUT_MS : cfg->idle_timeout_ms;
+    s->total_in_bytes_max = total_in_max;
     snprintf(s->bind, sizeof s->bind, "%s", cfg->bind);
     link_init(&s->conns);
     link_init(&s->writes);
     link_init(&s->lingers);
     link_init(&s->resume);
+    link_init(&s->frames);
+    link_init(&s->idles);
+    link_init(&s->budget);
     int fd = -1;
     int rc = server_listen_fd(cfg->bind, host, port, &fd, errmsg);
     if (rc != LG_OK) {
@@ -2087,10 +2414,11 @@ int lg_server_start(struct lg_server **out, uv_loop_t *loop, struct lg_node *nod
         s->port = ntohs(((const struct sockaddr_in6 *)(const void *)&ss)->sin6_port);
     }
     lg_log(LG_LOG_DEBUG, "client_listen",
-           "bind=%s port=%u conns_max=%u inflight_max=%u out_bytes_max=%zu "
-           "write_timeout_ms=%u",
-           s->bind, s->port, s->conns_max, s->inflight_max, s->out_bytes_max,
-           s->write_timeout_ms);
+           "bind=%s port=%u conns_max=%u inflight_max=%u out_bytes_max=%zu in_bytes_max=%zu "
+           "write_timeout_ms=%u frame_timeout_ms=%u idle_timeout_ms=%u total_in_bytes_max=%zu",
+           s->bind, s->port, s->conns_max, s->inflight_max, s->out_bytes_max, s->in_bytes_max,
+           s->write_timeout_ms, s->frame_timeout_ms, s->idle_timeout_ms,
+           s->total_in_bytes_max);
     *out = s;
     return LG_OK;
 }
@@ -2105,6 +2433,31 @@ void lg_server_stop_accepting(struct lg_server *s)
     s->accept_stalled = false;
 }
 
+/* lg_server_close for one connection: no more requests; those the node holds are
+ * detached; what is already encoded is written, then FIN (conn_maybe_finish) and input is
+ * discarded until the client closes; closed at the latest at the deadline. */
+static void conn_server_close(struct conn *c, uint64_t due_ms)
+{
+    struct lg_server *s = c->s;
+    if (c->state == CONN_CLOSING) {
+        return;
+    }
+    while (!link_empty(&c->pending)) {
+        pending_detach(CONTAINER_OF(c->pending.next, struct pending, link));
+    }
+    LG_ASSERT(c->inflight == 0);
+    if (!link_linked(&c->linger_link)) {
+        c->linger_due_ms = due_ms; /* the same for all: the FIFO stays ordered */
+        link_push(&s->lingers, &c->linger_link);
+        timer_arm(s, due_ms);
+    }
+    if (c->state == CONN_OPEN) {
+        conn_drain(c);
+    } else {
+        conn_maybe_finish(c);
+    }
+}
+
 void lg_server_close(struct lg_server *s, lg_server_close_cb cb, void *arg)
 {
     LG_PRE(s != NULL);
@@ -2113,17 +2466,18 @@ void lg_server_close(struct lg_server *s, lg_server_close_cb cb, void *arg)
     s->closing = true;
     s->close_cb = cb;
     s->close_arg = arg;
+    lg_log(LG_LOG_INFO, "server_close", "conns=%u linger_ms=%u", s->n_conns,
+           LG_SERVER_LINGER_MS);
+    uint64_t due_ms = uv_now(s->loop) + LG_SERVER_LINGER_MS;
     for (struct link *l = s->conns.next; l != &s->conns; l = l->next) {
-        conn_close(CONTAINER_OF(l, struct conn, link), LG_LOG_DEBUG, "server_closing", NULL);
+        conn_server_close(CONTAINER_OF(l, struct conn, link), due_ms);
     }
     LG_ASSERT(link_empty(&s->writes)); /* every waiting write was detached */
     LG_ASSERT(link_empty(&s->resume));
-    LG_ASSERT(link_empty(&s->lingers));
-    if (s->timer_open) {
-        uv_close((uv_handle_t *)&s->timer, server_handle_closed);
-        s->timer_open = false;
-        s->timer_armed = false;
-    }
+    LG_ASSERT(link_empty(&s->budget));
+    LG_ASSERT(link_empty(&s->frames));
+    LG_ASSERT(link_empty(&s->idles));
+    server_close_timer(s); /* now if no connection is left, else after the last one */
     if (s->idle_open) {
         uv_close((uv_handle_t *)&s->idle, server_handle_closed);
         s->idle_open = false;
@@ -2153,4 +2507,5 @@ void lg_server_stats(const struct lg_server *s, struct lg_server_stats *out)
     LG_PRE(s != NULL && out != NULL);
     *out = s->stats;
     out->conns = s->n_conns;
+    out->in_bytes = s->in_bytes;
 }

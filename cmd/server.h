@@ -14,7 +14,11 @@
  * go out), at most out_bytes_max bytes of unwritten responses per connection (past it the
  * connection is closed and the reason logged: a client that does not read cannot stall
  * the node), writes answered `timeout` after write_timeout_ms (the outcome is then
- * unknown: retry with the same reference).
+ * unknown: retry with the same reference). Input a client controls is bounded too: a frame
+ * started and not completed within frame_timeout_ms ends the connection, so does
+ * idle_timeout_ms without a request, and the input held over all connections (split
+ * frames being gathered and requests in progress) is kept near total_in_bytes_max by
+ * pausing reading.
  *
  * Threading: the loop thread only. */
 #ifndef LG_CMD_SERVER_H
@@ -36,8 +40,23 @@
 #define LG_SERVER_IN_BYTES_MAX (64u * 1024u * 1024u)
 /* After a bad frame is answered and the write side shut down, how long the connection
  * waits for the client to close before closing itself (closing with unread input sends a
- * reset, which can destroy the answer before the client reads it). */
+ * reset, which can destroy the answer before the client reads it). Also the bound of
+ * lg_server_close: answers already encoded are written, FIN sent and input discarded for
+ * at most this long. */
 #define LG_SERVER_LINGER_MS 1000u
+/* A frame whose first bytes arrived this long ago and that is still incomplete (while the
+ * server was willing to read it) ends its connection: a client cannot pin a 16 MiB
+ * split-frame buffer by sending a header and stopping. Long enough for a 16 MiB frame
+ * over a slow link (13 Mbit/s). */
+#define LG_SERVER_FRAME_TIMEOUT_MS 10000u
+/* A connection with no request in progress, nothing to write and no partial frame for
+ * this long is closed (FIN: an orderly end of stream for the client). */
+#define LG_SERVER_IDLE_TIMEOUT_MS 300000u
+/* Bytes of input held over all connections (split-frame buffers of the frame decoders,
+ * plus the frame copies and decoded arrays of requests in progress) above which
+ * connections that would take more stop being read until it drops back: with 1024
+ * connections of 16 MiB frames the per-connection bounds alone allow 80 GiB. */
+#define LG_SERVER_TOTAL_IN_BYTES_MAX (512u * 1024u * 1024u)
 
 struct lg_server_config {
     const char *bind;          /* "HOST:PORT" or "[V6]:PORT" to listen on (the --client
@@ -48,6 +67,9 @@ struct lg_server_config {
                                   this closes its connection too. */
     unsigned write_timeout_ms; /* 0: default */
     size_t in_bytes_max;       /* 0: default; at most 1 GiB */
+    unsigned frame_timeout_ms; /* 0: default */
+    unsigned idle_timeout_ms;  /* 0: default */
+    size_t total_in_bytes_max; /* 0: default */
 };
 
 /* Counters since start (tests, status pages). */
@@ -58,6 +80,10 @@ struct lg_server_stats {
     uint64_t requests;         /* frames received */
     uint64_t bad_frames;       /* empty or oversized frames (connection then closed) */
     uint64_t closed_out_bytes; /* connections closed over out_bytes_max */
+    uint64_t frame_timeouts;   /* connections ended over frame_timeout_ms */
+    uint64_t idle_timeouts;    /* connections ended over idle_timeout_ms */
+    uint64_t budget_pauses;    /* times a connection stopped being read: total_in_bytes_max */
+    size_t in_bytes;           /* input held now (what total_in_bytes_max bounds) */
 };
 
 struct lg_server; /* opaque */
@@ -74,11 +100,15 @@ int lg_server_start(struct lg_server **out, uv_loop_t *loop, struct lg_node *nod
 /* Stop accepting new connections (existing ones keep being served). */
 void lg_server_stop_accepting(struct lg_server *s);
 
-/* Close every connection and the listener. Requests still waiting on the node are
- * detached: their node callbacks still run later and free them, and answer nobody; so
- * the node may be stopped after this (and must be, before lg_node_free: a detached request
- * is freed only by its callback). cb runs once every handle is closed, from a close
- * callback (never inside this call); then lg_server_free. Call once. */
+/* Close every connection and the listener, gracefully: no more requests are read; requests
+ * still waiting on the node are detached (their node callbacks still run later and free
+ * them, and answer nobody; so the node may be stopped after this, and must be before
+ * lg_node_free: a detached request is freed only by its callback); answers already encoded
+ * are written, then the write side is shut down (FIN) and input is discarded until the
+ * client closes, so a client never gets a reset that destroys answers it has not read.
+ * All of it bounded: a connection still open LG_SERVER_LINGER_MS after this call is closed.
+ * cb runs once every handle is closed, from a close callback (never inside this call);
+ * then lg_server_free. Call once. */
 typedef void (*lg_server_close_cb)(struct lg_server *s, void *arg);
 void lg_server_close(struct lg_server *s, lg_server_close_cb cb, void *arg);
 void lg_server_free(struct lg_server *s);
