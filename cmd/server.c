@@ -261,57 +261,6 @@ static void server_accept(struct lg_server *s);
 /* ---------------------------------------------------------------------------------------
  * Small pure helpers */
 
-/* Split "HOST:PORT" or "[V6]:PORT" into host (brackets removed) and port (decimal 0..65535;
- * 0 asks for any free port). raft/transport.c has the same split for Raft addresses, which
- * must name a real port; a client listener may take an ephemeral one. LG_OK or LG_EINVAL. */
-static int server_split_address(const char *address, char *host, size_t host_size, char *port,
-                                size_t port_size)
-{
-    size_t len = strnlen(address, LG_RAFT_ADDRESS_BYTES_MAX);
-    if (len == 0 || len >= LG_RAFT_ADDRESS_BYTES_MAX) {
-        return LG_EINVAL;
-    }
-    const char *host_begin = address;
-    const char *host_end;
-    const char *colon;
-    if (address[0] == '[') {
-        host_begin = address + 1;
-        host_end = strchr(address, ']');
-        if (host_end == NULL || host_end[1] != ':') {
-            return LG_EINVAL;
-        }
-        colon = host_end + 1;
-    } else {
-        colon = strchr(address, ':');
-        if (colon == NULL || strchr(colon + 1, ':') != NULL) {
-            return LG_EINVAL; /* no port, or an IPv6 literal without brackets */
-        }
-        host_end = colon;
-    }
-    size_t host_len = (size_t)(host_end - host_begin);
-    size_t port_len = strlen(colon + 1);
-    if (host_len == 0 || host_len >= host_size || port_len == 0 || port_len > 5 ||
-        port_len >= port_size) {
-        return LG_EINVAL;
-    }
-    unsigned long value = 0;
-    for (size_t i = 0; i < port_len; i++) {
-        char ch = colon[1 + i];
-        if (ch < '0' || ch > '9') {
-            return LG_EINVAL;
-        }
-        value = value * 10u + (unsigned long)(ch - '0');
-    }
-    if (value > 65535u) {
-        return LG_EINVAL;
-    }
-    memcpy(host, host_begin, host_len);
-    host[host_len] = '\0';
-    memcpy(port, colon + 1, port_len);
-    port[port_len] = '\0';
-    return LG_OK;
-}
-
 /* Write a list_txs cursor (the FSM's next_cursor, never 0) as decimal digits into out
  * (SERVER_CURSOR_DIGITS_MAX + 1 bytes). Returns the string. */
 static struct lg_str server_cursor_format(uint64_t cursor, char *out)
@@ -2330,10 +2279,10 @@ int lg_server_start(struct lg_server **out, uv_loop_t *loop, struct lg_node *nod
     }
     char host[LG_RAFT_ADDRESS_BYTES_MAX];
     char port[8];
-    if (server_split_address(cfg->bind, host, sizeof host, port, sizeof port) != LG_OK) {
-        return lg_errmsg_printf(errmsg, LG_EINVAL,
-                                "client address \"%.64s\": want HOST:PORT or [V6]:PORT",
-                                cfg->bind);
+    /* Port 0: any free port (lg_server_port says which). */
+    if (lg_addr_split(cfg->bind, host, sizeof host, port, sizeof port, LG_ADDR_PORT_ZERO_OK,
+                      errmsg) != LG_OK) {
+        return lg_errmsg_wrap(errmsg, LG_EINVAL, "client address");
     }
     size_t out_max = cfg->out_bytes_max == 0 ? LG_SERVER_OUT_BYTES_MAX : cfg->out_bytes_max;
     size_t total_in_max =
