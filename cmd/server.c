@@ -1310,14 +1310,41 @@ static void write_timeout(struct pending *p)
 /* ---------------------------------------------------------------------------------------
  * Reads */
 
-static void serve_get_tx(struct pending *p, struct lg_fsm *fsm)
+/* A query answered in one go: get_tx, account, balances (list_txs pages itself). */
+typedef int (*query_fn)(struct lg_fsm *fsm, const struct lg_proto_request *q,
+                        struct lg_arena *a, struct lg_proto_response *r, char *errmsg);
+
+static int query_get_tx_req(struct lg_fsm *fsm, const struct lg_proto_request *q,
+                            struct lg_arena *a, struct lg_proto_response *r, char *errmsg)
+{
+    return query_get_tx(fsm, &q->u.get_tx, a, &r->u.get_tx, errmsg);
+}
+
+static int query_account_req(struct lg_fsm *fsm, const struct lg_proto_request *q,
+                             struct lg_arena *a, struct lg_proto_response *r, char *errmsg)
+{
+    return query_account(fsm, &q->u.account, a, &r->u.account, errmsg);
+}
+
+static int query_balances_req(struct lg_fsm *fsm, const struct lg_proto_request *q,
+                              struct lg_arena *a, struct lg_proto_response *r, char *errmsg)
+{
+    int rc = query_balances(fsm, &q->u.balances, a, &r->u.balances, errmsg);
+    if (rc == LG_ENOMEM && lg_arena_over_budget(a)) {
+        rc = lg_errmsg_printf(errmsg, LG_ETOOLARGE,
+                              "balances: too many accounts match: narrow the pattern");
+    }
+    return rc;
+}
+
+static void serve_query(struct pending *p, struct lg_fsm *fsm, query_fn fn)
 {
     struct lg_arena a;
     lg_arena_init(&a, SERVER_QUERY_ARENA_BYTES_MAX);
     struct lg_proto_response r;
     memset(&r, 0, sizeof r);
     char errmsg[LG_ERRMSG_SIZE];
-    int rc = query_get_tx(fsm, &p->req.u.get_tx, &a, &r.u.get_tx, errmsg);
+    int rc = fn(fsm, &p->req, &a, &r, errmsg);
     if (rc == LG_OK) {
         pending_respond(p, &r);
     } else {
@@ -1369,42 +1396,6 @@ static void serve_list_txs(struct pending *p, struct lg_fsm *fsm)
     lg_arena_close(&a);
 }
 
-static void serve_account(struct pending *p, struct lg_fsm *fsm)
-{
-    struct lg_arena a;
-    lg_arena_init(&a, SERVER_QUERY_ARENA_BYTES_MAX);
-    struct lg_proto_response r;
-    memset(&r, 0, sizeof r);
-    char errmsg[LG_ERRMSG_SIZE];
-    int rc = query_account(fsm, &p->req.u.account, &a, &r.u.account, errmsg);
-    if (rc == LG_OK) {
-        pending_respond(p, &r);
-    } else {
-        pending_fail_query(p, rc, errmsg);
-    }
-    lg_arena_close(&a);
-}
-
-static void serve_balances(struct pending *p, struct lg_fsm *fsm)
-{
-    struct lg_arena a;
-    lg_arena_init(&a, SERVER_QUERY_ARENA_BYTES_MAX);
-    struct lg_proto_response r;
-    memset(&r, 0, sizeof r);
-    char errmsg[LG_ERRMSG_SIZE];
-    int rc = query_balances(fsm, &p->req.u.balances, &a, &r.u.balances, errmsg);
-    if (rc == LG_ENOMEM && lg_arena_over_budget(&a)) {
-        rc = lg_errmsg_printf(errmsg, LG_ETOOLARGE,
-                              "balances: too many accounts match: narrow the pattern");
-    }
-    if (rc == LG_OK) {
-        pending_respond(p, &r);
-    } else {
-        pending_fail_query(p, rc, errmsg);
-    }
-    lg_arena_close(&a);
-}
-
 static void serve_read_index(struct pending *p)
 {
     struct lg_node_status st;
@@ -1449,16 +1440,16 @@ static void node_read_cb(struct lg_node_read *rd, int status, const char *msg)
     }
     switch (p->op) {
     case LG_PROTO_OP_GET_TX:
-        serve_get_tx(p, fsm);
+        serve_query(p, fsm, query_get_tx_req);
         break;
     case LG_PROTO_OP_LIST_TXS:
         serve_list_txs(p, fsm);
         break;
     case LG_PROTO_OP_ACCOUNT:
-        serve_account(p, fsm);
+        serve_query(p, fsm, query_account_req);
         break;
     case LG_PROTO_OP_BALANCES:
-        serve_balances(p, fsm);
+        serve_query(p, fsm, query_balances_req);
         break;
     case LG_PROTO_OP_READ_INDEX:
         serve_read_index(p);

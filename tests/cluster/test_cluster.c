@@ -334,3 +334,53 @@ Test(cluster, no_quorum_writes_fail_fast, .fini = lgt_cluster_fini, .timeout = 1
               "the survivor exited");
     lgt_cluster_pass(c);
 }
+
+Test(cluster, account_read_on_a_follower_after_a_write, .fini = lgt_cluster_fini,
+     .timeout = 60)
+{
+    struct lgt_cluster_options o = {.n_nodes = 3};
+    struct lgt_cluster *c = lgt_cluster_new(&o);
+    lgt_cluster_start(c);
+    unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+    struct lg_client *cl = lgt_cluster_client(c, NULL, 0, 5000, 40);
+    struct lg_proto_tx_result w;
+    struct lgt_transfer t = {.ledger = "acct", .source = "world",
+                             .destination = "users:7:main", .amount = 1234, .asset = "EUR/2",
+                             .reference = "acct-1", .meta_key = "k", .meta_value = "v"};
+    lgt_submit_ok(c, cl, &t, &w);
+    lg_client_close(cl);
+    unsigned follower = (leader + 1u) % 3u;
+    struct lg_conn *conn = lgt_node_conn(c, follower, 10000);
+    struct lg_arena arena;
+    lg_arena_init(&arena, 0);
+    struct lg_proto_request req;
+    memset(&req, 0, sizeof req);
+    req.id = 9;
+    req.op = LG_PROTO_OP_ACCOUNT;
+    req.consistency = LG_PROTO_READ_AFTER;
+    req.after_index = w.index;
+    req.u.account.ledger = lgt_str("acct");
+    req.u.account.address = lgt_str("users:7:main");
+    struct lg_proto_response resp;
+    char err[LG_ERRMSG_SIZE];
+    LGT_CHECK(c, lg_conn_call(conn, &req, &arena, &resp, err) == LG_OK, "account: %s", err);
+    LGT_CHECK(c, resp.ok, "account: %s %.*s", lg_err_name(resp.error.code),
+              (int)resp.error.message.len, resp.error.message.ptr);
+    LGT_CHECK(c, lgt_str_is(resp.u.account.address, "users:7:main") &&
+                     resp.u.account.n_volumes == 1 &&
+                     lgt_str_is(resp.u.account.volumes[0].asset, "EUR/2") &&
+                     resp.u.account.volumes[0].input == 1234 &&
+                     resp.u.account.volumes[0].output == 0 &&
+                     resp.u.account.volumes[0].balance == 1234 && resp.u.account.version >= 1,
+              "account on follower %u: %u volumes", follower + 1u, resp.u.account.n_volumes);
+    /* An unknown account is not_found, not an empty success. */
+    req.id = 10;
+    req.u.account.address = lgt_str("users:8:main");
+    lg_arena_reset(&arena);
+    LGT_CHECK(c, lg_conn_call(conn, &req, &arena, &resp, err) == LG_OK, "account: %s", err);
+    LGT_CHECK(c, !resp.ok && resp.error.code == LG_ENOTFOUND, "unknown account: ok=%d",
+              resp.ok);
+    lg_conn_close(conn);
+    lg_arena_close(&arena);
+    lgt_cluster_pass(c);
+}
