@@ -1508,6 +1508,32 @@ static void op_status(struct pending *p)
     pending_respond(p, &r);
 }
 
+static void op_members(struct pending *p)
+{
+    static struct lg_node_member m[LG_PROTO_MEMBERS_MAX]; /* loop thread only */
+    struct lg_proto_member items[LG_PROTO_MEMBERS_MAX];
+    if (lg_node_fsm(p->c->s->node) == NULL) {
+        pending_fail(p, LG_EUNAVAIL, SHUTDOWN_MESSAGE, NULL);
+        return;
+    }
+    /* Empty on a node no leader has contacted yet (no configuration). */
+    uint32_t n = lg_node_members(p->c->s->node, m, LG_PROTO_MEMBERS_MAX);
+    for (uint32_t i = 0; i < n; i++) {
+        items[i].id = m[i].id;
+        items[i].raft_address = (struct lg_str){m[i].raft_address,
+                                                (uint32_t)strlen(m[i].raft_address)};
+        items[i].client_address = (struct lg_str){m[i].client_address,
+                                                  (uint32_t)strlen(m[i].client_address)};
+        items[i].role = (struct lg_str){m[i].role, (uint32_t)strlen(m[i].role)};
+        items[i].leader = m[i].leader;
+    }
+    struct lg_proto_response r;
+    memset(&r, 0, sizeof r);
+    r.u.members.items = items;
+    r.u.members.n_items = n;
+    pending_respond(p, &r);
+}
+
 static void op_journal_read(struct pending *p)
 {
     struct lg_fsm *fsm = lg_node_fsm(p->c->s->node);
@@ -1582,6 +1608,9 @@ static void request_start(struct conn *c, const uint8_t *frame, uint32_t len)
     }
     case LG_PROTO_OP_STATUS:
         op_status(p);
+        return;
+    case LG_PROTO_OP_MEMBERS:
+        op_members(p);
         return;
     case LG_PROTO_OP_SUBMIT:
         op_submit(p);

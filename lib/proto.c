@@ -27,7 +27,7 @@
 
 static const char *const op_names[LG_PROTO_OP_COUNT] = {
     "", "ping", "status", "submit", "submit_batch", "get_tx", "list_txs", "account",
-    "balances", "digest", "read_index", "journal_read",
+    "balances", "digest", "members", "read_index", "journal_read",
 };
 
 static const char *const role_names[LG_PROTO_ROLE_COUNT] = {
@@ -129,6 +129,7 @@ static int check_request(const struct lg_tx_ctx *c0, const struct lg_proto_reque
     case LG_PROTO_OP_PING:
     case LG_PROTO_OP_STATUS:
     case LG_PROTO_OP_DIGEST:
+    case LG_PROTO_OP_MEMBERS:
     case LG_PROTO_OP_READ_INDEX:
         return LG_OK;
     case LG_PROTO_OP_SUBMIT:
@@ -597,6 +598,7 @@ static const uint32_t op_args[LG_PROTO_OP_COUNT] = {
     [LG_PROTO_OP_BALANCES] = BIT(A_LEDGER) | BIT(A_ADDRESS) | BIT(A_PATTERN) | BIT(A_ASSET) |
                              READ_ARGS,
     [LG_PROTO_OP_DIGEST] = READ_ARGS,
+    [LG_PROTO_OP_MEMBERS] = 0,
     [LG_PROTO_OP_READ_INDEX] = 0,
     [LG_PROTO_OP_JOURNAL_READ] = BIT(A_FROM_SEQ) | BIT(A_MAX_BYTES),
 };
@@ -1407,6 +1409,36 @@ static void p_balance_map(struct wr *w, const struct lg_proto_balance *b, uint32
     }
 }
 
+/* members: {members: [{id, raft_address, client_address, role, leader}...]}. */
+static int p_members(struct wr *w, const struct lg_proto_response *r)
+{
+    uint32_t n = r->u.members.n_items;
+    if (n > LG_PROTO_MEMBERS_MAX) {
+        return LG_EINVAL;
+    }
+    p_map(w, 1);
+    p_cstr(w, "members");
+    p_array(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct lg_proto_member *m = &r->u.members.items[i];
+        if (m->raft_address.len == 0 || m->role.len == 0) {
+            return LG_EINVAL;
+        }
+        p_map(w, 5);
+        p_cstr(w, "id");
+        p_u64(w, m->id);
+        p_cstr(w, "raft_address");
+        p_str(w, m->raft_address);
+        p_cstr(w, "client_address");
+        p_str_nil(w, m->client_address);
+        p_cstr(w, "role");
+        p_str(w, m->role);
+        p_cstr(w, "leader");
+        p_bool(w, m->leader);
+    }
+    return LG_OK;
+}
+
 /* The result map of op. */
 static int p_result(struct wr *w, int op, const struct lg_proto_response *r)
 {
@@ -1528,6 +1560,8 @@ static int p_result(struct wr *w, int op, const struct lg_proto_response *r)
         p_hex(w, (const uint8_t *)g->signature.ptr, g->signature.len);
         return LG_OK;
     }
+    case LG_PROTO_OP_MEMBERS:
+        return p_members(w, r);
     case LG_PROTO_OP_READ_INDEX:
         p_map(w, 1);
         p_cstr(w, "index");
@@ -2014,6 +2048,27 @@ static int batch_custom(struct dec *d, void *base, const char *name, const char 
     return LG_OK;
 }
 
+static const struct field member_fields[] = {
+    FLD(struct lg_proto_member, id, F_U64, false),
+    FLD(struct lg_proto_member, raft_address, F_STR, false),
+    FLD(struct lg_proto_member, client_address, F_STR_NIL, false),
+    FLD(struct lg_proto_member, role, F_STR, false),
+    FLD(struct lg_proto_member, leader, F_BOOL, false),
+};
+
+static const struct field members_fields[] = {
+    {"members", F_CUSTOM, false, 0},
+};
+
+static int members_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    struct lg_proto_response *r = base;
+    (void)name;
+    return dec_map_array(d, (void **)&r->u.members.items, &r->u.members.n_items,
+                         sizeof(struct lg_proto_member), LG_PROTO_MEMBERS_MAX, member_fields, 5,
+                         NULL, path);
+}
+
 static const struct field read_index_fields[] = {
     {"index", F_U64, false, 0},
 };
@@ -2073,6 +2128,8 @@ static int dec_result(struct dec *d, struct lg_proto_response *r, const char *pa
         return dec_fields(d, &r->u.balances, balances_fields, 2, balances_custom, path);
     case LG_PROTO_OP_DIGEST:
         return dec_fields(d, &r->u.digest, digest_fields, 6, NULL, path);
+    case LG_PROTO_OP_MEMBERS:
+        return dec_fields(d, r, members_fields, 1, members_custom, path);
     case LG_PROTO_OP_READ_INDEX:
         return dec_fields(d, &r->u.read_index, read_index_fields, 1, NULL, path);
     case LG_PROTO_OP_JOURNAL_READ:

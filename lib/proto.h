@@ -70,6 +70,7 @@ enum lg_proto_op {
     LG_PROTO_OP_ACCOUNT,
     LG_PROTO_OP_BALANCES,
     LG_PROTO_OP_DIGEST,
+    LG_PROTO_OP_MEMBERS,      /* members {} -> {members: [member...]} */
     /* Node-to-node operations on the client port (docs/protocol.md, "Internal"). */
     LG_PROTO_OP_READ_INDEX,   /* read_index {} -> {index}: the leader's confirmed index */
     LG_PROTO_OP_JOURNAL_READ, /* journal_read {from_seq, max_bytes?} ->
@@ -269,6 +270,18 @@ struct lg_proto_digest {
     struct lg_str signature;  /* raw bytes; hex on the wire */
 };
 
+/* One member of the Raft configuration (members op). */
+struct lg_proto_member {
+    uint64_t id;
+    struct lg_str raft_address;
+    struct lg_str client_address; /* len 0: unknown (encoded as nil) */
+    struct lg_str role;           /* "voter", "standby" or "spare" */
+    bool leader;                  /* the node answering believes this one leads */
+};
+
+/* Members in one answer: the Raft configuration holds a handful of servers. */
+#define LG_PROTO_MEMBERS_MAX 64u
+
 /* A response. When ok is false only error is meaningful. */
 struct lg_proto_response {
     uint64_t id;
@@ -291,6 +304,10 @@ struct lg_proto_response {
         struct lg_proto_account account;
         struct lg_proto_balances balances;
         struct lg_proto_digest digest;
+        struct {
+            const struct lg_proto_member *items;
+            uint32_t n_items;
+        } members;
         uint64_t read_index; /* the index to wait for */
         /* records[i] has seq first_seq + i; both codecs check first_seq >= 1 and
          * first_seq + n_records - 1 <= last_seq when n_records > 0. */

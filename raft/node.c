@@ -1069,6 +1069,44 @@ void lg_node_status(struct lg_node *n, struct lg_node_status *out)
     }
 }
 
+uint32_t lg_node_members(struct lg_node *n, struct lg_node_member *out, uint32_t max)
+{
+    if (n->raft_closed) {
+        return 0;
+    }
+    raft_id leader = 0;
+    const char *leader_raft = NULL;
+    raft_leader(&n->raft, &leader, &leader_raft);
+    uint32_t count = 0;
+    const struct raft_configuration *conf = &n->raft.configuration;
+    for (unsigned i = 0; i < conf->n && count < max; i++) {
+        const struct raft_server *srv = &conf->servers[i];
+        struct lg_node_member *m = &out[count++];
+        memset(m, 0, sizeof *m);
+        m->id = srv->id;
+        snprintf(m->raft_address, sizeof m->raft_address, "%s", srv->address);
+        if (srv->id == n->id) {
+            memcpy(m->client_address, n->client_address, strlen(n->client_address) + 1u);
+        } else {
+            lg_raft_transport_peer_client(&n->transport, srv->id, m->client_address,
+                                          sizeof m->client_address);
+        }
+        m->role = srv->role == RAFT_VOTER     ? "voter"
+                  : srv->role == RAFT_STANDBY ? "standby"
+                                              : "spare";
+        m->leader = srv->id == leader;
+    }
+    /* Insertion sort by id: a handful of servers. */
+    for (uint32_t i = 1; i < count; i++) {
+        for (uint32_t j = i; j > 0 && out[j - 1u].id > out[j].id; j--) {
+            struct lg_node_member t = out[j];
+            out[j] = out[j - 1u];
+            out[j - 1u] = t;
+        }
+    }
+    return count;
+}
+
 /* ---- stop ----------------------------------------------------------------------------- */
 
 static void handle_close_cb(uv_handle_t *h)

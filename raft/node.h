@@ -140,4 +140,19 @@ void lg_node_status(struct lg_node *n, struct lg_node_status *out);
 
 uint64_t lg_node_id(const struct lg_node *n);
 
+/* One server of the Raft configuration as this node knows it. */
+struct lg_node_member {
+    uint64_t id;
+    char raft_address[LG_RAFT_ADDRESS_BYTES_MAX];
+    char client_address[LG_RAFT_ADDRESS_BYTES_MAX]; /* "" when not announced to us */
+    const char *role; /* "voter", "standby" or "spare" (static strings) */
+    bool leader;
+};
+
+/* The configuration (r->configuration, the newest in the log) into out[0..max), in id
+ * order; returns how many were written (0 once stopped). Client addresses: this node's
+ * own, and those peers announced in their transport handshake (a follower knows the
+ * leader's; the leader knows every follower that answered it). */
+uint32_t lg_node_members(struct lg_node *n, struct lg_node_member *out, uint32_t max);
+
 #endif /* LG_RAFT_NODE_H */

@@ -384,3 +384,48 @@ Test(cluster, account_read_on_a_follower_after_a_write, .fini = lgt_cluster_fini
     lg_arena_close(&arena);
     lgt_cluster_pass(c);
 }
+
+Test(cluster, members_lists_the_configuration_with_roles_and_leader, .fini = lgt_cluster_fini,
+     .timeout = 60)
+{
+    struct lgt_cluster_options o = {.n_nodes = 3};
+    struct lgt_cluster *c = lgt_cluster_new(&o);
+    lgt_cluster_start(c);
+    unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+    unsigned follower = (leader + 1u) % 3u;
+    struct lg_conn *conn = lgt_node_conn(c, follower, 10000);
+    struct lg_arena arena;
+    lg_arena_init(&arena, 0);
+    struct lg_proto_request req;
+    memset(&req, 0, sizeof req);
+    req.id = 3;
+    req.op = LG_PROTO_OP_MEMBERS;
+    struct lg_proto_response resp;
+    char err[LG_ERRMSG_SIZE];
+    LGT_CHECK(c, lg_conn_call(conn, &req, &arena, &resp, err) == LG_OK && resp.ok,
+              "members: %s", err);
+    LGT_CHECK(c, resp.u.members.n_items == 3, "%u members", resp.u.members.n_items);
+    unsigned leaders = 0;
+    for (uint32_t i = 0; i < resp.u.members.n_items; i++) {
+        const struct lg_proto_member *m = &resp.u.members.items[i];
+        LGT_CHECK(c, m->id == i + 1u, "member %u has id %llu (want id order)", i,
+                  (unsigned long long)m->id);
+        LGT_CHECK(c, lgt_str_is(m->raft_address, c->nodes[i].raft_address),
+                  "member %u raft address %.*s", i, (int)m->raft_address.len,
+                  m->raft_address.ptr);
+        LGT_CHECK(c, lgt_str_is(m->role, "voter"), "member %u role %.*s", i,
+                  (int)m->role.len, m->role.ptr);
+        leaders += m->leader ? 1u : 0u;
+        /* The follower knows its own client address and the leader's (handshake). */
+        if (i == follower || i == leader) {
+            LGT_CHECK(c, lgt_str_is(m->client_address, c->nodes[i].client_address),
+                      "member %u client address %.*s", i, (int)m->client_address.len,
+                      m->client_address.ptr);
+        }
+        LGT_CHECK(c, m->leader == (i == leader), "member %u leader flag", i);
+    }
+    LGT_CHECK(c, leaders == 1, "%u leaders", leaders);
+    lg_conn_close(conn);
+    lg_arena_close(&arena);
+    lgt_cluster_pass(c);
+}

@@ -1000,3 +1000,46 @@ Test(proto, names)
     }
     cr_assert_str_eq(lg_proto_role_name(LG_PROTO_ROLE_CANDIDATE), "candidate");
 }
+
+Test(proto, members_round_trip_and_bad_members)
+{
+    struct lg_proto_member m[2] = {
+        {1, S("pod-0.ledger:7001"), S("10.0.0.1:7002"), S("voter"), true},
+        {2, S("pod-1.ledger:7001"), {NULL, 0}, S("standby"), false},
+    };
+    struct lg_proto_response r;
+    memset(&r, 0, sizeof r);
+    r.id = 4;
+    r.ok = true;
+    r.u.members.items = m;
+    r.u.members.n_items = 2;
+    struct lg_proto_response s = round_trip_response(LG_PROTO_OP_MEMBERS, &r);
+    cr_assert_eq(s.u.members.n_items, 2);
+    cr_assert_eq(s.u.members.items[0].id, 1);
+    cr_assert(s.u.members.items[0].leader);
+    cr_assert_eq(s.u.members.items[1].client_address.len, 0, "nil client address");
+    cr_assert_eq(memcmp(s.u.members.items[1].role.ptr, "standby", 7), 0);
+    /* The request takes no argument. */
+    struct lg_proto_request q;
+    memset(&q, 0, sizeof q);
+    q.id = 1;
+    q.op = LG_PROTO_OP_MEMBERS;
+    q.consistency = LG_PROTO_READ_STALE;
+    cr_assert_eq(lg_proto_check_request(&q, errmsg), LG_EBADREQ);
+    /* An encoder refuses a member without a raft address; a decoder a missing field. */
+    m[0].raft_address.len = 0;
+    struct lg_buf b;
+    lg_buf_init(&b);
+    cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_MEMBERS, &r, &b), LG_EINVAL);
+    lg_buf_close(&b);
+    static const uint8_t no_role[] = {
+        0x83, 0xa2, 'i', 'd', 0x01, 0xa2, 'o', 'k', 0xc3, 0xa6, 'r', 'e', 's', 'u', 'l', 't',
+        0x81, 0xa7, 'm', 'e', 'm', 'b', 'e', 'r', 's', 0x91, 0x84, 0xa2, 'i', 'd', 0x01,
+        0xac, 'r', 'a', 'f', 't', '_', 'a', 'd', 'd', 'r', 'e', 's', 's', 0xa3, 'a', ':', '1',
+        0xae, 'c', 'l', 'i', 'e', 'n', 't', '_', 'a', 'd', 'd', 'r', 'e', 's', 's', 0xc0,
+        0xa6, 'l', 'e', 'a', 'd', 'e', 'r', 0xc2};
+    struct lg_proto_response back;
+    cr_assert_eq(lg_proto_decode_response(LG_PROTO_OP_MEMBERS, no_role, sizeof no_role, &arena,
+                                          &back, errmsg), LG_EBADREQ);
+    cr_assert(strstr(errmsg, "role") != NULL, "%s", errmsg);
+}
