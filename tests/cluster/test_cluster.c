@@ -429,3 +429,105 @@ Test(cluster, members_lists_the_configuration_with_roles_and_leader, .fini = lgt
     lg_arena_close(&arena);
     lgt_cluster_pass(c);
 }
+
+/* A client that never reads: the node keeps its answers up to the per-connection bound
+ * (64 MiB), then closes that connection and logs why, and keeps serving everyone else. */
+Test(cluster, client_that_never_reads_is_cut_off_and_others_are_served,
+     .fini = lgt_cluster_fini, .timeout = 120)
+{
+    struct lgt_cluster_options o = {.n_nodes = 3};
+    struct lgt_cluster *c = lgt_cluster_new(&o);
+    lgt_cluster_start(c);
+    unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+    /* 1000 transactions with 200-byte metadata: a list_txs page of 1000 is ~0.4 MB. */
+    struct lg_client *cl = lgt_cluster_client(c, NULL, 0, 5000, 40);
+    char meta[201];
+    memset(meta, 'm', 200);
+    meta[200] = '\0';
+    struct lg_proto_tx_result w;
+    for (unsigned k = 0; k < 1000; k++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "slow-%u", k);
+        struct lgt_transfer t = {.ledger = "slow", .source = "world",
+                                 .destination = "users:1:main", .amount = 1, .asset = ASSET,
+                                 .reference = ref, .meta_key = "m", .meta_value = meta};
+        lgt_submit_ok(c, cl, &t, &w);
+    }
+    lg_client_close(cl);
+    struct lg_conn *slow = lgt_node_conn(c, leader, 10000);
+    char err[LG_ERRMSG_SIZE];
+    unsigned sent = 0;
+    uint64_t deadline = lgt_now_ms() + 30000u;
+    /* 400 pages ≈ 160 MB of answers: far past the bound. Sending may block once the node
+     * stops reading (its in-flight bound); that is fine: stop at the first failure. */
+    lg_conn_set_timeout(slow, 2000);
+    for (; sent < 400 && lgt_now_ms() < deadline; sent++) {
+        struct lg_proto_request req;
+        lgt_req_list_txs(&req, "slow", 1000, (struct lg_str){NULL, 0}, LG_PROTO_READ_STALE);
+        req.id = sent + 1u;
+        if (lg_conn_send(slow, &req, err) != LG_OK) {
+            break;
+        }
+    }
+    bool cut = false;
+    while (!cut && lgt_now_ms() < deadline) {
+        cut = lgt_node_log_contains(c, leader, "reason=out_bytes_max", true);
+        /* Meanwhile another client is served. */
+        struct lg_conn *other = lgt_node_conn(c, leader, 5000);
+        struct lg_proto_request ping;
+        memset(&ping, 0, sizeof ping);
+        ping.id = 1;
+        ping.op = LG_PROTO_OP_PING;
+        struct lg_arena arena;
+        lg_arena_init(&arena, 0);
+        struct lg_proto_response resp;
+        LGT_CHECK(c, lg_conn_call(other, &ping, &arena, &resp, err) == LG_OK && resp.ok,
+                  "ping while a client does not read: %s", err);
+        lg_arena_close(&arena);
+        lg_conn_close(other);
+        lgt_sleep_ms(50);
+    }
+    LGT_CHECK(c, cut, "the node did not close the non-reading client (sent %u pages)", sent);
+    lg_conn_close(slow);
+    LGT_CHECK(c, lgt_node_running(c, leader), "the leader died");
+    lgt_cluster_pass(c);
+}
+
+/* Hundreds of connections at once on one node, each answered. */
+Test(cluster, three_hundred_connections_are_served, .fini = lgt_cluster_fini, .timeout = 60)
+{
+    struct lgt_cluster_options o = {.n_nodes = 3};
+    struct lgt_cluster *c = lgt_cluster_new(&o);
+    lgt_cluster_start(c);
+    unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+    enum { N_CONNS = 300 };
+    static struct lg_conn *conns[N_CONNS];
+    char err[LG_ERRMSG_SIZE];
+    for (unsigned i = 0; i < N_CONNS; i++) {
+        conns[i] = lgt_node_conn(c, leader, 5000);
+        struct lg_proto_request ping;
+        memset(&ping, 0, sizeof ping);
+        ping.id = i + 1u;
+        ping.op = LG_PROTO_OP_PING;
+        LGT_CHECK(c, lg_conn_send(conns[i], &ping, err) == LG_OK, "send %u: %s", i, err);
+    }
+    struct lg_arena arena;
+    lg_arena_init(&arena, 0);
+    for (unsigned i = 0; i < N_CONNS; i++) {
+        const uint8_t *body = NULL;
+        size_t len = 0;
+        LGT_CHECK(c, lg_conn_recv_frame(conns[i], &body, &len, err) == LG_OK,
+                  "connection %u: %s", i, err);
+        struct lg_proto_response resp;
+        lg_arena_reset(&arena);
+        LGT_CHECK(c, lg_proto_decode_response(LG_PROTO_OP_PING, body, len, &arena, &resp,
+                                              err) == LG_OK && resp.ok && resp.id == i + 1u &&
+                         resp.u.ping_node_id == leader + 1u,
+                  "connection %u: bad answer %s", i, err);
+    }
+    for (unsigned i = 0; i < N_CONNS; i++) {
+        lg_conn_close(conns[i]);
+    }
+    lg_arena_close(&arena);
+    lgt_cluster_pass(c);
+}
