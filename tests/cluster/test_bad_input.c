@@ -9,8 +9,8 @@
  * answered). Every wire error code is reached by a test of the cluster suite: the codes
  * of the state machine (insufficient_funds, condition_failed, conflict, overflow), a read
  * that cannot reach its index (timeout), and `internal`, honestly: a journal byte flipped
- * under a frozen follower, found by that follower's history read (sealed bytes are
- * verified on every read, docs/journal.md).
+ * under a frozen follower, found by that follower's history read (the journal verifies
+ * every record it reads, never what it wrote earlier: docs/journal.md).
  *
  * Method: requests are built byte by byte (a small msgpack writer below: the client's
  * encoder refuses to produce invalid requests) and sent with lg_conn_send_raw; answers are
