@@ -9,10 +9,22 @@
 #define LG_CMD_EXIT_USAGE 2    /* bad flags or arguments */
 #define LG_CMD_EXIT_REJECTED 3 /* a transaction was rejected (funds, conditions...) */
 #define LG_CMD_EXIT_UNAVAIL 4  /* the cluster or data could not be reached */
+#define LG_CMD_EXIT_NOTFOUND 5 /* a client read found no such transaction or account */
 
 int lg_cmd_verify(int argc, char **argv);
 int lg_cmd_demo(int argc, char **argv);
 int lg_cmd_serve(int argc, char **argv);
+
+/* Client subcommands (cmd/cli*.c, docs/cli.md). */
+int lg_cmd_send(int argc, char **argv);
+int lg_cmd_submit(int argc, char **argv);
+int lg_cmd_tx(int argc, char **argv);
+int lg_cmd_txs(int argc, char **argv);
+int lg_cmd_balance(int argc, char **argv);
+int lg_cmd_account(int argc, char **argv);
+int lg_cmd_status(int argc, char **argv);
+int lg_cmd_members(int argc, char **argv);
+int lg_cmd_digest(int argc, char **argv);
 
 /* Print "ledger-node: <msg>\n" to stderr; returns code. */
 int lg_cmd_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -19,8 +19,19 @@ static const char usage_text[] =
     "                                        the whole hash chain\n"
     "  version                               print the version\n"
     "\n"
+    "client commands (any node of --nodes H:P,... or $LEDGER_NODES; --json for scripts):\n"
+    "  send    --ledger L --from A --to A --amount N --asset X   commit one posting\n"
+    "  submit  --ledger L [--file PATH|-]    commit a transaction given as JSON\n"
+    "  tx      --ledger L (ID | --reference R)   show one transaction\n"
+    "  txs     --ledger L [--account A] [--desc] [--all] ...   list transactions\n"
+    "  balance --ledger L ADDRESS|PATTERN    balances per asset, with totals\n"
+    "  account --ledger L ADDRESS            volumes, balances, version, metadata\n"
+    "  status                                every listed node's role and indexes\n"
+    "  members                               the Raft configuration\n"
+    "  digest                                the signed journal digest\n"
+    "\n"
     "`ledger-node <command> --help` describes a command. Exit codes: 0 ok, 1 failed,\n"
-    "2 usage error, 3 rejected, 4 unavailable.\n";
+    "2 usage error or invalid input, 3 rejected, 4 unavailable, 5 not found.\n";
 
 int lg_cmd_fail(int code, const char *fmt, ...)
 {
@@ -63,6 +74,19 @@ int main(int argc, char **argv)
     }
     if (strcmp(sub, "demo") == 0) {
         return lg_cmd_demo(argc - 1, argv + 1);
+    }
+    static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+    } client_cmds[] = {
+        {"send", lg_cmd_send},       {"submit", lg_cmd_submit},   {"tx", lg_cmd_tx},
+        {"txs", lg_cmd_txs},         {"balance", lg_cmd_balance}, {"account", lg_cmd_account},
+        {"status", lg_cmd_status},   {"members", lg_cmd_members}, {"digest", lg_cmd_digest},
+    };
+    for (size_t i = 0; i < sizeof client_cmds / sizeof client_cmds[0]; i++) {
+        if (strcmp(sub, client_cmds[i].name) == 0) {
+            return client_cmds[i].run(argc - 1, argv + 1);
+        }
     }
     fputs(usage_text, stderr);
     return lg_cmd_fail(LG_CMD_EXIT_USAGE, "unknown command '%s'", sub);
