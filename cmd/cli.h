@@ -142,10 +142,10 @@ int lg_cmd_cli_exit_for(int code);
  * first (an invalid request is a usage error, exit 2), then lg_client_call with the
  * request's exact bytes on every retry. Returns -1 with *resp ok; otherwise the failure is
  * reported and its exit code returned (a server error by lg_cmd_cli_exit_for; transport
- * failures after every retry: 4; a server breaking the protocol: 1). what names the
- * request in messages (e.g. "submit"); the request may point into c's arena, which this
- * call does not reset (the caller does, between pages); hint (may be NULL) is appended to an "outcome
- * unknown" report of a write. */
+ * failures after every retry: 4; a server breaking the protocol: 1). Messages name the
+ * request's op. The request may point into c's arena, which this call does not reset (the
+ * caller does, between pages). hint (may be NULL) is appended to an "outcome unknown"
+ * report of a write. */
 int lg_cmd_cli_call(struct lg_cmd_cli *c, struct lg_proto_request *req,
                     struct lg_proto_response *resp, const char *hint);
 
