@@ -43,3 +43,17 @@ for _ in $(seq 100); do
 done
 "$bench" --nodes "$nodes" --tx "$tx" --connections "$conns" --pipeline "$pipeline"
 grep -h 'event=snapshot_taken' "$dir"/log* | wc -l | sed 's/^/snapshots taken (all nodes): /'
+if [ "${LG_CLUSTER_DEMO:-0}" = 1 ]; then
+    # The command-line client against the same cluster (scripts/run.sh sets this).
+    export LEDGER_NODES="$nodes"
+    echo
+    echo "\$ ledger-node status"
+    "$bin" status
+    echo "\$ ledger-node send --ledger bench --from users:1:main --to users:2:main --amount 250 --asset USD/2 --reference demo-1"
+    "$bin" send --ledger bench --from users:1:main --to users:2:main --amount 250 \
+        --asset USD/2 --reference demo-1
+    echo "\$ ledger-node tx --ledger bench --reference demo-1"
+    "$bin" tx --ledger bench --reference demo-1
+    echo "\$ ledger-node balance --ledger bench users:1:main"
+    "$bin" balance --ledger bench users:1:main
+fi
