@@ -1056,33 +1056,40 @@ static void pending_fail_query(struct pending *p, int rc, const char *msg)
  * `unavailable` here, without calling the node. Returns true when p was answered so. */
 static bool pending_refuse_stopping(struct pending *p)
 {
-    struct lg_node_status st;
-    lg_node_status(p->c->s->node, &st);
-    if (!st.stopping) {
+    if (!lg_node_stopping(p->c->s->node)) {
         return false;
     }
     pending_fail(p, LG_EUNAVAIL, SHUTDOWN_MESSAGE, NULL);
     return true;
 }
 
-/* Answer not_leader naming the leader's client address, or unavailable when unknown. */
-static void pending_not_leader(struct pending *p)
+/* The answer to a request this node cannot serve because it does not lead: not_leader
+ * naming the leader's client address (copied to leader_out, LG_RAFT_ADDRESS_BYTES_MAX
+ * bytes, "" otherwise), or unavailable when the leader or its address is unknown.
+ * Returns the code; msg (LG_ERRMSG_SIZE) gets the message. */
+static int not_leader_answer(struct lg_server *s, char *msg, char *leader_out)
 {
     struct lg_node_status st;
-    lg_node_status(p->c->s->node, &st);
-    char msg[LG_ERRMSG_SIZE];
+    lg_node_status(s->node, &st);
+    leader_out[0] = '\0';
     if (st.leader_id != 0 && st.leader_id != st.node_id && st.leader_client[0] != '\0') {
-        lg_errmsg_printf(msg, LG_ENOTLEADER, "not the leader: the leader is node %llu at %s",
-                         (unsigned long long)st.leader_id, st.leader_client);
-        pending_fail(p, LG_ENOTLEADER, msg, st.leader_client);
-    } else if (st.leader_id != 0 && st.leader_id != st.node_id) {
-        lg_errmsg_printf(msg, LG_EUNAVAIL,
-                         "not the leader: leader node %llu's client address is not known yet",
-                         (unsigned long long)st.leader_id);
-        pending_fail(p, LG_EUNAVAIL, msg, NULL);
-    } else {
-        pending_fail(p, LG_EUNAVAIL, "no leader known (election in progress)", NULL);
+        snprintf(leader_out, LG_RAFT_ADDRESS_BYTES_MAX, "%s", st.leader_client);
+        return lg_errmsg_printf(msg, LG_ENOTLEADER, "not the leader: the leader is node %llu "
+                                "at %s", (unsigned long long)st.leader_id, st.leader_client);
     }
+    if (st.leader_id != 0 && st.leader_id != st.node_id) {
+        return lg_errmsg_printf(msg, LG_EUNAVAIL, "not the leader: leader node %llu's client "
+                                "address is not known yet", (unsigned long long)st.leader_id);
+    }
+    return lg_errmsg_printf(msg, LG_EUNAVAIL, "no leader known (election in progress)");
+}
+
+static void pending_not_leader(struct pending *p)
+{
+    char msg[LG_ERRMSG_SIZE];
+    char leader[LG_RAFT_ADDRESS_BYTES_MAX];
+    int code = not_leader_answer(p->c->s, msg, leader);
+    pending_fail(p, code, msg, leader[0] != '\0' ? leader : NULL);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -1095,16 +1102,8 @@ static int submit_error(struct lg_server *s, int rc, const char *message, char *
 {
     leader_out[0] = '\0';
     switch (rc) {
-    case LG_ENOTLEADER: {
-        struct lg_node_status st;
-        lg_node_status(s->node, &st);
-        if (st.leader_id != 0 && st.leader_id != st.node_id && st.leader_client[0] != '\0') {
-            snprintf(leader_out, LG_RAFT_ADDRESS_BYTES_MAX, "%s", st.leader_client);
-            return lg_errmsg_printf(msg, rc, "not the leader: the leader is node %llu at %s",
-                                    (unsigned long long)st.leader_id, st.leader_client);
-        }
-        return lg_errmsg_printf(msg, LG_EUNAVAIL, "no leader known (election in progress)");
-    }
+    case LG_ENOTLEADER:
+        return not_leader_answer(s, msg, leader_out);
     case LG_ESHUTDOWN:
         return lg_errmsg_printf(msg, LG_EUNAVAIL, SHUTDOWN_MESSAGE);
     case LG_EUNAVAIL:
@@ -1475,13 +1474,10 @@ static void op_read(struct pending *p, uint8_t consistency, uint64_t after_index
 
 static void op_read_index(struct pending *p)
 {
-    struct lg_node_status st;
-    lg_node_status(p->c->s->node, &st);
-    if (st.stopping) {
-        pending_fail(p, LG_EUNAVAIL, SHUTDOWN_MESSAGE, NULL);
+    if (pending_refuse_stopping(p)) {
         return;
     }
-    if (st.role != LG_PROTO_ROLE_LEADER) {
+    if (!lg_node_is_leader(p->c->s->node)) {
         pending_not_leader(p);
         return;
     }

@@ -627,21 +627,15 @@ static void reads_process(struct lg_node *n)
         bool known = leader_id != 0 && leader_id != n->id &&
                      lg_raft_transport_peer_client(&n->transport, leader_id, address,
                                                    sizeof address);
-        uint64_t gen = n->gen + 1u;
-        prev = NULL;
-        r = n->reads;
-        while (r != NULL) {
-            struct lg_node_read *next = r->next;
-            if (r->state == R_NEED_INDEX && known) {
-                /* Without a known leader the read waits (until its deadline) for one. */
-                r->state = R_WAIT_RI;
-                r->barrier_gen = gen;
-            }
-            prev = r;
-            r = next;
-        }
+        /* Without a known leader the reads wait (until their deadline) for one. */
         if (known) {
-            n->gen = gen;
+            uint64_t gen = ++n->gen;
+            for (r = n->reads; r != NULL; r = r->next) {
+                if (r->state == R_NEED_INDEX) {
+                    r->state = R_WAIT_RI;
+                    r->barrier_gen = gen;
+                }
+            }
             lg_peer_read_index(n->peer, address, gen);
         }
     }
@@ -1024,6 +1018,16 @@ struct lg_fsm *lg_node_fsm(struct lg_node *n)
 uint64_t lg_node_id(const struct lg_node *n)
 {
     return n->id;
+}
+
+bool lg_node_stopping(const struct lg_node *n)
+{
+    return n->stopping;
+}
+
+bool lg_node_is_leader(struct lg_node *n)
+{
+    return !n->raft_closed && raft_state(&n->raft) == RAFT_LEADER;
 }
 
 void lg_node_status(struct lg_node *n, struct lg_node_status *out)

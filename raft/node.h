@@ -140,6 +140,11 @@ void lg_node_status(struct lg_node *n, struct lg_node_status *out);
 
 uint64_t lg_node_id(const struct lg_node *n);
 
+/* Cheap checks for the request path (lg_node_status copies addresses and the chain
+ * head): stopping has begun (no new submit or read may be started); this node leads. */
+bool lg_node_stopping(const struct lg_node *n);
+bool lg_node_is_leader(struct lg_node *n);
+
 /* One server of the Raft configuration as this node knows it. */
 struct lg_node_member {
     uint64_t id;
