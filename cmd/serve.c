@@ -9,6 +9,7 @@
 
 #include "../lib/log.h"
 #include "../raft/node.h"
+#include "cli.h"
 #include "cmd.h"
 #include "server.h"
 
@@ -204,11 +205,8 @@ static int parse_uint(const char *s, uint64_t min, uint64_t max, const char *nam
         *out = 0;
         return LG_CMD_EXIT_OK;
     }
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (s[0] < '0' || s[0] > '9' || errno != 0 || end == s || *end != '\0' || v < min ||
-        v > max) {
+    uint64_t v = 0;
+    if (!lg_cmd_cli_u64(s, max, &v) || v < min) {
         return lg_cmd_fail(LG_CMD_EXIT_USAGE, "serve: %s must be an integer in %llu..%llu, "
                            "got '%s'", name, (unsigned long long)min, (unsigned long long)max,
                            s);
