@@ -1266,3 +1266,10 @@ void lg_node_free(struct lg_node *n)
     node_free_parts(n);
     free(n);
 }
+
+void lg_node_disc_event(void *node, enum lg_disc_event ev, const struct lg_disc_member *m)
+{
+    (void)node;
+    (void)ev;
+    (void)m;
+}

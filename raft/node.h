@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "../discovery/events.h"
 #include "../fsm/fsm.h"
 #include "../lib/proto.h"
 #include "queue.h"
@@ -159,5 +160,12 @@ struct lg_node_member {
  * own, and those peers announced in their transport handshake (a follower knows the
  * leader's; the leader knows every follower that answered it). */
 uint32_t lg_node_members(struct lg_node *n, struct lg_node_member *out, uint32_t max);
+
+/* ---- membership driven by discovery (DESIGN §7; docs/raft.md) ---- */
+
+/* A discovery event (discovery/events.h). cmd/serve.c subscribes it with the node as arg
+ * (lg_gossip_subscribe). The node keeps what it needs (client addresses, who is dead
+ * since when); the leader reconciles the Raft configuration from it. */
+void lg_node_disc_event(void *node, enum lg_disc_event ev, const struct lg_disc_member *m);
 
 #endif /* LG_RAFT_NODE_H */
