@@ -14,6 +14,7 @@ packages=(
     libssl-dev
     libcriterion-dev
     python3
+    python3-yaml
 )
 # Extra packages a caller asks for (e.g. scripts/bench.sh wants fio).
 packages+=("$@")
