@@ -104,6 +104,19 @@ const char *lg_fsm_errmsg(const struct lg_fsm *fsm);
 /* The FSM's journal (borrowed; for serving segments to peers and `verify`). */
 struct lg_journal *lg_fsm_journal(struct lg_fsm *fsm);
 
+/* The FSM's Merkle tree over its local journal (lib/merkle.h; borrowed, valid until
+ * lg_fsm_close): the FSM appends a leaf with every journal record (apply and gap fill),
+ * reconciles the tree with the journal at open and syncs it with the journal. The tree's
+ * size is always the local journal's last seq. *out is always set.
+ * Returns LG_OK when that is the state's size (lg_fsm_last_seq()): roots and proofs up to
+ * it can be served. LG_EUNAVAIL while a journal gap exists (a snapshot was installed and
+ * lg_fsm_gap_append() has not yet filled the missing records): the tree covers only the
+ * local prefix, lg_merkle_size(*out) < lg_fsm_last_seq(); sizes up to lg_merkle_size()
+ * still work, larger ones are not known to this node yet (answer `unavailable`).
+ * LG_ESHUTDOWN when the FSM failed (journal or tree write error): serve nothing. */
+struct lg_merkle;
+int lg_fsm_merkle(struct lg_fsm *fsm, struct lg_merkle **out);
+
 /* ---- Queries. ledger/address/asset arguments are views (not NUL-terminated). ---- */
 
 /* A committed record with its chained hash. rec's strings and arrays live in the arena
