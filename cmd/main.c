@@ -11,6 +11,8 @@ static const char usage_text[] =
     "usage: ledger-node <command> [flags]\n"
     "\n"
     "commands:\n"
+    "  dev     [--nodes 3|5] [--dir DIR]     start a local cluster on 127.0.0.1, run a demo\n"
+    "                                        workload, stay up until Ctrl-C\n"
     "  demo    [--dir DIR] [--transfers N]   run the ledger in this process on a short\n"
     "                                        workload and print what it did\n"
     "  serve   --id N --data DIR --raft HOST:PORT --client HOST:PORT --gossip HOST:PORT\n"
@@ -71,6 +73,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(sub, "serve") == 0) {
         return lg_cmd_serve(argc - 1, argv + 1);
+    }
+    if (strcmp(sub, "dev") == 0) {
+        return lg_cmd_dev(argc - 1, argv + 1);
     }
     if (strcmp(sub, "demo") == 0) {
         return lg_cmd_demo(argc - 1, argv + 1);
