@@ -27,7 +27,7 @@
 
 static const char *const op_names[LG_PROTO_OP_COUNT] = {
     "", "ping", "status", "submit", "submit_batch", "get_tx", "list_txs", "account",
-    "balances", "digest", "members", "read_index", "journal_read",
+    "balances", "digest", "members", "read_index", "journal_read", "proof", "consistency",
 };
 
 static const char *const role_names[LG_PROTO_ROLE_COUNT] = {
@@ -99,7 +99,8 @@ static int check_submit(const struct lg_tx_ctx *c, const struct lg_proto_submit 
 static bool op_is_read(int op)
 {
     return op == LG_PROTO_OP_GET_TX || op == LG_PROTO_OP_LIST_TXS ||
-           op == LG_PROTO_OP_ACCOUNT || op == LG_PROTO_OP_BALANCES || op == LG_PROTO_OP_DIGEST;
+           op == LG_PROTO_OP_ACCOUNT || op == LG_PROTO_OP_BALANCES || op == LG_PROTO_OP_DIGEST ||
+           op == LG_PROTO_OP_PROOF || op == LG_PROTO_OP_CONSISTENCY;
 }
 
 static int check_read(const struct lg_tx_ctx *c, const struct lg_proto_request *q)
@@ -134,6 +135,31 @@ static int check_request(const struct lg_tx_ctx *c0, const struct lg_proto_reque
         return LG_OK;
     case LG_PROTO_OP_SUBMIT:
         return check_submit(&c, &q->u.submit);
+    case LG_PROTO_OP_PROOF: {
+        const struct lg_proto_proof_req *f = &q->u.proof;
+        if (f->seq == 0) {
+            return lg_tx_fail(&c, LG_EBADREQ, "must be greater than 0 (records are numbered "
+                              "from 1)", "seq");
+        }
+        if (f->has_tree_size && f->seq > f->tree_size) {
+            return lg_tx_failf(&c, LG_EBADREQ, "seq", "%llu is beyond tree_size %llu",
+                               (unsigned long long)f->seq, (unsigned long long)f->tree_size);
+        }
+        return LG_OK;
+    }
+    case LG_PROTO_OP_CONSISTENCY: {
+        const struct lg_proto_consistency_req *k = &q->u.consistency;
+        if (k->from_size == 0) {
+            return lg_tx_fail(&c, LG_EBADREQ, "must be greater than 0 (every tree extends "
+                              "the empty one)", "from_size");
+        }
+        if (k->from_size > k->to_size) {
+            return lg_tx_failf(&c, LG_EBADREQ, "from_size", "%llu is greater than to_size %llu",
+                               (unsigned long long)k->from_size,
+                               (unsigned long long)k->to_size);
+        }
+        return LG_OK;
+    }
     case LG_PROTO_OP_JOURNAL_READ: {
         const struct lg_proto_journal_read *j = &q->u.journal_read;
         if (j->from_seq == 0) {
@@ -570,13 +596,15 @@ static int dec_condition(struct dec *d, struct lg_condition *c, uint32_t i)
 enum arg {
     A_ID, A_OP, A_LEDGER, A_POSTINGS, A_METADATA, A_REFERENCE, A_CONDITIONS, A_TXS, A_ATOMIC,
     A_TX_ID, A_ACCOUNT, A_FROM_TS, A_TO_TS, A_ORDER, A_LIMIT, A_CURSOR, A_ADDRESS,
-    A_PATTERN, A_ASSET, A_CONSISTENCY, A_AFTER_INDEX, A_FROM_SEQ, A_MAX_BYTES, A_COUNT
+    A_PATTERN, A_ASSET, A_CONSISTENCY, A_AFTER_INDEX, A_FROM_SEQ, A_MAX_BYTES, A_TREE_SIZE,
+    A_SEQ, A_FROM_SIZE, A_TO_SIZE, A_COUNT
 };
 
 static const char *const arg_names[A_COUNT] = {
     "id", "op", "ledger", "postings", "metadata", "reference", "conditions", "txs", "atomic",
     "tx_id", "account", "from_ts", "to_ts", "order", "limit", "cursor", "address", "pattern",
-    "asset", "consistency", "after_index", "from_seq", "max_bytes",
+    "asset", "consistency", "after_index", "from_seq", "max_bytes", "tree_size", "seq",
+    "from_size", "to_size",
 };
 
 #define BIT(a) (1u << (a))
@@ -597,10 +625,12 @@ static const uint32_t op_args[LG_PROTO_OP_COUNT] = {
     [LG_PROTO_OP_ACCOUNT] = BIT(A_LEDGER) | BIT(A_ADDRESS) | READ_ARGS,
     [LG_PROTO_OP_BALANCES] = BIT(A_LEDGER) | BIT(A_ADDRESS) | BIT(A_PATTERN) | BIT(A_ASSET) |
                              READ_ARGS,
-    [LG_PROTO_OP_DIGEST] = READ_ARGS,
+    [LG_PROTO_OP_DIGEST] = BIT(A_TREE_SIZE) | READ_ARGS,
     [LG_PROTO_OP_MEMBERS] = 0,
     [LG_PROTO_OP_READ_INDEX] = 0,
     [LG_PROTO_OP_JOURNAL_READ] = BIT(A_FROM_SEQ) | BIT(A_MAX_BYTES),
+    [LG_PROTO_OP_PROOF] = BIT(A_SEQ) | BIT(A_TREE_SIZE) | READ_ARGS,
+    [LG_PROTO_OP_CONSISTENCY] = BIT(A_FROM_SIZE) | BIT(A_TO_SIZE) | READ_ARGS,
 };
 
 /* Required arguments per op. */
@@ -612,6 +642,8 @@ static const uint32_t op_required[LG_PROTO_OP_COUNT] = {
     [LG_PROTO_OP_ACCOUNT] = BIT(A_LEDGER) | BIT(A_ADDRESS),
     [LG_PROTO_OP_BALANCES] = BIT(A_LEDGER),
     [LG_PROTO_OP_JOURNAL_READ] = BIT(A_FROM_SEQ),
+    [LG_PROTO_OP_PROOF] = BIT(A_SEQ),
+    [LG_PROTO_OP_CONSISTENCY] = BIT(A_FROM_SIZE) | BIT(A_TO_SIZE),
 };
 
 LG_STATIC_ASSERT(A_COUNT <= 32, "argument bits fit a uint32_t");
@@ -679,6 +711,10 @@ static int dec_arg(struct dec *d, int a, struct args *g)
     case A_AFTER_INDEX:
     case A_FROM_SEQ:
     case A_MAX_BYTES:
+    case A_TREE_SIZE:
+    case A_SEQ:
+    case A_FROM_SIZE:
+    case A_TO_SIZE:
         D_READ(d, rd_uint(&d->r, &g->num[a]), W_UINT, "%s", name);
         return LG_OK;
     default:
@@ -847,6 +883,19 @@ static int args_assemble(struct dec *d, const struct args *g, struct lg_proto_re
         }
         break;
     }
+    case LG_PROTO_OP_DIGEST:
+        q->u.digest.has_tree_size = (g->seen & BIT(A_TREE_SIZE)) != 0;
+        q->u.digest.tree_size = g->num[A_TREE_SIZE];
+        break;
+    case LG_PROTO_OP_PROOF:
+        q->u.proof.seq = g->num[A_SEQ];
+        q->u.proof.has_tree_size = (g->seen & BIT(A_TREE_SIZE)) != 0;
+        q->u.proof.tree_size = g->num[A_TREE_SIZE];
+        break;
+    case LG_PROTO_OP_CONSISTENCY:
+        q->u.consistency.from_size = g->num[A_FROM_SIZE];
+        q->u.consistency.to_size = g->num[A_TO_SIZE];
+        break;
     default:
         break;
     }
@@ -1065,14 +1114,20 @@ static void p_balance(struct wr *w, lg_i128 v)
     p_bytes(w, text, n);
 }
 
-/* Bytes as lowercase hex text. */
+/* Bytes as lowercase hex text (written in chunks: a record body is up to 4 MiB). */
 static void p_hex(struct wr *w, const uint8_t *bytes, size_t n)
 {
     static const char digits[] = "0123456789abcdef";
+    char chunk[256];
     msgpack_pack_str(&w->pk, 2u * n);
+    size_t used = 0;
     for (size_t i = 0; i < n; i++) {
-        char two[2] = {digits[bytes[i] >> 4], digits[bytes[i] & 15u]};
-        msgpack_pack_str_body(&w->pk, two, 2);
+        chunk[used++] = digits[bytes[i] >> 4];
+        chunk[used++] = digits[bytes[i] & 15u];
+        if (used == sizeof chunk || i + 1u == n) {
+            msgpack_pack_str_body(&w->pk, chunk, used);
+            used = 0;
+        }
     }
 }
 
@@ -1189,6 +1244,15 @@ int lg_proto_encode_request(const struct lg_proto_request *q, struct lg_buf *out
     case LG_PROTO_OP_JOURNAL_READ:
         n += 1u + CNT(q->u.journal_read.max_bytes != 0);
         break;
+    case LG_PROTO_OP_DIGEST:
+        n += CNT(q->u.digest.has_tree_size);
+        break;
+    case LG_PROTO_OP_PROOF:
+        n += 1u + CNT(q->u.proof.has_tree_size);
+        break;
+    case LG_PROTO_OP_CONSISTENCY:
+        n += 2u;
+        break;
     default:
         break;
     }
@@ -1278,6 +1342,26 @@ int lg_proto_encode_request(const struct lg_proto_request *q, struct lg_buf *out
             p_cstr(&w, "max_bytes");
             p_u64(&w, q->u.journal_read.max_bytes);
         }
+        break;
+    case LG_PROTO_OP_DIGEST:
+        if (q->u.digest.has_tree_size) {
+            p_cstr(&w, "tree_size");
+            p_u64(&w, q->u.digest.tree_size);
+        }
+        break;
+    case LG_PROTO_OP_PROOF:
+        p_cstr(&w, "seq");
+        p_u64(&w, q->u.proof.seq);
+        if (q->u.proof.has_tree_size) {
+            p_cstr(&w, "tree_size");
+            p_u64(&w, q->u.proof.tree_size);
+        }
+        break;
+    case LG_PROTO_OP_CONSISTENCY:
+        p_cstr(&w, "from_size");
+        p_u64(&w, q->u.consistency.from_size);
+        p_cstr(&w, "to_size");
+        p_u64(&w, q->u.consistency.to_size);
         break;
     default:
         break;
@@ -1409,6 +1493,121 @@ static void p_balance_map(struct wr *w, const struct lg_proto_balance *b, uint32
     }
 }
 
+/* The reason a proof result cannot be carried, or NULL: the codec checks its shape on both
+ * sides (never whether it proves anything: that is the verifier's job). */
+static const char *proof_invalid(const struct lg_proto_proof *f)
+{
+    if (f->seq == 0 || f->seq > f->tree_size) {
+        return "seq must be in 1..tree_size";
+    }
+    if (f->leaf_index != f->seq - 1u) {
+        return "leaf_index must be seq - 1";
+    }
+    if (f->digest.tree_size != f->tree_size) {
+        return "digest.tree_size must be tree_size";
+    }
+    if (f->body.len == 0 || f->body.len > LG_RECORD_BODY_BYTES_MAX) {
+        return "body must hold 1 .. 4 MiB";
+    }
+    if (f->path.n > LG_PROTO_PATH_HASHES_MAX) {
+        return "path is too long";
+    }
+    return NULL;
+}
+
+static const char *consistency_invalid(const struct lg_proto_consistency_proof *k)
+{
+    if (k->from_size == 0 || k->from_size > k->to_size) {
+        return "from_size must be in 1..to_size";
+    }
+    if (k->path.n > LG_PROTO_PATH_HASHES_MAX) {
+        return "path is too long";
+    }
+    return NULL;
+}
+
+/* The digest map (also nested in a proof). */
+static void p_digest(struct wr *w, const struct lg_proto_digest *g)
+{
+    p_map(w, 6);
+    p_cstr(w, "tree_size");
+    p_u64(w, g->tree_size);
+    p_cstr(w, "root");
+    p_hex(w, g->root, LG_PROTO_HASH_BYTES);
+    p_cstr(w, "timestamp");
+    p_u64(w, g->timestamp_us);
+    p_cstr(w, "node_id");
+    p_u64(w, g->node_id);
+    p_cstr(w, "public_key");
+    p_hex(w, (const uint8_t *)g->public_key.ptr, g->public_key.len);
+    p_cstr(w, "signature");
+    p_hex(w, (const uint8_t *)g->signature.ptr, g->signature.len);
+}
+
+/* A proof path: an array of hex hashes. */
+static void p_path(struct wr *w, const struct lg_proto_path *path)
+{
+    LG_PRE(path->n == 0 || path->hashes != NULL);
+    p_array(w, path->n);
+    for (uint32_t i = 0; i < path->n; i++) {
+        p_hex(w, path->hashes[i], LG_PROTO_HASH_BYTES);
+    }
+}
+
+static int p_proof(struct wr *w, const struct lg_proto_proof *f)
+{
+    if (proof_invalid(f) != NULL) {
+        return f->body.len > LG_RECORD_BODY_BYTES_MAX ? LG_ETOOLARGE : LG_EINVAL;
+    }
+    p_map(w, 6);
+    p_cstr(w, "seq");
+    p_u64(w, f->seq);
+    p_cstr(w, "leaf_index");
+    p_u64(w, f->leaf_index);
+    p_cstr(w, "tree_size");
+    p_u64(w, f->tree_size);
+    p_cstr(w, "body");
+    p_hex(w, (const uint8_t *)f->body.ptr, f->body.len);
+    p_cstr(w, "path");
+    p_path(w, &f->path);
+    p_cstr(w, "digest");
+    p_digest(w, &f->digest);
+    return LG_OK;
+}
+
+static int p_consistency(struct wr *w, const struct lg_proto_consistency_proof *k)
+{
+    if (consistency_invalid(k) != NULL) {
+        return LG_EINVAL;
+    }
+    p_map(w, 3);
+    p_cstr(w, "from_size");
+    p_u64(w, k->from_size);
+    p_cstr(w, "to_size");
+    p_u64(w, k->to_size);
+    p_cstr(w, "path");
+    p_path(w, &k->path);
+    return LG_OK;
+}
+
+/* status's audit map. */
+static void p_audit(struct wr *w, const struct lg_proto_audit *a)
+{
+    p_map(w, 6);
+    p_cstr(w, "interval_ms");
+    p_u64(w, a->interval_ms);
+    p_cstr(w, "checks");
+    p_u64(w, a->checks);
+    p_cstr(w, "mismatches");
+    p_u64(w, a->mismatches);
+    p_cstr(w, "errors");
+    p_u64(w, a->errors);
+    p_cstr(w, "last_mismatch_peer");
+    p_u64(w, a->last_mismatch_peer);
+    p_cstr(w, "last_mismatch_size");
+    p_u64(w, a->last_mismatch_size);
+}
+
 /* members: {members: [{id, raft_address, client_address, role, leader}...]}. */
 static int p_members(struct wr *w, const struct lg_proto_response *r)
 {
@@ -1453,7 +1652,7 @@ static int p_result(struct wr *w, int op, const struct lg_proto_response *r)
         if (s->role >= LG_PROTO_ROLE_COUNT) {
             return LG_EINVAL;
         }
-        p_map(w, 9);
+        p_map(w, 9u + CNT(s->public_key.len > 0) + CNT(s->has_audit));
         p_cstr(w, "node_id");
         p_u64(w, s->node_id);
         p_cstr(w, "role");
@@ -1472,6 +1671,14 @@ static int p_result(struct wr *w, int op, const struct lg_proto_response *r)
         p_u64(w, s->journal_seq);
         p_cstr(w, "chain_head");
         p_hex(w, s->chain_head, LG_PROTO_HASH_BYTES);
+        if (s->public_key.len > 0) {
+            p_cstr(w, "public_key");
+            p_hex(w, (const uint8_t *)s->public_key.ptr, s->public_key.len);
+        }
+        if (s->has_audit) {
+            p_cstr(w, "audit");
+            p_audit(w, &s->audit);
+        }
         return LG_OK;
     }
     case LG_PROTO_OP_SUBMIT:
@@ -1543,23 +1750,13 @@ static int p_result(struct wr *w, int op, const struct lg_proto_response *r)
         p_balance_map(w, b->totals, b->n_totals);
         return LG_OK;
     }
-    case LG_PROTO_OP_DIGEST: {
-        const struct lg_proto_digest *g = &r->u.digest;
-        p_map(w, 6);
-        p_cstr(w, "tree_size");
-        p_u64(w, g->tree_size);
-        p_cstr(w, "root");
-        p_hex(w, g->root, LG_PROTO_HASH_BYTES);
-        p_cstr(w, "timestamp");
-        p_u64(w, g->timestamp_us);
-        p_cstr(w, "node_id");
-        p_u64(w, g->node_id);
-        p_cstr(w, "public_key");
-        p_hex(w, (const uint8_t *)g->public_key.ptr, g->public_key.len);
-        p_cstr(w, "signature");
-        p_hex(w, (const uint8_t *)g->signature.ptr, g->signature.len);
+    case LG_PROTO_OP_DIGEST:
+        p_digest(w, &r->u.digest);
         return LG_OK;
-    }
+    case LG_PROTO_OP_PROOF:
+        return p_proof(w, &r->u.proof);
+    case LG_PROTO_OP_CONSISTENCY:
+        return p_consistency(w, &r->u.consistency);
     case LG_PROTO_OP_MEMBERS:
         return p_members(w, r);
     case LG_PROTO_OP_READ_INDEX:
@@ -1973,7 +2170,49 @@ static const struct field status_fields[] = {
     FLD(struct lg_proto_status, applied_index, F_U64, false),
     FLD(struct lg_proto_status, journal_seq, F_U64, false),
     FLD(struct lg_proto_status, chain_head, F_HASH, false),
+    {"public_key", F_CUSTOM, true, 0},
+    {"audit", F_CUSTOM, true, 0},
 };
+
+static const struct field audit_fields[] = {
+    FLD(struct lg_proto_audit, interval_ms, F_U64, false),
+    FLD(struct lg_proto_audit, checks, F_U64, false),
+    FLD(struct lg_proto_audit, mismatches, F_U64, false),
+    FLD(struct lg_proto_audit, errors, F_U64, false),
+    FLD(struct lg_proto_audit, last_mismatch_peer, F_U64, false),
+    FLD(struct lg_proto_audit, last_mismatch_size, F_U64, false),
+};
+
+/* Lowercase hex of 1..max bytes into arena bytes (a view). */
+static int dec_hex_bytes(struct dec *d, struct lg_str *out, uint32_t max, const char *path)
+{
+    struct lg_str s = {NULL, 0};
+    D_READ(d, rd_str(&d->r, &s), W_STR, "%s", path);
+    if (s.len == 0) {
+        return lg_tx_fail(&d->c, LG_EBADREQ, "must not be empty", "%s", path);
+    }
+    if (s.len / 2u > max) {
+        return lg_tx_fail(&d->c, LG_ETOOLARGE, "too long", "%s", path);
+    }
+    uint8_t *bytes;
+    D_TRY(dec_alloc(d, s.len / 2u + 1u, 1, (void **)&bytes));
+    if (!hex_decode(s, bytes)) {
+        return lg_tx_fail(&d->c, LG_EBADREQ, "must be lowercase hex", "%s", path);
+    }
+    out->ptr = (const char *)bytes;
+    out->len = s.len / 2u;
+    return LG_OK;
+}
+
+static int status_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    struct lg_proto_status *st = base;
+    if (name[0] == 'p') {
+        return dec_hex_bytes(d, &st->public_key, LG_PROTO_KEY_BYTES_MAX, path);
+    }
+    st->has_audit = true;
+    return dec_fields(d, &st->audit, audit_fields, 6, NULL, path);
+}
 
 static const struct field digest_fields[] = {
     FLD(struct lg_proto_digest, tree_size, F_U64, false),
@@ -1983,6 +2222,58 @@ static const struct field digest_fields[] = {
     FLD(struct lg_proto_digest, public_key, F_HEX, false),
     FLD(struct lg_proto_digest, signature, F_HEX, false),
 };
+
+/* A proof path: an array of hex hashes into the arena. */
+static int dec_path(struct dec *d, struct lg_proto_path *out, const char *path)
+{
+    uint32_t n;
+    D_READ(d, rd_array(&d->r, &n), W_ARRAY, "%s", path);
+    D_TRY(dec_count(d, n, LG_PROTO_PATH_HASHES_MAX, 1, "hashes", path));
+    uint8_t(*hashes)[LG_PROTO_HASH_BYTES];
+    D_TRY(dec_alloc(d, n, sizeof *hashes, (void **)&hashes));
+    for (uint32_t i = 0; i < n; i++) {
+        char ipath[128];
+        lg_tx_path_printf(ipath, sizeof ipath, "%s[%u]", path, i);
+        D_TRY(dec_field_value(d, F_HASH, hashes[i], ipath));
+    }
+    out->hashes = (const uint8_t(*)[LG_PROTO_HASH_BYTES])hashes;
+    out->n = n;
+    return LG_OK;
+}
+
+static const struct field proof_fields[] = {
+    FLD(struct lg_proto_proof, seq, F_U64, false),
+    FLD(struct lg_proto_proof, leaf_index, F_U64, false),
+    FLD(struct lg_proto_proof, tree_size, F_U64, false),
+    {"body", F_CUSTOM, false, 0},
+    {"path", F_CUSTOM, false, 0},
+    {"digest", F_CUSTOM, false, 0},
+};
+
+static int proof_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    struct lg_proto_proof *f = base;
+    switch (name[0]) {
+    case 'b':
+        return dec_hex_bytes(d, &f->body, LG_RECORD_BODY_BYTES_MAX, path);
+    case 'p':
+        return dec_path(d, &f->path, path);
+    default:
+        return dec_fields(d, &f->digest, digest_fields, 6, NULL, path);
+    }
+}
+
+static const struct field consistency_fields[] = {
+    FLD(struct lg_proto_consistency_proof, from_size, F_U64, false),
+    FLD(struct lg_proto_consistency_proof, to_size, F_U64, false),
+    {"path", F_CUSTOM, false, 0},
+};
+
+static int consistency_custom(struct dec *d, void *base, const char *name, const char *path)
+{
+    (void)name;
+    return dec_path(d, &((struct lg_proto_consistency_proof *)base)->path, path);
+}
 
 static const struct field ping_fields[] = {
     {"node_id", F_U64, false, 0},
@@ -2113,7 +2404,7 @@ static int dec_result(struct dec *d, struct lg_proto_response *r, const char *pa
     case LG_PROTO_OP_PING:
         return dec_fields(d, &r->u.ping_node_id, ping_fields, 1, NULL, path);
     case LG_PROTO_OP_STATUS:
-        return dec_fields(d, &r->u.status, status_fields, 9, NULL, path);
+        return dec_fields(d, &r->u.status, status_fields, 11, status_custom, path);
     case LG_PROTO_OP_SUBMIT:
         return dec_fields(d, &r->u.submit, tx_result_fields, 5, NULL, path);
     case LG_PROTO_OP_SUBMIT_BATCH:
@@ -2128,6 +2419,23 @@ static int dec_result(struct dec *d, struct lg_proto_response *r, const char *pa
         return dec_fields(d, &r->u.balances, balances_fields, 2, balances_custom, path);
     case LG_PROTO_OP_DIGEST:
         return dec_fields(d, &r->u.digest, digest_fields, 6, NULL, path);
+    case LG_PROTO_OP_PROOF: {
+        D_TRY(dec_fields(d, &r->u.proof, proof_fields, 6, proof_custom, path));
+        const char *why = proof_invalid(&r->u.proof);
+        if (why != NULL) {
+            return lg_tx_fail(&d->c, LG_EBADREQ, why, "%s", path);
+        }
+        return LG_OK;
+    }
+    case LG_PROTO_OP_CONSISTENCY: {
+        D_TRY(dec_fields(d, &r->u.consistency, consistency_fields, 3, consistency_custom,
+                         path));
+        const char *why = consistency_invalid(&r->u.consistency);
+        if (why != NULL) {
+            return lg_tx_fail(&d->c, LG_EBADREQ, why, "%s", path);
+        }
+        return LG_OK;
+    }
     case LG_PROTO_OP_MEMBERS:
         return dec_fields(d, r, members_fields, 1, members_custom, path);
     case LG_PROTO_OP_READ_INDEX:

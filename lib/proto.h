@@ -50,6 +50,10 @@
 #define LG_PROTO_HASH_BYTES 32u
 /* Public key and signature of a digest. */
 #define LG_PROTO_KEY_BYTES_MAX 512u
+/* Hashes in one proof path (RFC 9162 §2.1.3, §2.1.4): an inclusion path has at most one
+ * hash per tree level, a consistency path one more; no valid proof for a tree of fewer
+ * than 2^64 records has more than 65. */
+#define LG_PROTO_PATH_HASHES_MAX 65u
 /* journal_read page size bounds (record bodies; the frame also carries their headers). */
 #define LG_PROTO_JOURNAL_READ_BYTES_DEFAULT (1024u * 1024u)
 #define LG_PROTO_JOURNAL_READ_BYTES_MAX (8u * 1024u * 1024u)
@@ -75,6 +79,11 @@ enum lg_proto_op {
     LG_PROTO_OP_READ_INDEX,   /* read_index {} -> {index}: the leader's confirmed index */
     LG_PROTO_OP_JOURNAL_READ, /* journal_read {from_seq, max_bytes?} ->
                                * {records, first_seq, last_seq}: journal record bodies */
+    /* Verifiable ledger (issue 8; reads, like digest). */
+    LG_PROTO_OP_PROOF,       /* proof {seq, tree_size?} -> {seq, leaf_index, tree_size, body,
+                              * path, digest}: RFC 9162 inclusion proof of record seq */
+    LG_PROTO_OP_CONSISTENCY, /* consistency {from_size, to_size} -> {from_size, to_size,
+                              * path}: RFC 9162 consistency proof */
     LG_PROTO_OP_COUNT
 };
 
@@ -161,7 +170,29 @@ struct lg_proto_balances_req {
     struct lg_str asset;   /* len 0: every asset */
 };
 
-/* A decoded request. read applies to get_tx, list_txs, account, balances and digest. */
+/* digest {tree_size?}: the signed root at tree_size (absent: the node's current size). */
+struct lg_proto_digest_req {
+    bool has_tree_size;
+    uint64_t tree_size; /* has_tree_size: any, 0 is the empty tree */
+};
+
+/* proof {seq, tree_size?}: inclusion of record seq (leaf seq - 1) in the tree of tree_size
+ * records (absent: the node's current size). */
+struct lg_proto_proof_req {
+    uint64_t seq; /* >= 1; <= tree_size when given */
+    bool has_tree_size;
+    uint64_t tree_size;
+};
+
+/* consistency {from_size, to_size}: the tree of to_size records extends that of
+ * from_size. */
+struct lg_proto_consistency_req {
+    uint64_t from_size; /* >= 1 */
+    uint64_t to_size;   /* >= from_size */
+};
+
+/* A decoded request. read applies to get_tx, list_txs, account, balances, digest, proof
+ * and consistency. */
 struct lg_proto_request {
     uint64_t id;
     uint8_t op; /* enum lg_proto_op */
@@ -175,6 +206,9 @@ struct lg_proto_request {
         struct lg_proto_account_req account;
         struct lg_proto_balances_req balances;
         struct lg_proto_journal_read journal_read;
+        struct lg_proto_digest_req digest;
+        struct lg_proto_proof_req proof;
+        struct lg_proto_consistency_req consistency;
     } u;
 };
 
@@ -200,6 +234,16 @@ struct lg_proto_batch_item {
     struct lg_proto_error error;      /* !ok */
 };
 
+/* The cross-replica audit's counters (status `audit`, cmd/audit.c). */
+struct lg_proto_audit {
+    uint64_t interval_ms;        /* 0: the audit is off */
+    uint64_t checks;             /* peer roots compared */
+    uint64_t mismatches;         /* ... that differed from this node's */
+    uint64_t errors;             /* peers that could not be asked or answered wrongly */
+    uint64_t last_mismatch_peer; /* node id; 0: no mismatch yet */
+    uint64_t last_mismatch_size; /* tree size of that comparison */
+};
+
 struct lg_proto_status {
     uint64_t node_id;
     uint8_t role; /* enum lg_proto_role */
@@ -210,6 +254,9 @@ struct lg_proto_status {
     uint64_t applied_index;
     uint64_t journal_seq;
     uint8_t chain_head[LG_PROTO_HASH_BYTES];
+    struct lg_str public_key; /* raw Ed25519 key, hex on the wire; len 0: absent */
+    bool has_audit;           /* audit present (absent from older nodes) */
+    struct lg_proto_audit audit;
 };
 
 /* A committed transaction (get_tx, list_txs). */
@@ -270,6 +317,29 @@ struct lg_proto_digest {
     struct lg_str signature;  /* raw bytes; hex on the wire */
 };
 
+/* A proof path: n hashes of LG_PROTO_HASH_BYTES each, in RFC 9162 order (leaf side
+ * first). */
+struct lg_proto_path {
+    const uint8_t (*hashes)[LG_PROTO_HASH_BYTES];
+    uint32_t n; /* 0..LG_PROTO_PATH_HASHES_MAX */
+};
+
+struct lg_proto_proof {
+    uint64_t seq;
+    uint64_t leaf_index;  /* seq - 1 */
+    uint64_t tree_size;
+    struct lg_str body;   /* the journal record body (raw; hex on the wire),
+                           * 1..LG_RECORD_BODY_BYTES_MAX bytes */
+    struct lg_proto_path path;
+    struct lg_proto_digest digest; /* signed, for tree_size */
+};
+
+struct lg_proto_consistency_proof {
+    uint64_t from_size;
+    uint64_t to_size;
+    struct lg_proto_path path;
+};
+
 /* One member of the Raft configuration (members op). */
 struct lg_proto_member {
     uint64_t id;
@@ -304,6 +374,8 @@ struct lg_proto_response {
         struct lg_proto_account account;
         struct lg_proto_balances balances;
         struct lg_proto_digest digest;
+        struct lg_proto_proof proof;
+        struct lg_proto_consistency_proof consistency;
         struct {
             const struct lg_proto_member *items;
             uint32_t n_items;

@@ -1043,3 +1043,168 @@ Test(proto, members_round_trip_and_bad_members)
                                           &back, errmsg), LG_EBADREQ);
     cr_assert(strstr(errmsg, "role") != NULL, "%s", errmsg);
 }
+
+/* Issue 8: digest {tree_size?}, proof {seq, tree_size?}, consistency {from_size, to_size}:
+ * arguments, their errors, and the results (nested digest, hex body, hex paths), plus the
+ * status fields public_key and audit, both ways. */
+Test(proto, verifiable_ledger_requests)
+{
+    struct lg_proto_request q;
+    cr_assert_eq(req("{'id': 1, 'op': 'digest', 'tree_size': 0}", &q), LG_OK, "%s", errmsg);
+    cr_assert(q.u.digest.has_tree_size);
+    cr_assert_eq(q.u.digest.tree_size, 0u);
+    cr_assert_eq(req("{'id': 1, 'op': 'digest'}", &q), LG_OK, "%s", errmsg);
+    cr_assert_not(q.u.digest.has_tree_size);
+    cr_assert_eq(req("{'id': 2, 'op': 'proof', 'seq': 3, 'consistency': 'stale'}", &q), LG_OK,
+                 "%s", errmsg);
+    cr_assert_eq(q.u.proof.seq, 3u);
+    cr_assert_not(q.u.proof.has_tree_size);
+    cr_assert_eq(q.consistency, LG_PROTO_READ_STALE);
+    cr_assert_eq(req("{'id': 2, 'op': 'proof', 'seq': 3, 'tree_size': 3}", &q), LG_OK);
+    cr_assert(q.u.proof.has_tree_size);
+    cr_assert_eq(q.u.proof.tree_size, 3u);
+    cr_assert_eq(req("{'id': 3, 'op': 'consistency', 'from_size': 2, 'to_size': 9, "
+                     "'after_index': 4}", &q), LG_OK, "%s", errmsg);
+    cr_assert_eq(q.u.consistency.from_size, 2u);
+    cr_assert_eq(q.u.consistency.to_size, 9u);
+    cr_assert_eq(q.consistency, LG_PROTO_READ_AFTER);
+    round_trip_request("{'id': 4, 'op': 'digest', 'tree_size': 18446744073709551615}");
+    round_trip_request("{'id': 5, 'op': 'proof', 'seq': 1}");
+    round_trip_request("{'id': 6, 'op': 'proof', 'seq': 7, 'tree_size': 9, "
+                       "'consistency': 'linearizable'}");
+    round_trip_request("{'id': 7, 'op': 'consistency', 'from_size': 5, 'to_size': 5}");
+
+    BAD("{'id': 1, 'op': 'proof'}", LG_EBADREQ, "seq: missing");
+    BAD("{'id': 1, 'op': 'proof', 'seq': 0}", LG_EBADREQ, "seq: must be greater than 0");
+    BAD("{'id': 1, 'op': 'proof', 'seq': 4, 'tree_size': 3}", LG_EBADREQ,
+        "seq: 4 is beyond tree_size 3");
+    BAD("{'id': 1, 'op': 'proof', 'seq': 1, 'tree_size': 0}", LG_EBADREQ,
+        "seq: 1 is beyond tree_size 0");
+    BAD("{'id': 1, 'op': 'proof', 'seq': '1'}", LG_EBADREQ, "seq: must be an unsigned integer");
+    BAD("{'id': 1, 'op': 'proof', 'seq': -1}", LG_EBADREQ, "seq: must not be negative");
+    BAD("{'id': 1, 'op': 'proof', 'seq': 1, 'from_size': 1}", LG_EBADREQ,
+        "from_size: unknown field for proof");
+    BAD("{'id': 1, 'op': 'consistency', 'to_size': 3}", LG_EBADREQ, "from_size: missing");
+    BAD("{'id': 1, 'op': 'consistency', 'from_size': 3}", LG_EBADREQ, "to_size: missing");
+    BAD("{'id': 1, 'op': 'consistency', 'from_size': 0, 'to_size': 3}", LG_EBADREQ,
+        "from_size: must be greater than 0");
+    BAD("{'id': 1, 'op': 'consistency', 'from_size': 4, 'to_size': 3}", LG_EBADREQ,
+        "from_size: 4 is greater than to_size 3");
+    BAD("{'id': 1, 'op': 'digest', 'tree_size': 1.5}", LG_EBADREQ,
+        "tree_size: must be an unsigned integer");
+    BAD("{'id': 1, 'op': 'digest', 'seq': 1}", LG_EBADREQ, "seq: unknown field for digest");
+    BAD("{'id': 1, 'op': 'status', 'tree_size': 1}", LG_EBADREQ,
+        "tree_size: unknown field for status");
+
+    /* The encoder refuses what the decoder refuses. */
+    memset(&q, 0, sizeof q);
+    q.op = LG_PROTO_OP_CONSISTENCY;
+    q.u.consistency.from_size = 5;
+    q.u.consistency.to_size = 4;
+    struct lg_buf out;
+    lg_buf_init(&out);
+    cr_assert_eq(lg_proto_encode_request(&q, &out, errmsg), LG_EBADREQ);
+    cr_assert_eq(out.len, 0u);
+    lg_buf_close(&out);
+}
+
+Test(proto, verifiable_ledger_responses)
+{
+    uint8_t path[3][LG_PROTO_HASH_BYTES];
+    memset(path, 0, sizeof path);
+    path[0][0] = 0x01;
+    path[2][31] = 0xff;
+    struct lg_proto_response r;
+    memset(&r, 0, sizeof r);
+    r.id = 8;
+    r.ok = true;
+    struct lg_proto_proof *f = &r.u.proof;
+    f->seq = 5;
+    f->leaf_index = 4;
+    f->tree_size = 7;
+    f->body = S("\x85\xa1v\x01\x00\xfe");
+    f->path.hashes = (const uint8_t(*)[LG_PROTO_HASH_BYTES])path;
+    f->path.n = 3;
+    f->digest = (struct lg_proto_digest){.tree_size = 7, .timestamp_us = 11, .node_id = 2,
+        .public_key = S("\x01\x02"), .signature = S("\x03")};
+    f->digest.root[0] = 0xaa;
+    struct lg_proto_response s = round_trip_response(LG_PROTO_OP_PROOF, &r);
+    cr_assert_eq(s.u.proof.seq, 5u);
+    cr_assert_eq(s.u.proof.body.len, 6u);
+    cr_assert_eq(memcmp(s.u.proof.body.ptr, f->body.ptr, 6), 0);
+    cr_assert_eq(s.u.proof.path.n, 3u);
+    cr_assert_eq(s.u.proof.path.hashes[2][31], 0xff);
+    cr_assert_eq(s.u.proof.digest.root[0], 0xaa);
+    cr_assert_eq(s.u.proof.digest.tree_size, 7u);
+
+    /* Shapes the codec refuses on both sides. */
+    struct lg_buf b;
+    lg_buf_init(&b);
+    f->leaf_index = 5;
+    cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_PROOF, &r, &b), LG_EINVAL);
+    f->leaf_index = 4;
+    f->digest.tree_size = 6;
+    cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_PROOF, &r, &b), LG_EINVAL);
+    f->digest.tree_size = 7;
+    f->seq = 8;
+    f->leaf_index = 7;
+    cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_PROOF, &r, &b), LG_EINVAL);
+    f->seq = 5;
+    f->leaf_index = 4;
+    f->body.len = 0;
+    cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_PROOF, &r, &b), LG_EINVAL);
+    f->body.len = 6;
+    f->path.n = LG_PROTO_PATH_HASHES_MAX + 1u;
+    cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_PROOF, &r, &b), LG_EINVAL);
+    cr_assert_eq(b.len, 0u);
+    j2m("{'id': 1, 'ok': true, 'result': {'seq': 2, 'leaf_index': 1, 'tree_size': 1, "
+        "'body': '00', 'path': [], 'digest': {'tree_size': 1, 'root': "
+        "'0000000000000000000000000000000000000000000000000000000000000000', "
+        "'timestamp': 1, 'node_id': 1, 'public_key': '', 'signature': ''}}}");
+    cr_assert_eq(lg_proto_decode_response(LG_PROTO_OP_PROOF, sb.data, sb.size, &arena, &s,
+                                          errmsg), LG_EBADREQ);
+    cr_assert(strstr(errmsg, "seq must be in 1..tree_size") != NULL, "%s", errmsg);
+    j2m("{'id': 1, 'ok': true, 'result': {'seq': 1, 'leaf_index': 0, 'tree_size': 1, "
+        "'body': '0G', 'path': [], 'digest': {}}}");
+    cr_assert_eq(lg_proto_decode_response(LG_PROTO_OP_PROOF, sb.data, sb.size, &arena, &s,
+                                          errmsg), LG_EBADREQ);
+    cr_assert(strstr(errmsg, "body: must be lowercase hex") != NULL, "%s", errmsg);
+    j2m("{'id': 1, 'ok': true, 'result': {'from_size': 1, 'to_size': 2, 'path': ['ab']}}");
+    cr_assert_eq(lg_proto_decode_response(LG_PROTO_OP_CONSISTENCY, sb.data, sb.size, &arena,
+                                          &s, errmsg), LG_EBADREQ);
+    cr_assert(strstr(errmsg, "path[0]: must be 64 lowercase hex characters") != NULL, "%s",
+              errmsg);
+
+    memset(&r.u, 0, sizeof r.u);
+    r.u.consistency.from_size = 3;
+    r.u.consistency.to_size = 7;
+    r.u.consistency.path.hashes = (const uint8_t(*)[LG_PROTO_HASH_BYTES])path;
+    r.u.consistency.path.n = 2;
+    s = round_trip_response(LG_PROTO_OP_CONSISTENCY, &r);
+    cr_assert_eq(s.u.consistency.path.n, 2u);
+    cr_assert_eq(s.u.consistency.path.hashes[0][0], 0x01);
+    r.u.consistency.path.n = 0;
+    r.u.consistency.from_size = 7;
+    cr_assert_eq(round_trip_response(LG_PROTO_OP_CONSISTENCY, &r).u.consistency.path.n, 0u);
+    r.u.consistency.from_size = 8;
+    cr_assert_eq(lg_proto_encode_response(LG_PROTO_OP_CONSISTENCY, &r, &b), LG_EINVAL);
+
+    /* status: public_key and audit are optional (older nodes lack them). */
+    memset(&r.u, 0, sizeof r.u);
+    r.u.status.role = LG_PROTO_ROLE_LEADER;
+    r.u.status.public_key = S("\x11\x22\x33");
+    r.u.status.has_audit = true;
+    r.u.status.audit = (struct lg_proto_audit){30000, 12, 1, 2, 3, 40};
+    s = round_trip_response(LG_PROTO_OP_STATUS, &r);
+    cr_assert_eq(s.u.status.public_key.len, 3u);
+    cr_assert(s.u.status.has_audit);
+    cr_assert_eq(s.u.status.audit.mismatches, 1u);
+    cr_assert_eq(s.u.status.audit.last_mismatch_peer, 3u);
+    cr_assert_eq(s.u.status.audit.last_mismatch_size, 40u);
+    r.u.status.public_key.len = 0;
+    r.u.status.has_audit = false;
+    s = round_trip_response(LG_PROTO_OP_STATUS, &r);
+    cr_assert_eq(s.u.status.public_key.len, 0u);
+    cr_assert_not(s.u.status.has_audit);
+    lg_buf_close(&b);
+}
