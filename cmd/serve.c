@@ -45,6 +45,12 @@ static const char serve_usage[] =
     "  --heartbeat-timeout-ms N      default 100 (below the election timeout)\n"
     "  --snapshot-threshold N        Raft entries between snapshots, default 16384\n"
     "  --snapshot-trailing N         entries kept behind a snapshot, default 32768\n"
+    "  --voters N                    voters the leader keeps: 1, 3, 5 or 7 (default 3); nodes\n"
+    "                                found by gossip become voters while there are fewer,\n"
+    "                                else standbys\n"
+    "  --dead-voter-grace-ms N       a voter gossip reports dead or left for this long is\n"
+    "                                replaced by a caught-up standby, then removed (default\n"
+    "                                30000)\n"
     "  --log-level LEVEL             debug, info (default), warn, error\n";
 
 struct serve_flags {
@@ -63,6 +69,8 @@ struct serve_flags {
     const char *heartbeat_timeout_ms;
     const char *snapshot_threshold;
     const char *snapshot_trailing;
+    const char *voters;
+    const char *dead_voter_grace_ms;
     const char *log_level;
 };
 
@@ -99,6 +107,8 @@ static const struct flag_def flag_defs[] = {
     FLAG("--heartbeat-timeout-ms", "LEDGER_HEARTBEAT_TIMEOUT_MS", heartbeat_timeout_ms),
     FLAG("--snapshot-threshold", "LEDGER_SNAPSHOT_THRESHOLD", snapshot_threshold),
     FLAG("--snapshot-trailing", "LEDGER_SNAPSHOT_TRAILING", snapshot_trailing),
+    FLAG("--voters", "LEDGER_VOTERS", voters),
+    FLAG("--dead-voter-grace-ms", "LEDGER_DEAD_VOTER_GRACE_MS", dead_voter_grace_ms),
     FLAG("--log-level", "LEDGER_LOG_LEVEL", log_level),
 };
 #undef FLAG
@@ -359,6 +369,18 @@ int lg_cmd_serve(int argc, char **argv)
             return rc;
         }
     }
+    /* Membership (docs/raft.md "Membership"): an even voter count adds no fault tolerance. */
+    uint64_t voters = 0;
+    uint64_t grace_ms = 0;
+    if ((rc = parse_uint(f.voters, 1, LG_NODE_VOTERS_MAX, "--voters", &voters)) != 0 ||
+        (rc = parse_uint(f.dead_voter_grace_ms, 1, 86400000, "--dead-voter-grace-ms",
+                         &grace_ms)) != 0) {
+        return rc;
+    }
+    if (voters != 0 && voters % 2u == 0) {
+        return lg_cmd_fail(LG_CMD_EXIT_USAGE, "serve: --voters must be odd (1, 3, 5 or 7), "
+                           "got %llu", (unsigned long long)voters);
+    }
     if (f.initial_cluster != NULL &&
         (rc = parse_initial_cluster(f.initial_cluster, peers, &cfg.n_initial)) != 0) {
         return rc;
@@ -386,6 +408,9 @@ int lg_cmd_serve(int argc, char **argv)
     cfg.heartbeat_timeout_ms = (unsigned)v[1];
     cfg.snapshot_threshold = (unsigned)v[2];
     cfg.snapshot_trailing = (unsigned)v[3];
+    cfg.voters_target = (unsigned)voters;
+    cfg.dead_voter_grace_ms = (unsigned)grace_ms;
+    cfg.cluster = f.cluster != NULL ? f.cluster : "ledger";
     if (cfg.n_initial > 0) {
         bool self = false;
         for (uint32_t i = 0; i < cfg.n_initial; i++) {

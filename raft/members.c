@@ -98,6 +98,22 @@ struct lg_members_peer *lg_members_table_update(struct lg_members_table *t,
     return p;
 }
 
+const char *lg_members_state_name(uint8_t state)
+{
+    switch (state) {
+        case LG_DISC_ALIVE:
+            return "alive";
+        case LG_DISC_SUSPECT:
+            return "suspect";
+        case LG_DISC_DEAD:
+            return "dead";
+        case LG_DISC_LEFT:
+            return "left";
+        default:
+            return "";
+    }
+}
+
 const char *lg_members_op_name(uint8_t op)
 {
     switch (op) {

@@ -144,6 +144,9 @@ const struct lg_members_peer *lg_members_table_find(const struct lg_members_tabl
 void lg_members_plan(const struct lg_members_view *v, const struct lg_members_params *p,
                      struct lg_members_action *out);
 
+/* "alive", "suspect", "dead", "left"; "" for anything else (never reported). */
+const char *lg_members_state_name(uint8_t state);
+
 /* "add", "standby", "voter", "remove", "none". */
 const char *lg_members_op_name(uint8_t op);
 

@@ -15,6 +15,7 @@
 #include "../lib/journal.h"
 #include "../lib/log.h"
 #include "fsm_adapter.h"
+#include "members.h"
 #include "peer.h"
 
 #define PATH_BYTES 4096u
@@ -100,6 +101,19 @@ struct lg_node {
     uint64_t gap_retry_ms; /* 0: nothing to do; else loop time of the next attempt */
     bool gap_started_logged;
 
+    /* Membership driven by gossip (raft/members.h): what gossip reported, the one change
+     * in flight (its request lives here until its callback, which raft_close also runs),
+     * and when the leader plans next. */
+    struct lg_members_table gossip;
+    struct lg_members_params members_params;
+    char cluster[LG_DISC_CLUSTER_MAX + 1];
+    struct raft_change change;
+    bool change_inflight;
+    uint8_t change_op;
+    uint64_t change_id;
+    uint64_t change_started_ms;
+    uint64_t members_due_ms;
+
     /* What the log said last. */
     int last_state;
     uint64_t last_leader;
@@ -122,6 +136,22 @@ static uint64_t wall_us(void *arg)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The client address of peer id: what it announced in its transport handshake, else what
+ * gossip metadata says (a node of our cluster only). False when neither knows. */
+static bool peer_client(struct lg_node *n, uint64_t id, char *out, size_t size)
+{
+    if (lg_raft_transport_peer_client(&n->transport, id, out, size)) {
+        return true;
+    }
+    const struct lg_members_peer *p = lg_members_table_find(&n->gossip, id);
+    if (p == NULL || p->client_address[0] == '\0' ||
+        (n->cluster[0] != '\0' && strcmp(p->cluster, n->cluster) != 0)) {
+        return false;
+    }
+    int w = snprintf(out, size, "%s", p->client_address);
+    return w > 0 && (size_t)w < size;
 }
 
 /* ---- fatal errors --------------------------------------------------------------------- */
@@ -409,8 +439,7 @@ static void gap_fill(struct lg_node *n, unsigned pages_max, unsigned budget_ms)
     char errmsg[LG_ERRMSG_SIZE] = "no peer has announced its client address yet";
     for (unsigned i = 0; i < n_candidates && lg_fsm_journal_gap(n->fsm) > 0; i++) {
         char address[LG_RAFT_ADDRESS_BYTES_MAX];
-        if (!lg_raft_transport_peer_client(&n->transport, candidates[i], address,
-                                           sizeof address)) {
+        if (!peer_client(n, candidates[i], address, sizeof address)) {
             continue;
         }
         uint64_t before = lg_fsm_journal_gap(n->fsm);
@@ -625,8 +654,7 @@ static void reads_process(struct lg_node *n)
         raft_leader(&n->raft, &leader_id, &leader_raft);
         char address[LG_RAFT_ADDRESS_BYTES_MAX];
         bool known = leader_id != 0 && leader_id != n->id &&
-                     lg_raft_transport_peer_client(&n->transport, leader_id, address,
-                                                   sizeof address);
+                     peer_client(n, leader_id, address, sizeof address);
         /* Without a known leader the reads wait (until their deadline) for one. */
         if (known) {
             uint64_t gen = ++n->gen;
@@ -691,6 +719,167 @@ static void log_changes(struct lg_node *n)
     }
 }
 
+/* ---- membership driven by gossip (raft/members.h) ---------------------------------------- */
+
+static void change_cb(struct raft_change *req, int status)
+{
+    struct lg_node *n = req->data;
+    LG_ASSERT(n->change_inflight);
+    n->change_inflight = false;
+    uint64_t now = uv_now(n->loop);
+    /* RAFT_LEADERSHIPLOST: the change may still commit; the next leader re-reads its
+     * configuration and plans from that, never retrying this one blind. */
+    lg_log(status == 0 ? LG_LOG_INFO : LG_LOG_WARN, "membership_change_done",
+           "op=%s id=%llu result=%s took_ms=%llu", lg_members_op_name(n->change_op),
+           (unsigned long long)n->change_id, status == 0 ? "committed" : raft_strerror(status),
+           (unsigned long long)(now - n->change_started_ms));
+    n->members_due_ms = status == 0 ? now : now + LG_MEMBERS_BACKOFF_MS;
+}
+
+static uint8_t members_role(int role)
+{
+    return role == RAFT_VOTER     ? LG_MEMBERS_ROLE_VOTER
+           : role == RAFT_STANDBY ? LG_MEMBERS_ROLE_STANDBY
+                                  : LG_MEMBERS_ROLE_SPARE;
+}
+
+/* Log, once per address, a gossip member whose Raft address is configured under another
+ * id: addresses cannot be edited (c-raft §8), the operator removes the old id. */
+static void members_report_conflict(struct lg_node *n, const struct lg_members_action *a)
+{
+    for (uint32_t i = 0; i < n->gossip.n; i++) {
+        struct lg_members_peer *p = &n->gossip.peers[i];
+        if (p->id == a->conflict_id && !p->conflict_reported) {
+            p->conflict_reported = true;
+            char q[LG_RAFT_ADDRESS_BYTES_MAX + 8];
+            lg_log(LG_LOG_WARN, "membership_conflict",
+                   "id=%llu raft=%s configured_id=%llu action=skipped reason=\"raft address "
+                   "configured under another id: remove that id first\"",
+                   (unsigned long long)p->id, lg_log_quote(p->raft_address, q, sizeof q),
+                   (unsigned long long)a->conflict_with_id);
+        }
+    }
+}
+
+/* The leader's reconciler: every LG_MEMBERS_INTERVAL_MS (sooner after a gossip event),
+ * when no change is in flight, plan one change from the configuration, the replication
+ * progress and the gossip table, and start it. */
+static void members_turn(struct lg_node *n)
+{
+    uint64_t now = uv_now(n->loop);
+    if (now < n->members_due_ms || n->change_inflight) {
+        return;
+    }
+    n->members_due_ms = now + LG_MEMBERS_INTERVAL_MS;
+    if (raft_state(&n->raft) != RAFT_LEADER) {
+        return;
+    }
+    const struct raft_configuration *conf = &n->raft.configuration;
+    struct lg_members_server servers[LG_MEMBERS_SERVERS_MAX];
+    uint32_t n_servers = 0;
+    for (unsigned i = 0; i < conf->n && n_servers < LG_MEMBERS_SERVERS_MAX; i++) {
+        struct lg_members_server *s = &servers[n_servers++];
+        s->id = conf->servers[i].id;
+        s->raft_address = conf->servers[i].address;
+        s->role = members_role(conf->servers[i].role);
+        s->match_index = n->raft.leader_state.progress != NULL
+                             ? n->raft.leader_state.progress[i].match_index
+                             : 0;
+    }
+    struct lg_members_view v;
+    memset(&v, 0, sizeof v);
+    v.self_id = n->id;
+    v.cluster = n->cluster;
+    /* A leader plans only once its election barrier applied (every earlier entry, and so
+     * the configuration it inherited, is committed and applied). */
+    v.leader = n->queue.state == LG_RAFT_QUEUE_READY;
+    v.busy = n->raft.configuration_uncommitted_index != 0 ||
+             n->raft.leader_state.promotee_id != 0 || n->raft.transfer != NULL;
+    v.last_index = raft_last_index(&n->raft);
+    v.now_ms = now;
+    v.servers = servers;
+    v.n_servers = n_servers;
+    v.gossip = &n->gossip;
+    struct lg_members_action a;
+    lg_members_plan(&v, &n->members_params, &a);
+    if (a.conflict_id != 0) {
+        members_report_conflict(n, &a);
+    }
+    if (a.op == LG_MEMBERS_NONE) {
+        return;
+    }
+    n->change.data = n;
+    int rv = 0;
+    switch (a.op) {
+        case LG_MEMBERS_ADD:
+            rv = raft_add(&n->raft, &n->change, a.id, a.raft_address, change_cb);
+            break;
+        case LG_MEMBERS_STANDBY:
+            rv = raft_assign(&n->raft, &n->change, a.id, RAFT_STANDBY, change_cb);
+            break;
+        case LG_MEMBERS_VOTER:
+            rv = raft_assign(&n->raft, &n->change, a.id, RAFT_VOTER, change_cb);
+            break;
+        case LG_MEMBERS_REMOVE:
+            rv = raft_remove(&n->raft, &n->change, a.id, change_cb);
+            break;
+        default:
+            LG_UNREACHABLE("planner op");
+    }
+    const struct lg_members_peer *p = lg_members_table_find(&n->gossip, a.id);
+    char q[LG_RAFT_ADDRESS_BYTES_MAX + 8];
+    char r[96];
+    if (rv != 0) {
+        /* RAFT_CANTCHANGE (a change still settling) and the rest: plan again later. */
+        char e[LG_ERRMSG_SIZE + 8];
+        lg_log(LG_LOG_WARN, "membership_change_failed", "op=%s id=%llu error=%s msg=%s",
+               lg_members_op_name(a.op), (unsigned long long)a.id, raft_strerror(rv),
+               lg_log_quote(raft_errmsg(&n->raft), e, sizeof e));
+        n->members_due_ms = now + LG_MEMBERS_BACKOFF_MS;
+        return;
+    }
+    n->change_inflight = true;
+    n->change_op = a.op;
+    n->change_id = a.id;
+    n->change_started_ms = now;
+    lg_log(LG_LOG_INFO, "membership_change",
+           "op=%s id=%llu raft=%s gossip=%s replaces=%llu voters_target=%u reason=%s",
+           lg_members_op_name(a.op), (unsigned long long)a.id,
+           lg_log_quote(p != NULL ? p->raft_address : "", q, sizeof q),
+           p != NULL && lg_members_state_name(p->state)[0] != '\0'
+               ? lg_members_state_name(p->state)
+               : "unknown",
+           (unsigned long long)a.replaces_id, n->members_params.voters_target,
+           lg_log_quote(a.reason, r, sizeof r));
+}
+
+void lg_node_disc_event(void *node, enum lg_disc_event ev, const struct lg_disc_member *m)
+{
+    struct lg_node *n = node;
+    LG_PRE(n != NULL && m != NULL);
+    if (n->closing || n->raft_closed || m->id == n->id) {
+        return;
+    }
+    uint64_t now = uv_now(n->loop);
+    const struct lg_members_peer *before = lg_members_table_find(&n->gossip, m->id);
+    uint8_t old_state = before != NULL ? before->state : 0;
+    const struct lg_members_peer *p = lg_members_table_update(&n->gossip, ev, m, now);
+    if (p == NULL) {
+        lg_log(LG_LOG_WARN, "membership_table_full", "id=%llu max=%u action=ignored",
+               (unsigned long long)m->id, LG_MEMBERS_PEERS_MAX);
+        return;
+    }
+    if (p->state != old_state) {
+        char q[LG_RAFT_ADDRESS_BYTES_MAX + 8];
+        lg_log(LG_LOG_DEBUG, "membership_gossip", "id=%llu state=%s raft=%s",
+               (unsigned long long)p->id, lg_members_state_name(p->state),
+               lg_log_quote(p->raft_address, q, sizeof q));
+    }
+    if (n->members_due_ms > now + LG_MEMBERS_DEBOUNCE_MS) {
+        n->members_due_ms = now + LG_MEMBERS_DEBOUNCE_MS;
+    }
+}
+
 static void stop_continue(struct lg_node *n);
 
 static void node_turn(struct lg_node *n)
@@ -704,6 +893,9 @@ static void node_turn(struct lg_node *n)
         gap_turn(n);
         lg_raft_queue_tick(&n->queue);
         lg_raft_queue_flush(&n->queue);
+    }
+    if (!n->closing && !n->stopping) {
+        members_turn(n);
     }
     reads_process(n);
     if (n->stopping && !n->closing) {
@@ -827,6 +1019,15 @@ int lg_node_start(struct lg_node **out, uv_loop_t *loop, const struct lg_node_co
         return lg_errmsg_printf(msg, LG_EINVAL, "node id must be >= 1, data dir set, at most "
                                 "%u initial voters", LG_NODE_VOTERS_MAX);
     }
+    if (cfg->voters_target > LG_NODE_VOTERS_MAX || (cfg->voters_target % 2u == 0 &&
+                                                    cfg->voters_target != 0)) {
+        return lg_errmsg_printf(msg, LG_EINVAL, "voters target must be odd, 1..%u, got %u",
+                                LG_NODE_VOTERS_MAX, cfg->voters_target);
+    }
+    if (cfg->cluster != NULL && strlen(cfg->cluster) > LG_DISC_CLUSTER_MAX) {
+        return lg_errmsg_printf(msg, LG_EINVAL, "cluster name longer than %u bytes",
+                                LG_DISC_CLUSTER_MAX);
+    }
     unsigned election = cfg->election_timeout_ms ? cfg->election_timeout_ms
                                                  : LG_NODE_ELECTION_TIMEOUT_MS;
     unsigned heartbeat = cfg->heartbeat_timeout_ms ? cfg->heartbeat_timeout_ms
@@ -843,6 +1044,15 @@ int lg_node_start(struct lg_node **out, uv_loop_t *loop, const struct lg_node_co
     n->loop = loop;
     n->id = cfg->id;
     n->read_timeout_ms = cfg->read_timeout_ms ? cfg->read_timeout_ms : LG_NODE_READ_TIMEOUT_MS;
+    lg_members_table_init(&n->gossip);
+    lg_members_params_default(&n->members_params);
+    if (cfg->voters_target != 0) {
+        n->members_params.voters_target = cfg->voters_target;
+    }
+    if (cfg->dead_voter_grace_ms != 0) {
+        n->members_params.dead_grace_ms = cfg->dead_voter_grace_ms;
+    }
+    snprintf(n->cluster, sizeof n->cluster, "%s", cfg->cluster != NULL ? cfg->cluster : "");
     n->last_state = -1;
     const char *fault = getenv("LEDGER_FAULT_APPEND_FAIL_AT");
     n->fail_append_at = fault != NULL ? strtoull(fault, NULL, 10) : 0;
@@ -975,9 +1185,16 @@ int lg_node_start(struct lg_node **out, uv_loop_t *loop, const struct lg_node_co
     }
     lg_log(LG_LOG_INFO, "node_started",
            "raft=%s client=%s applied=%llu journal_seq=%llu chain_head=%s election_ms=%u "
-           "heartbeat_ms=%u",
+           "heartbeat_ms=%u voters_target=%u dead_voter_grace_ms=%llu",
            n->raft_address, n->client_address, (unsigned long long)lg_fsm_applied_index(n->fsm),
-           (unsigned long long)lg_fsm_last_seq(n->fsm), hex, election, heartbeat);
+           (unsigned long long)lg_fsm_last_seq(n->fsm), hex, election, heartbeat,
+           n->members_params.voters_target,
+           (unsigned long long)n->members_params.dead_grace_ms);
+    if (n->raft.configuration.n == 0) {
+        lg_log(LG_LOG_INFO, "waiting_to_be_added",
+               "reason=\"no Raft configuration yet (no --initial-cluster, no Raft data): the "
+               "leader adds this node once gossip reports it alive\"");
+    }
     *out = n;
     return LG_OK;
 
@@ -1060,8 +1277,7 @@ void lg_node_status(struct lg_node *n, struct lg_node_status *out)
     if (leader == n->id) {
         memcpy(out->leader_client, n->client_address, strlen(n->client_address) + 1u);
     } else if (leader != 0) {
-        lg_raft_transport_peer_client(&n->transport, leader, out->leader_client,
-                                      sizeof out->leader_client);
+        peer_client(n, leader, out->leader_client, sizeof out->leader_client);
     }
     out->term = n->raft.current_term;
     out->commit_index = n->raft.commit_index;
@@ -1091,9 +1307,11 @@ uint32_t lg_node_members(struct lg_node *n, struct lg_node_member *out, uint32_t
         snprintf(m->raft_address, sizeof m->raft_address, "%s", srv->address);
         if (srv->id == n->id) {
             memcpy(m->client_address, n->client_address, strlen(n->client_address) + 1u);
+            m->gossip = "alive";
         } else {
-            lg_raft_transport_peer_client(&n->transport, srv->id, m->client_address,
-                                          sizeof m->client_address);
+            peer_client(n, srv->id, m->client_address, sizeof m->client_address);
+            const struct lg_members_peer *p = lg_members_table_find(&n->gossip, srv->id);
+            m->gossip = p != NULL ? lg_members_state_name(p->state) : "";
         }
         m->role = srv->role == RAFT_VOTER     ? "voter"
                   : srv->role == RAFT_STANDBY ? "standby"
@@ -1267,9 +1485,3 @@ void lg_node_free(struct lg_node *n)
     free(n);
 }
 
-void lg_node_disc_event(void *node, enum lg_disc_event ev, const struct lg_disc_member *m)
-{
-    (void)node;
-    (void)ev;
-    (void)m;
-}

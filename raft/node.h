@@ -63,6 +63,10 @@ struct lg_node_config {
     unsigned snapshot_trailing;
     uint64_t checkpoint_every;    /* journal records between local checkpoints; 0: default */
     unsigned read_timeout_ms;     /* 0: default */
+    /* Membership driven by gossip (raft/members.h; docs/raft.md "Membership"). */
+    const char *cluster;          /* cluster name; gossip members of another are ignored */
+    unsigned voters_target;       /* voters the leader keeps (odd, 1..7); 0: 3 */
+    unsigned dead_voter_grace_ms; /* a voter dead this long is replaced; 0: 30000 */
 };
 
 struct lg_node; /* opaque */
@@ -153,19 +157,27 @@ struct lg_node_member {
     char client_address[LG_RAFT_ADDRESS_BYTES_MAX]; /* "" when not announced to us */
     const char *role; /* "voter", "standby" or "spare" (static strings) */
     bool leader;
+    /* What gossip last reported: "alive", "suspect", "dead", "left"; "" never reported
+     * (this node itself: "alive"). Static strings. */
+    const char *gossip;
 };
 
 /* The configuration (r->configuration, the newest in the log) into out[0..max), in id
  * order; returns how many were written (0 once stopped). Client addresses: this node's
- * own, and those peers announced in their transport handshake (a follower knows the
- * leader's; the leader knows every follower that answered it). */
+ * own, those peers announced in their transport handshake (a follower knows the
+ * leader's; the leader knows every follower that answered it), else what gossip
+ * metadata says (so a node that has not talked to the leader yet still names it). */
 uint32_t lg_node_members(struct lg_node *n, struct lg_node_member *out, uint32_t max);
 
 /* ---- membership driven by discovery (DESIGN §7; docs/raft.md) ---- */
 
 /* A discovery event (discovery/events.h). cmd/serve.c subscribes it with the node as arg
  * (lg_gossip_subscribe). The node keeps what it needs (client addresses, who is dead
- * since when); the leader reconciles the Raft configuration from it. */
+ * since when); the leader reconciles the Raft configuration from it: one change at a
+ * time (raft_add as spare, raft_assign standby/voter, raft_remove), planned by
+ * raft/members.h every LG_MEMBERS_INTERVAL_MS and shortly after each event, each logged
+ * (event=membership_change, membership_change_done, membership_change_failed,
+ * membership_conflict). Ignored once the node stops. */
 void lg_node_disc_event(void *node, enum lg_disc_event ev, const struct lg_disc_member *m);
 
 #endif /* LG_RAFT_NODE_H */
