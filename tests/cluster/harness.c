@@ -21,7 +21,7 @@
 extern char **environ;
 
 /* Bounds. */
-#define ARGS_MAX 40u
+#define ARGS_MAX 64u
 #define ENV_MAX 512u
 #define PORT_TRIES_MAX 200u
 #define FD_CLOSE_MAX 1024
@@ -334,6 +334,75 @@ static void assign_addresses(struct lgt_cluster *c)
     }
 }
 
+/* The port of a "HOST:PORT" the harness wrote. */
+static uint16_t address_port(const char *address)
+{
+    const char *colon = strrchr(address, ':');
+    cr_assert_not_null(colon);
+    return (uint16_t)strtoul(colon + 1, NULL, 10);
+}
+
+unsigned lgt_cluster_add_joiner(struct lgt_cluster *c)
+{
+    cr_assert_lt(c->o.n_nodes, LGT_CLUSTER_NODES_MAX, "at most %u nodes",
+                 LGT_CLUSTER_NODES_MAX);
+    uint16_t taken[3u * LGT_CLUSTER_NODES_MAX];
+    unsigned n_taken = 0;
+    for (unsigned i = 0; i < c->o.n_nodes; i++) {
+        taken[n_taken++] = address_port(c->nodes[i].raft_address);
+        taken[n_taken++] = address_port(c->nodes[i].client_address);
+        taken[n_taken++] = address_port(c->nodes[i].gossip_address);
+    }
+    unsigned i = c->o.n_nodes;
+    struct lgt_node *n = &c->nodes[i];
+    memset(n, 0, sizeof *n);
+    n->id = i + 1u;
+    n->wait_status = -1;
+    n->joiner = true;
+    path_printf(n->data_dir, sizeof n->data_dir, "%s/node-%u", c->dir, i + 1u);
+    path_printf(n->log_path, sizeof n->log_path, "%s/node-%u.log", c->dir, i + 1u);
+    uint16_t raft = free_port(taken, n_taken++, false);
+    uint16_t client = free_port(taken, n_taken++, false);
+    uint16_t gossip = free_port(taken, n_taken++, true);
+    snprintf(n->raft_address, sizeof n->raft_address, "localhost:%u", (unsigned)raft);
+    snprintf(n->client_address, sizeof n->client_address, "127.0.0.1:%u", (unsigned)client);
+    snprintf(n->gossip_address, sizeof n->gossip_address, "127.0.0.1:%u", (unsigned)gossip);
+    c->o.n_nodes++;
+    return i;
+}
+
+/* The membership flags of node n: --voters and --dead-voter-grace-ms when set, and for a
+ * joiner --join with every initial node's gossip address instead of --initial-cluster.
+ * Returns the new argument count. */
+static unsigned membership_args(const struct lgt_cluster *c, const struct lgt_node *n,
+                                const char **argv, unsigned a, char *voters, char *grace,
+                                size_t size)
+{
+    if (n->joiner) {
+        for (unsigned k = 0; k < c->o.n_nodes && a + 2u < ARGS_MAX; k++) {
+            if (!c->nodes[k].joiner) {
+                argv[a++] = "--join";
+                argv[a++] = c->nodes[k].gossip_address;
+            }
+        }
+    } else {
+        argv[a++] = "--initial-cluster";
+        argv[a++] = c->initial_cluster;
+    }
+    if (c->o.voters != 0) {
+        snprintf(voters, size, "%u", c->o.voters);
+        argv[a++] = "--voters";
+        argv[a++] = voters;
+    }
+    if (c->o.dead_voter_grace_ms != 0) {
+        snprintf(grace, size, "%u", c->o.dead_voter_grace_ms);
+        argv[a++] = "--dead-voter-grace-ms";
+        argv[a++] = grace;
+    }
+    cr_assert_lt(a, ARGS_MAX);
+    return a;
+}
+
 struct lgt_cluster *lgt_cluster_new(const struct lgt_cluster_options *o)
 {
     cr_assert(current == NULL, "one cluster per test");
@@ -491,8 +560,8 @@ void lgt_node_start(struct lgt_cluster *c, unsigned i)
     argv[a++] = n->client_address;
     argv[a++] = "--gossip";
     argv[a++] = n->gossip_address;
-    argv[a++] = "--initial-cluster";
-    argv[a++] = c->initial_cluster;
+    char voters[24], grace[24];
+    a = membership_args(c, n, argv, a, voters, grace, sizeof voters);
     argv[a++] = "--election-timeout-ms";
     argv[a++] = et;
     argv[a++] = "--heartbeat-timeout-ms";

@@ -33,7 +33,8 @@
 #include "lgt.h"
 #include "proto.h"
 
-#define LGT_CLUSTER_NODES_MAX 5u
+/* 5 initial nodes, plus nodes added later with --join (lgt_cluster_add_joiner). */
+#define LGT_CLUSTER_NODES_MAX 7u
 #define LGT_ADDRESS_BYTES 64u
 /* Bounds of the harness's waits (ms). */
 #define LGT_READY_TIMEOUT_MS 10000u
@@ -55,6 +56,8 @@ struct lgt_cluster_options {
     unsigned snapshot_threshold;   /* 0: the node's default */
     unsigned snapshot_trailing;    /* 0: the node's default */
     const char *log_level;         /* NULL: "info" */
+    unsigned voters;               /* --voters; 0: not passed (the node's default, 3) */
+    unsigned dead_voter_grace_ms;  /* --dead-voter-grace-ms; 0: not passed (30000) */
 };
 
 /* One node as the harness sees it. Index i in the cluster has Raft id i + 1. */
@@ -71,6 +74,8 @@ struct lgt_node {
     int wait_status;         /* waitpid status of the last exit; -1 none yet */
     unsigned starts;         /* how many times it was started */
     uint64_t log_offset;     /* log file size when the current run started */
+    bool joiner; /* started with --join (the initial nodes' gossip addresses) and no
+                  * --initial-cluster: the leader adds it (lgt_cluster_add_joiner) */
 };
 
 struct lgt_cluster {
@@ -133,6 +138,12 @@ void lgt_cluster_start(struct lgt_cluster *c);
 
 /* The same for the listed nodes only (idx NULL: every node); the others stay down. */
 void lgt_cluster_start_some(struct lgt_cluster *c, const unsigned *idx, unsigned n);
+
+/* Add a node to the cluster (index returned; Raft id index + 1) with fresh ports and an
+ * empty data directory, started (by lgt_node_start) with --join naming the gossip
+ * addresses of the initial nodes and no --initial-cluster, as an operator adds a machine
+ * to a running cluster. Not started here. At most LGT_CLUSTER_NODES_MAX nodes in all. */
+unsigned lgt_cluster_add_joiner(struct lgt_cluster *c);
 
 /* Spawn node i with its flags (the same at every start; a restarted node ignores
  * --initial-cluster). Does not wait. */
