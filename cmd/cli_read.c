@@ -53,14 +53,17 @@ static const char status_usage[] =
     "usage: ledger-node status [flags]\n"
     "\n"
     "Asks every node of --nodes for its status, one row each (role, term, indexes, journal\n"
-    "seq, chain head, leader); an unreachable node is shown as such. Exit 0 when every node\n"
-    "answered, 4 otherwise.\n";
+    "seq, chain head, leader) and its gossip view, GOSSIP: members alive/suspect/dead/left,\n"
+    "then the gossip packets it dropped: bad HMAC/another cluster/malformed. An unreachable\n"
+    "node is shown as such. Exit 0 when every node answered, 4 otherwise.\n";
 
 static const char members_usage[] =
     "usage: ledger-node members [flags]\n"
     "\n"
-    "The Raft configuration as a node knows it: id, role (voter, standby, spare), Raft\n"
-    "and client addresses, and which member leads.\n";
+    "The Raft configuration and the gossip members as a node knows them, by id: role\n"
+    "(voter, standby, spare; none when only gossip knows the node), gossip state (alive,\n"
+    "suspect, dead, left; - when gossip does not know it) and incarnation, which member\n"
+    "leads, Raft and client addresses.\n";
 
 static const char digest_usage[] =
     "usage: ledger-node digest [flags]\n"
@@ -506,13 +509,13 @@ int lg_cmd_status(int argc, char **argv)
 {
     struct lg_cmd_cli c;
     struct lg_cmd_table t;
-    lg_cmd_table_init(&t, 9, 1u << 1 | 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6);
+    lg_cmd_table_init(&t, 10, 1u << 1 | 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6);
     int rc = lg_cmd_cli_parse(&c, "status", status_usage, 0, 0, 0, argc, argv);
     if (rc >= 0) {
         goto out;
     }
     const char *head[] = {"NODE", "ID", "ROLE", "TERM", "COMMIT", "APPLIED", "JOURNAL_SEQ",
-                          "LEADER", "CHAIN_HEAD"};
+                          "LEADER", "CHAIN_HEAD", "GOSSIP"};
     lg_cmd_table_row(&t, head);
     if (c.json) {
         lg_cmd_jw_open(&c.jw, '{');
@@ -557,18 +560,42 @@ int lg_cmd_status(int argc, char **argv)
                 lg_cmd_jw_u64(&c.jw, s.journal_seq);
                 lg_cmd_jw_key(&c.jw, "chain_head");
                 lg_cmd_jw_cstr(&c.jw, hash);
+                if (s.has_gossip) {
+                    const struct lg_proto_gossip *g = &s.gossip;
+                    const char *names[] = {"alive", "suspect", "dead", "left", "dropped_auth",
+                                           "dropped_cluster", "dropped_malformed"};
+                    const uint64_t values[] = {g->alive, g->suspect, g->dead, g->left,
+                                               g->dropped_auth, g->dropped_cluster,
+                                               g->dropped_malformed};
+                    lg_cmd_jw_key(&c.jw, "gossip");
+                    lg_cmd_jw_open(&c.jw, '{');
+                    for (unsigned k = 0; k < 7; k++) {
+                        lg_cmd_jw_key(&c.jw, names[k]);
+                        lg_cmd_jw_u64(&c.jw, values[k]);
+                    }
+                    lg_cmd_jw_close(&c.jw, '}');
+                }
             }
             lg_cmd_jw_close(&c.jw, '}');
             continue;
         }
         if (st != LG_OK) {
-            const char *row[] = {c.nodes[i], "-", "unreachable", "", "", "", "", "", ""};
+            const char *row[] = {c.nodes[i], "-", "unreachable", "", "", "", "", "", "", ""};
             lg_cmd_table_row(&t, row);
             fprintf(stderr, "ledger-node: status: %s: %s\n", c.nodes[i], msg);
             continue;
         }
         char id[24], term[24], commit[24], applied[24], seq[24], leader[24];
         hash[16] = '\0'; /* a prefix is enough to compare replicas by eye */
+        char gossip[160] = "-";
+        if (s.has_gossip) {
+            snprintf(gossip, sizeof gossip, "%llu/%llu/%llu/%llu dropped %llu/%llu/%llu",
+                     (unsigned long long)s.gossip.alive, (unsigned long long)s.gossip.suspect,
+                     (unsigned long long)s.gossip.dead, (unsigned long long)s.gossip.left,
+                     (unsigned long long)s.gossip.dropped_auth,
+                     (unsigned long long)s.gossip.dropped_cluster,
+                     (unsigned long long)s.gossip.dropped_malformed);
+        }
         const char *row[] = {c.nodes[i],
                              u64_text(s.node_id, id),
                              lg_proto_role_name(s.role),
@@ -577,7 +604,8 @@ int lg_cmd_status(int argc, char **argv)
                              u64_text(s.applied_index, applied),
                              u64_text(s.journal_seq, seq),
                              s.leader_id != 0 ? u64_text(s.leader_id, leader) : "?",
-                             hash};
+                             hash,
+                             gossip};
         lg_cmd_table_row(&t, row);
     }
     if (c.json) {
@@ -633,6 +661,10 @@ int lg_cmd_members(int argc, char **argv)
             lg_cmd_jw_str(&c.jw, m->role);
             lg_cmd_jw_key(&c.jw, "leader");
             lg_cmd_jw_bool(&c.jw, m->leader);
+            lg_cmd_jw_key(&c.jw, "gossip");
+            lg_cmd_jw_str_or_null(&c.jw, m->gossip);
+            lg_cmd_jw_key(&c.jw, "incarnation");
+            lg_cmd_jw_u64(&c.jw, m->incarnation);
             lg_cmd_jw_close(&c.jw, '}');
         }
         lg_cmd_jw_close(&c.jw, ']');
@@ -641,16 +673,22 @@ int lg_cmd_members(int argc, char **argv)
         lg_cmd_jw_close(&c.jw, '}');
     } else {
         struct lg_cmd_table t;
-        lg_cmd_table_init(&t, 5, 1u << 0);
-        const char *head[] = {"ID", "ROLE", "LEADER", "RAFT_ADDRESS", "CLIENT_ADDRESS"};
+        lg_cmd_table_init(&t, 7, 1u << 0 | 1u << 3);
+        const char *head[] = {"ID", "ROLE", "GOSSIP", "INCARNATION", "LEADER", "RAFT_ADDRESS",
+                              "CLIENT_ADDRESS"};
         lg_cmd_table_row(&t, head);
         for (uint32_t i = 0; i < resp.u.members.n_items; i++) {
             const struct lg_proto_member *m = &resp.u.members.items[i];
             char id[24];
             char role[16];
+            char gossip[16];
+            char inc[24];
             char raft[LG_CLIENT_ADDRESS_BYTES_MAX + 1u];
             char client[LG_CLIENT_ADDRESS_BYTES_MAX + 1u];
             const char *row[] = {u64_text(m->id, id), lg_cmd_cli_cstr(m->role, role, sizeof role),
+                                 m->gossip.len ? lg_cmd_cli_cstr(m->gossip, gossip, sizeof gossip)
+                                               : "-",
+                                 m->gossip.len ? u64_text(m->incarnation, inc) : "-",
                                  m->leader ? "*" : "",
                                  lg_cmd_cli_cstr(m->raft_address, raft, sizeof raft),
                                  m->client_address.len

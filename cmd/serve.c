@@ -1,5 +1,6 @@
 /* serve: `ledger-node serve`, one node: flags (DESIGN §10), the loop, signals. */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -7,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../discovery/gossip.h"
+#include "../lib/assert.h"
 #include "../lib/log.h"
 #include "../raft/node.h"
 #include "cli.h"
@@ -31,12 +34,14 @@ static const char serve_usage[] =
     "  --raft HOST:PORT       Raft address: listened on, and dialled by peers (host names\n"
     "                         are resolved at every connect)\n"
     "  --client HOST:PORT     client protocol address (DESIGN §8)\n"
-    "  --gossip HOST:PORT     gossip address (membership: not implemented yet, checked)\n"
+    "  --gossip HOST:PORT     gossip address (UDP): listened on, and announced to peers\n"
     "  --initial-cluster LIST the bootstrap voters, ID=HOST:PORT (Raft addresses), the same\n"
     "                         on every initial node; ignored once the node has data\n"
-    "  --join HOST:PORT       gossip seed of a running cluster (not implemented yet)\n"
+    "  --join HOST:PORT       gossip seed of a running cluster (repeatable)\n"
     "  --cluster NAME         cluster name (default \"ledger\")\n"
-    "  --key-file PATH        gossip key file, mode 0600\n"
+    "  --key-file PATH        gossip key file, mode 0600 (its bytes less one trailing\n"
+    "                         newline are the HMAC key; without it gossip is\n"
+    "                         unauthenticated)\n"
     "\n"
     "tuning (also LEDGER_<NAME> with '-' as '_', e.g. LEDGER_ELECTION_TIMEOUT_MS):\n"
     "  --advertise-client HOST:PORT  client address named in not_leader answers (default:\n"
@@ -51,7 +56,12 @@ static const char serve_usage[] =
     "  --dead-voter-grace-ms N       a voter gossip reports dead or left for this long is\n"
     "                                replaced by a caught-up standby, then removed (default\n"
     "                                30000)\n"
-    "  --log-level LEVEL             debug, info (default), warn, error\n";
+    "  --log-level LEVEL             debug, info (default), warn, error\n"
+    "  --gossip-probe-interval-ms N  default 1000 (docs/discovery.md)\n"
+    "  --gossip-probe-timeout-ms N   default 500 (below the probe interval)\n"
+    "  --gossip-indirect-probes N    default 3 (1..8)\n"
+    "  --gossip-suspicion-mult N     default 4: suspicion timeout = N * max(1, log10(n))\n"
+    "                                * probe interval\n";
 
 struct serve_flags {
     const char *id;
@@ -72,12 +82,17 @@ struct serve_flags {
     const char *voters;
     const char *dead_voter_grace_ms;
     const char *log_level;
+    const char *gossip_probe_interval_ms;
+    const char *gossip_probe_timeout_ms;
+    const char *gossip_indirect_probes;
+    const char *gossip_suspicion_mult;
 };
 
 struct serve {
     uv_loop_t loop;
     struct lg_node *node;
     struct lg_server *server;
+    struct lg_gossip *gossip;
     uv_signal_t sigterm;
     uv_signal_t sigint;
     bool stopping;
@@ -110,6 +125,12 @@ static const struct flag_def flag_defs[] = {
     FLAG("--voters", "LEDGER_VOTERS", voters),
     FLAG("--dead-voter-grace-ms", "LEDGER_DEAD_VOTER_GRACE_MS", dead_voter_grace_ms),
     FLAG("--log-level", "LEDGER_LOG_LEVEL", log_level),
+    FLAG("--gossip-probe-interval-ms", "LEDGER_GOSSIP_PROBE_INTERVAL_MS",
+         gossip_probe_interval_ms),
+    FLAG("--gossip-probe-timeout-ms", "LEDGER_GOSSIP_PROBE_TIMEOUT_MS",
+         gossip_probe_timeout_ms),
+    FLAG("--gossip-indirect-probes", "LEDGER_GOSSIP_INDIRECT_PROBES", gossip_indirect_probes),
+    FLAG("--gossip-suspicion-mult", "LEDGER_GOSSIP_SUSPICION_MULT", gossip_suspicion_mult),
 };
 #undef FLAG
 
@@ -301,11 +322,45 @@ static int check_key_file(const char *path)
     return LG_CMD_EXIT_OK;
 }
 
+/* DESIGN §9: the key is the file's bytes less one trailing newline (1..LG_GOSSIP_KEY_MAX). */
+static int read_key_file(const char *path, uint8_t *key, size_t *key_len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) {
+        return lg_cmd_fail(LG_CMD_EXIT_USAGE, "serve: --key-file %s: %s", path, strerror(errno));
+    }
+    uint8_t buf[LG_GOSSIP_KEY_MAX + 2];
+    size_t n = fread(buf, 1, sizeof buf, fp);
+    int err = ferror(fp);
+    fclose(fp);
+    if (err != 0) {
+        return lg_cmd_fail(LG_CMD_EXIT_USAGE, "serve: --key-file %s: read error", path);
+    }
+    if (n > 0 && buf[n - 1] == '\n') {
+        n--;
+    }
+    if (n == 0 || n > LG_GOSSIP_KEY_MAX) {
+        OPENSSL_cleanse(buf, sizeof buf);
+        return lg_cmd_fail(LG_CMD_EXIT_USAGE, "serve: --key-file %s: the key must be 1..%u "
+                           "bytes", path, LG_GOSSIP_KEY_MAX);
+    }
+    memcpy(key, buf, n);
+    *key_len = n;
+    OPENSSL_cleanse(buf, sizeof buf);
+    return LG_CMD_EXIT_OK;
+}
+
 /* ---- run -------------------------------------------------------------------------------- */
 
 static void handle_closed(uv_handle_t *h)
 {
     (void)h;
+}
+
+static void gossip_closed(struct lg_gossip *g, void *arg)
+{
+    (void)g;
+    (void)arg;
 }
 
 static void server_closed(struct lg_server *s, void *arg)
@@ -332,6 +387,10 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     sv->stopping = true;
     lg_log(LG_LOG_INFO, "signal", "signal=%d action=graceful_stop", signum);
+    /* Leave gossip first: peers learn at once that this node is going (left, not dead). */
+    if (sv->gossip != NULL) {
+        lg_gossip_close(sv->gossip, true, gossip_closed, sv);
+    }
     lg_server_stop_accepting(sv->server);
     lg_node_stop(sv->node, node_stopped, sv);
 }
@@ -348,6 +407,7 @@ int lg_cmd_serve(int argc, char **argv)
     memset(&cfg, 0, sizeof cfg);
     struct lg_node_peer peers[LG_NODE_VOTERS_MAX];
     uint64_t v[4];
+    uint64_t gv[4];
     if ((rc = parse_uint(f.id, 1, UINT64_MAX, "--id", &cfg.id)) != 0 ||
         (rc = parse_address(f.raft, "--raft")) != 0 ||
         (rc = parse_address(f.client, "--client")) != 0 ||
@@ -361,8 +421,38 @@ int lg_cmd_serve(int argc, char **argv)
         (rc = parse_uint(f.snapshot_threshold, 2, UINT32_MAX, "--snapshot-threshold",
                          &v[2])) != 0 ||
         (rc = parse_uint(f.snapshot_trailing, 1, UINT32_MAX, "--snapshot-trailing",
-                         &v[3])) != 0) {
+                         &v[3])) != 0 ||
+        (rc = parse_uint(f.gossip_probe_interval_ms, 2, 600000, "--gossip-probe-interval-ms",
+                         &gv[0])) != 0 ||
+        (rc = parse_uint(f.gossip_probe_timeout_ms, 1, 599999, "--gossip-probe-timeout-ms",
+                         &gv[1])) != 0 ||
+        (rc = parse_uint(f.gossip_indirect_probes, 1, 8, "--gossip-indirect-probes",
+                         &gv[2])) != 0 ||
+        (rc = parse_uint(f.gossip_suspicion_mult, 1, 1000, "--gossip-suspicion-mult",
+                         &gv[3])) != 0) {
         return rc;
+    }
+    {
+        uint64_t interval = gv[0] != 0 ? gv[0] : LG_GOSSIP_PROBE_INTERVAL_MS;
+        uint64_t timeout = gv[1] != 0 ? gv[1] : LG_GOSSIP_PROBE_TIMEOUT_MS;
+        if (timeout >= interval) {
+            return lg_cmd_fail(LG_CMD_EXIT_USAGE, "serve: --gossip-probe-timeout-ms (%llu) "
+                               "must be below the probe interval (%llu)",
+                               (unsigned long long)timeout, (unsigned long long)interval);
+        }
+    }
+    if (f.cluster != NULL) {
+        size_t len = strlen(f.cluster);
+        bool ok = len >= 1 && len <= LG_DISC_CLUSTER_MAX;
+        for (size_t i = 0; ok && i < len; i++) {
+            char c = f.cluster[i];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '-';
+        }
+        if (!ok) {
+            return lg_cmd_fail(LG_CMD_EXIT_USAGE, "serve: --cluster must be 1..%u of "
+                               "[A-Za-z0-9._-], got '%s'", LG_DISC_CLUSTER_MAX, f.cluster);
+        }
     }
     for (unsigned i = 0; i < f.n_join; i++) {
         if ((rc = parse_address(f.join[i], "--join")) != 0) {
@@ -385,7 +475,10 @@ int lg_cmd_serve(int argc, char **argv)
         (rc = parse_initial_cluster(f.initial_cluster, peers, &cfg.n_initial)) != 0) {
         return rc;
     }
-    if (f.key_file != NULL && (rc = check_key_file(f.key_file)) != 0) {
+    static uint8_t key[LG_GOSSIP_KEY_MAX];
+    size_t key_len = 0;
+    if (f.key_file != NULL && ((rc = check_key_file(f.key_file)) != 0 ||
+                               (rc = read_key_file(f.key_file, key, &key_len)) != 0)) {
         return rc;
     }
     int level = LG_LOG_INFO;
@@ -424,12 +517,6 @@ int lg_cmd_serve(int argc, char **argv)
     lg_log_setup(cfg.id, level);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN); /* a file size limit is an I/O error, not a kill */
-    if (f.key_file == NULL) {
-        lg_log(LG_LOG_WARN, "gossip_unauthenticated", "reason=\"no --key-file\"");
-    }
-    lg_log(LG_LOG_INFO, "gossip_disabled",
-           "gossip=%s seeds=%u reason=\"membership by gossip is not implemented yet\"",
-           f.gossip, f.n_join);
 
     static struct serve sv;
     memset(&sv, 0, sizeof sv);
@@ -453,16 +540,50 @@ int lg_cmd_serve(int argc, char **argv)
         return lg_cmd_fail(rc == LG_EINVAL ? LG_CMD_EXIT_USAGE : LG_CMD_EXIT_FAILED,
                            "serve: %s", errmsg);
     }
+    /* Gossip (DESIGN §9): membership events drive the node's Raft configuration. */
+    struct lg_gossip_config gcfg;
+    memset(&gcfg, 0, sizeof gcfg);
+    gcfg.id = cfg.id;
+    gcfg.cluster = f.cluster;
+    gcfg.bind = f.gossip;
+    gcfg.advertise = f.gossip;
+    gcfg.raft_address = f.raft;
+    gcfg.client_address = cfg.client_address;
+    gcfg.seeds = f.join;
+    gcfg.n_seeds = f.n_join;
+    gcfg.key = f.key_file != NULL ? key : NULL;
+    gcfg.key_len = key_len;
+    gcfg.probe_interval_ms = (unsigned)gv[0];
+    gcfg.probe_timeout_ms = (unsigned)gv[1];
+    gcfg.indirect_probes = (unsigned)gv[2];
+    gcfg.suspicion_mult = (unsigned)gv[3];
+    rc = lg_gossip_start(&sv.gossip, &sv.loop, &gcfg, errmsg);
+    OPENSSL_cleanse(key, sizeof key);
+    if (rc == LG_OK) {
+        rc = lg_gossip_subscribe(sv.gossip, lg_node_disc_event, sv.node);
+        LG_ASSERT(rc == LG_OK);
+    }
     struct lg_server_config scfg;
     memset(&scfg, 0, sizeof scfg);
     scfg.bind = f.client;
-    rc = lg_server_start(&sv.server, &sv.loop, sv.node, &scfg, errmsg);
+    scfg.gossip = sv.gossip;
+    if (rc == LG_OK) {
+        rc = lg_server_start(&sv.server, &sv.loop, sv.node, &scfg, errmsg);
+        if (rc != LG_OK) {
+            lg_log(LG_LOG_ERROR, "client_listen_failed", "address=%s", f.client);
+        }
+    } else {
+        lg_log(LG_LOG_ERROR, "gossip_start_failed", "address=%s", f.gossip);
+    }
     if (rc != LG_OK) {
-        lg_log(LG_LOG_ERROR, "client_listen_failed", "address=%s", f.client);
         uv_close((uv_handle_t *)&sv.sigterm, handle_closed);
         uv_close((uv_handle_t *)&sv.sigint, handle_closed);
+        if (sv.gossip != NULL) {
+            lg_gossip_close(sv.gossip, false, gossip_closed, &sv);
+        }
         lg_node_stop(sv.node, NULL, NULL);
         uv_run(&sv.loop, UV_RUN_DEFAULT);
+        lg_gossip_free(sv.gossip);
         lg_node_free(sv.node);
         uv_loop_close(&sv.loop);
         return lg_cmd_fail(LG_CMD_EXIT_FAILED, "serve: %s", errmsg);
@@ -471,6 +592,7 @@ int lg_cmd_serve(int argc, char **argv)
            lg_server_port(sv.server));
     uv_run(&sv.loop, UV_RUN_DEFAULT);
     lg_server_free(sv.server);
+    lg_gossip_free(sv.gossip);
     lg_node_free(sv.node);
     int lrc = uv_loop_close(&sv.loop);
     lg_log(LG_LOG_INFO, "exit", "code=0 loop_close=%d", lrc);

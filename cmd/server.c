@@ -52,6 +52,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../discovery/gossip.h"
 #include "../fsm/fsm.h"
 #include "../lib/arena.h"
 #include "../lib/assert.h"
@@ -150,6 +151,7 @@ enum conn_state {
 struct lg_server {
     uv_loop_t *loop;
     struct lg_node *node;
+    struct lg_gossip *gossip; /* borrowed; NULL: none */
     unsigned conns_max;
     unsigned inflight_max;
     size_t out_bytes_max;
@@ -1501,7 +1503,60 @@ static void op_status(struct pending *p)
     o->applied_index = st.applied_index;
     o->journal_seq = st.journal_seq;
     memcpy(o->chain_head, st.chain_head, LG_PROTO_HASH_BYTES);
+    if (p->c->s->gossip != NULL) {
+        struct lg_gossip_stats gs;
+        lg_gossip_stats(p->c->s->gossip, &gs);
+        o->has_gossip = true;
+        o->gossip = (struct lg_proto_gossip){gs.alive, gs.suspect, gs.dead, gs.left,
+                                             gs.dropped_auth, gs.dropped_cluster,
+                                             gs.dropped_malformed};
+    }
     pending_respond(p, &r);
+}
+
+/* The union of the Raft configuration (items[0..n), id order) and the gossip members by
+ * id (members): gossip state and incarnation beside the Raft role; a member gossip knows
+ * and Raft does not has role "none". Returns the new count (id order, at most
+ * LG_PROTO_MEMBERS_MAX). The strings point into a static table (loop thread only). */
+static uint32_t members_add_gossip(struct lg_gossip *g, struct lg_proto_member *items,
+                                   uint32_t n)
+{
+    static struct lg_disc_member gm[LG_PROTO_MEMBERS_MAX];
+    if (g == NULL) {
+        return n;
+    }
+    uint32_t ng = lg_gossip_members(g, gm, LG_PROTO_MEMBERS_MAX);
+    for (uint32_t k = 0; k < ng; k++) {
+        const struct lg_disc_member *d = &gm[k];
+        const char *state = lg_disc_state_name(d->state);
+        struct lg_proto_member *it = NULL;
+        for (uint32_t i = 0; i < n && it == NULL; i++) {
+            it = items[i].id == d->id ? &items[i] : NULL;
+        }
+        if (it == NULL) {
+            if (n == LG_PROTO_MEMBERS_MAX || d->raft_address[0] == '\0') {
+                continue;
+            }
+            uint32_t j = n++; /* insert in id order */
+            while (j > 0 && items[j - 1].id > d->id) {
+                items[j] = items[j - 1];
+                j--;
+            }
+            it = &items[j];
+            *it = (struct lg_proto_member){0};
+            it->id = d->id;
+            it->raft_address = (struct lg_str){d->raft_address,
+                                               (uint32_t)strlen(d->raft_address)};
+            it->role = (struct lg_str){"none", 4};
+        }
+        if (it->client_address.len == 0) {
+            it->client_address = (struct lg_str){d->client_address,
+                                                 (uint32_t)strlen(d->client_address)};
+        }
+        it->gossip = (struct lg_str){state, (uint32_t)strlen(state)};
+        it->incarnation = d->incarnation;
+    }
+    return n;
 }
 
 static void op_members(struct pending *p)
@@ -1515,6 +1570,7 @@ static void op_members(struct pending *p)
     /* Empty on a node no leader has contacted yet (no configuration). */
     uint32_t n = lg_node_members(p->c->s->node, m, LG_PROTO_MEMBERS_MAX);
     for (uint32_t i = 0; i < n; i++) {
+        items[i] = (struct lg_proto_member){0};
         items[i].id = m[i].id;
         items[i].raft_address = (struct lg_str){m[i].raft_address,
                                                 (uint32_t)strlen(m[i].raft_address)};
@@ -1523,6 +1579,7 @@ static void op_members(struct pending *p)
         items[i].role = (struct lg_str){m[i].role, (uint32_t)strlen(m[i].role)};
         items[i].leader = m[i].leader;
     }
+    n = members_add_gossip(p->c->s->gossip, items, n);
     struct lg_proto_response r;
     memset(&r, 0, sizeof r);
     r.u.members.items = items;
@@ -2326,6 +2383,7 @@ int lg_server_start(struct lg_server **out, uv_loop_t *loop, struct lg_node *nod
         cfg->idle_timeout_ms == 0 ? LG_SERVER_IDLE_TIMEOUT_MS : cfg->idle_timeout_ms;
     s->total_in_bytes_max = total_in_max;
     snprintf(s->bind, sizeof s->bind, "%s", cfg->bind);
+    s->gossip = cfg->gossip;
     link_init(&s->conns);
     link_init(&s->writes);
     link_init(&s->lingers);

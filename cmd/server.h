@@ -58,6 +58,8 @@
  * connections of 16 MiB frames the per-connection bounds alone allow 80 GiB. */
 #define LG_SERVER_TOTAL_IN_BYTES_MAX (512u * 1024u * 1024u)
 
+struct lg_gossip; /* discovery/gossip.h */
+
 struct lg_server_config {
     const char *bind;          /* "HOST:PORT" or "[V6]:PORT" to listen on (the --client
                                   flag); port 0: any free port (lg_server_port) */
@@ -70,6 +72,8 @@ struct lg_server_config {
     unsigned frame_timeout_ms; /* 0: default */
     unsigned idle_timeout_ms;  /* 0: default */
     size_t total_in_bytes_max; /* 0: default */
+    struct lg_gossip *gossip;  /* NULL: no gossip (members and status show none); borrowed,
+                                  must outlive the server */
 };
 
 /* Counters since start (tests, status pages). */

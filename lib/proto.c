@@ -1608,7 +1608,27 @@ static void p_audit(struct wr *w, const struct lg_proto_audit *a)
     p_u64(w, a->last_mismatch_size);
 }
 
-/* members: {members: [{id, raft_address, client_address, role, leader}...]}. */
+static void p_gossip(struct wr *w, const struct lg_proto_gossip *g)
+{
+    p_map(w, 7);
+    p_cstr(w, "alive");
+    p_u64(w, g->alive);
+    p_cstr(w, "suspect");
+    p_u64(w, g->suspect);
+    p_cstr(w, "dead");
+    p_u64(w, g->dead);
+    p_cstr(w, "left");
+    p_u64(w, g->left);
+    p_cstr(w, "dropped_auth");
+    p_u64(w, g->dropped_auth);
+    p_cstr(w, "dropped_cluster");
+    p_u64(w, g->dropped_cluster);
+    p_cstr(w, "dropped_malformed");
+    p_u64(w, g->dropped_malformed);
+}
+
+/* members: {members: [{id, raft_address, client_address, role, leader, gossip,
+ * incarnation}...]}. */
 static int p_members(struct wr *w, const struct lg_proto_response *r)
 {
     uint32_t n = r->u.members.n_items;
@@ -1623,7 +1643,7 @@ static int p_members(struct wr *w, const struct lg_proto_response *r)
         if (m->raft_address.len == 0 || m->role.len == 0) {
             return LG_EINVAL;
         }
-        p_map(w, 5);
+        p_map(w, 7);
         p_cstr(w, "id");
         p_u64(w, m->id);
         p_cstr(w, "raft_address");
@@ -1634,6 +1654,10 @@ static int p_members(struct wr *w, const struct lg_proto_response *r)
         p_str(w, m->role);
         p_cstr(w, "leader");
         p_bool(w, m->leader);
+        p_cstr(w, "gossip");
+        p_str_nil(w, m->gossip);
+        p_cstr(w, "incarnation");
+        p_u64(w, m->incarnation);
     }
     return LG_OK;
 }
@@ -1652,7 +1676,7 @@ static int p_result(struct wr *w, int op, const struct lg_proto_response *r)
         if (s->role >= LG_PROTO_ROLE_COUNT) {
             return LG_EINVAL;
         }
-        p_map(w, 9u + CNT(s->public_key.len > 0) + CNT(s->has_audit));
+        p_map(w, 9u + CNT(s->public_key.len > 0) + CNT(s->has_audit) + CNT(s->has_gossip));
         p_cstr(w, "node_id");
         p_u64(w, s->node_id);
         p_cstr(w, "role");
@@ -1678,6 +1702,10 @@ static int p_result(struct wr *w, int op, const struct lg_proto_response *r)
         if (s->has_audit) {
             p_cstr(w, "audit");
             p_audit(w, &s->audit);
+        }
+        if (s->has_gossip) {
+            p_cstr(w, "gossip");
+            p_gossip(w, &s->gossip);
         }
         return LG_OK;
     }
@@ -2172,6 +2200,17 @@ static const struct field status_fields[] = {
     FLD(struct lg_proto_status, chain_head, F_HASH, false),
     {"public_key", F_CUSTOM, true, 0},
     {"audit", F_CUSTOM, true, 0},
+    {"gossip", F_CUSTOM, true, 0},
+};
+
+static const struct field gossip_fields[] = {
+    FLD(struct lg_proto_gossip, alive, F_U64, false),
+    FLD(struct lg_proto_gossip, suspect, F_U64, false),
+    FLD(struct lg_proto_gossip, dead, F_U64, false),
+    FLD(struct lg_proto_gossip, left, F_U64, false),
+    FLD(struct lg_proto_gossip, dropped_auth, F_U64, false),
+    FLD(struct lg_proto_gossip, dropped_cluster, F_U64, false),
+    FLD(struct lg_proto_gossip, dropped_malformed, F_U64, false),
 };
 
 static const struct field audit_fields[] = {
@@ -2209,6 +2248,10 @@ static int status_custom(struct dec *d, void *base, const char *name, const char
     struct lg_proto_status *st = base;
     if (name[0] == 'p') {
         return dec_hex_bytes(d, &st->public_key, LG_PROTO_KEY_BYTES_MAX, path);
+    }
+    if (name[0] == 'g') {
+        st->has_gossip = true;
+        return dec_fields(d, &st->gossip, gossip_fields, 7, NULL, path);
     }
     st->has_audit = true;
     return dec_fields(d, &st->audit, audit_fields, 6, NULL, path);
@@ -2345,6 +2388,8 @@ static const struct field member_fields[] = {
     FLD(struct lg_proto_member, client_address, F_STR_NIL, false),
     FLD(struct lg_proto_member, role, F_STR, false),
     FLD(struct lg_proto_member, leader, F_BOOL, false),
+    FLD(struct lg_proto_member, gossip, F_STR_NIL, true),
+    FLD(struct lg_proto_member, incarnation, F_U64, true),
 };
 
 static const struct field members_fields[] = {
@@ -2356,7 +2401,7 @@ static int members_custom(struct dec *d, void *base, const char *name, const cha
     struct lg_proto_response *r = base;
     (void)name;
     return dec_map_array(d, (void **)&r->u.members.items, &r->u.members.n_items,
-                         sizeof(struct lg_proto_member), LG_PROTO_MEMBERS_MAX, member_fields, 5,
+                         sizeof(struct lg_proto_member), LG_PROTO_MEMBERS_MAX, member_fields, 7,
                          NULL, path);
 }
 
@@ -2404,7 +2449,7 @@ static int dec_result(struct dec *d, struct lg_proto_response *r, const char *pa
     case LG_PROTO_OP_PING:
         return dec_fields(d, &r->u.ping_node_id, ping_fields, 1, NULL, path);
     case LG_PROTO_OP_STATUS:
-        return dec_fields(d, &r->u.status, status_fields, 11, status_custom, path);
+        return dec_fields(d, &r->u.status, status_fields, 12, status_custom, path);
     case LG_PROTO_OP_SUBMIT:
         return dec_fields(d, &r->u.submit, tx_result_fields, 5, NULL, path);
     case LG_PROTO_OP_SUBMIT_BATCH:

@@ -244,6 +244,18 @@ struct lg_proto_audit {
     uint64_t last_mismatch_size; /* tree size of that comparison */
 };
 
+/* Gossip as one node sees it (status): members by state, this node included, and the
+ * packets dropped since start (docs/discovery.md). */
+struct lg_proto_gossip {
+    uint64_t alive;
+    uint64_t suspect;
+    uint64_t dead;
+    uint64_t left;
+    uint64_t dropped_auth;      /* HMAC did not verify */
+    uint64_t dropped_cluster;   /* another cluster name */
+    uint64_t dropped_malformed; /* could not be decoded */
+};
+
 struct lg_proto_status {
     uint64_t node_id;
     uint8_t role; /* enum lg_proto_role */
@@ -257,6 +269,8 @@ struct lg_proto_status {
     struct lg_str public_key; /* raw Ed25519 key, hex on the wire; len 0: absent */
     bool has_audit;           /* audit present (absent from older nodes) */
     struct lg_proto_audit audit;
+    bool has_gossip;          /* gossip present (absent from nodes without gossip) */
+    struct lg_proto_gossip gossip;
 };
 
 /* A committed transaction (get_tx, list_txs). */
@@ -345,8 +359,12 @@ struct lg_proto_member {
     uint64_t id;
     struct lg_str raft_address;
     struct lg_str client_address; /* len 0: unknown (encoded as nil) */
-    struct lg_str role;           /* "voter", "standby" or "spare" */
+    struct lg_str role;           /* "voter", "standby", "spare"; "none": known to gossip
+                                     only */
     bool leader;                  /* the node answering believes this one leads */
+    struct lg_str gossip;         /* "alive", "suspect", "dead", "left"; len 0: unknown to
+                                     gossip (encoded as nil; absent from older nodes) */
+    uint64_t incarnation;         /* gossip incarnation; 0 when unknown */
 };
 
 /* Members in one answer: the Raft configuration holds a handful of servers. */

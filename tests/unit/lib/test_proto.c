@@ -1004,8 +1004,8 @@ Test(proto, names)
 Test(proto, members_round_trip_and_bad_members)
 {
     struct lg_proto_member m[2] = {
-        {1, S("pod-0.ledger:7001"), S("10.0.0.1:7002"), S("voter"), true},
-        {2, S("pod-1.ledger:7001"), {NULL, 0}, S("standby"), false},
+        {1, S("pod-0.ledger:7001"), S("10.0.0.1:7002"), S("voter"), true, S("alive"), 3},
+        {2, S("pod-1.ledger:7001"), {NULL, 0}, S("none"), false, {NULL, 0}, 0},
     };
     struct lg_proto_response r;
     memset(&r, 0, sizeof r);
@@ -1018,7 +1018,13 @@ Test(proto, members_round_trip_and_bad_members)
     cr_assert_eq(s.u.members.items[0].id, 1);
     cr_assert(s.u.members.items[0].leader);
     cr_assert_eq(s.u.members.items[1].client_address.len, 0, "nil client address");
-    cr_assert_eq(memcmp(s.u.members.items[1].role.ptr, "standby", 7), 0);
+    cr_assert_eq(memcmp(s.u.members.items[1].role.ptr, "none", 4), 0);
+    /* Gossip state beside the role (issue 6): a string, or nil when gossip does not know
+     * the member; the incarnation. */
+    cr_assert_eq(s.u.members.items[0].gossip.len, 5);
+    cr_assert_eq(memcmp(s.u.members.items[0].gossip.ptr, "alive", 5), 0);
+    cr_assert_eq(s.u.members.items[0].incarnation, 3u);
+    cr_assert_eq(s.u.members.items[1].gossip.len, 0, "nil gossip state");
     /* The request takes no argument. */
     struct lg_proto_request q;
     memset(&q, 0, sizeof q);
@@ -1026,6 +1032,22 @@ Test(proto, members_round_trip_and_bad_members)
     q.op = LG_PROTO_OP_MEMBERS;
     q.consistency = LG_PROTO_READ_STALE;
     cr_assert_eq(lg_proto_check_request(&q, errmsg), LG_EBADREQ);
+    /* status: the gossip map is optional (issue 6). */
+    memset(&r.u, 0, sizeof r.u);
+    r.u.status.role = LG_PROTO_ROLE_FOLLOWER;
+    r.u.status.has_gossip = true;
+    r.u.status.gossip = (struct lg_proto_gossip){5, 1, 2, 3, 7, 8, 9};
+    s = round_trip_response(LG_PROTO_OP_STATUS, &r);
+    cr_assert(s.u.status.has_gossip);
+    cr_assert_eq(s.u.status.gossip.alive, 5u);
+    cr_assert_eq(s.u.status.gossip.left, 3u);
+    cr_assert_eq(s.u.status.gossip.dropped_auth, 7u);
+    cr_assert_eq(s.u.status.gossip.dropped_cluster, 8u);
+    cr_assert_eq(s.u.status.gossip.dropped_malformed, 9u);
+    r.u.status.has_gossip = false;
+    cr_assert_not(round_trip_response(LG_PROTO_OP_STATUS, &r).u.status.has_gossip);
+    r.u.members.items = m;
+    r.u.members.n_items = 2;
     /* An encoder refuses a member without a raft address; a decoder a missing field. */
     m[0].raft_address.len = 0;
     struct lg_buf b;
