@@ -6,7 +6,9 @@
  * builder cannot hide itself by being repeated here. Hashes:
  *   leaf = SHA-256(0x00 || body), node = SHA-256(0x01 || left || right),
  *   root of the empty tree = SHA-256("").
- * Paths are arrays of 32-byte hashes in the RFC's order (from the leaf up).
+ * A path is path_len 32-byte hashes back to back (path_len * 32 bytes; NULL when path_len
+ * is 0), in the RFC's order (from the leaf up). A flat byte array, so that callers holding
+ * uint8_t (*)[32] or a decoded buffer pass it without casts across qualifiers.
  *
  * Results: LG_OK (the proof verifies); LG_ECORRUPT (it does not: wrong hashes, wrong
  * length, wrong index or size for these hashes); LG_EBADREQ (the question is malformed:
@@ -35,7 +37,7 @@ void lg_proofcheck_empty_root(uint8_t out[LG_PROOFCHECK_HASH_BYTES]);
  * tree_size leaves whose root is root? */
 int lg_proofcheck_inclusion(uint64_t leaf_index, uint64_t tree_size,
                             const uint8_t leaf_hash[LG_PROOFCHECK_HASH_BYTES],
-                            const uint8_t (*path)[LG_PROOFCHECK_HASH_BYTES], size_t path_len,
+                            const uint8_t *path, size_t path_len,
                             const uint8_t root[LG_PROOFCHECK_HASH_BYTES]);
 
 /* RFC 9162 §2.1.4.2: does path prove that the tree of size1 leaves with root root1 is a
@@ -44,6 +46,6 @@ int lg_proofcheck_inclusion(uint64_t leaf_index, uint64_t tree_size,
 int lg_proofcheck_consistency(uint64_t size1, uint64_t size2,
                               const uint8_t root1[LG_PROOFCHECK_HASH_BYTES],
                               const uint8_t root2[LG_PROOFCHECK_HASH_BYTES],
-                              const uint8_t (*path)[LG_PROOFCHECK_HASH_BYTES], size_t path_len);
+                              const uint8_t *path, size_t path_len);
 
 #endif /* LG_PROOFCHECK_H */
