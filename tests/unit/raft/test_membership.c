@@ -17,7 +17,7 @@
 #include "members.h"
 
 #define LAST_INDEX 1000u
-#define NOW_MS 100000u
+#define NOW_MS 10000000u
 
 struct world {
     struct lg_members_server servers[8];
