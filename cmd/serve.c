@@ -11,9 +11,11 @@
 #include "../discovery/gossip.h"
 #include "../lib/assert.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 #include "../raft/node.h"
 #include "cli.h"
 #include "cmd.h"
+#include "metrics_http.h"
 #include "server.h"
 
 #define JOIN_MAX 16u
@@ -61,7 +63,9 @@ static const char serve_usage[] =
     "  --gossip-probe-timeout-ms N   default 500 (below the probe interval)\n"
     "  --gossip-indirect-probes N    default 3 (1..8)\n"
     "  --gossip-suspicion-mult N     default 4: suspicion timeout = N * max(1, log10(n))\n"
-    "                                * probe interval\n";
+    "                                * probe interval\n"
+    "  --metrics HOST:PORT           serve Prometheus metrics at http://HOST:PORT/metrics\n"
+    "                                (docs/metrics.md; default: none)\n";
 
 struct serve_flags {
     const char *id;
@@ -86,6 +90,7 @@ struct serve_flags {
     const char *gossip_probe_timeout_ms;
     const char *gossip_indirect_probes;
     const char *gossip_suspicion_mult;
+    const char *metrics;
 };
 
 struct serve {
@@ -97,6 +102,8 @@ struct serve {
     uv_signal_t sigint;
     bool stopping;
     int exit_code;
+    struct lg_metrics metrics;
+    struct lg_metrics_http *metrics_http; /* NULL: no --metrics */
 };
 
 /* ---- flags ------------------------------------------------------------------------------ */
@@ -131,6 +138,7 @@ static const struct flag_def flag_defs[] = {
          gossip_probe_timeout_ms),
     FLAG("--gossip-indirect-probes", "LEDGER_GOSSIP_INDIRECT_PROBES", gossip_indirect_probes),
     FLAG("--gossip-suspicion-mult", "LEDGER_GOSSIP_SUSPICION_MULT", gossip_suspicion_mult),
+    FLAG("--metrics", "LEDGER_METRICS", metrics),
 };
 #undef FLAG
 
@@ -378,6 +386,12 @@ static void node_stopped(struct lg_node *n, void *arg)
     lg_server_close(sv->server, server_closed, sv);
 }
 
+static bool metrics_collect(void *arg, struct lg_buf *out)
+{
+    struct serve *sv = arg;
+    return lg_metrics_node_page(sv->node, sv->server, sv->gossip, &sv->metrics, out);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct serve *sv = h->data;
@@ -387,6 +401,10 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     sv->stopping = true;
     lg_log(LG_LOG_INFO, "signal", "signal=%d action=graceful_stop", signum);
+    if (sv->metrics_http != NULL) {
+        lg_metrics_http_close(sv->metrics_http);
+        sv->metrics_http = NULL;
+    }
     /* Leave gossip first: peers learn at once that this node is going (left, not dead). */
     if (sv->gossip != NULL) {
         lg_gossip_close(sv->gossip, true, gossip_closed, sv);
@@ -567,6 +585,7 @@ int lg_cmd_serve(int argc, char **argv)
     memset(&scfg, 0, sizeof scfg);
     scfg.bind = f.client;
     scfg.gossip = sv.gossip;
+    scfg.metrics = &sv.metrics;
     if (rc == LG_OK) {
         rc = lg_server_start(&sv.server, &sv.loop, sv.node, &scfg, errmsg);
         if (rc != LG_OK) {
@@ -590,6 +609,17 @@ int lg_cmd_serve(int argc, char **argv)
     }
     lg_log(LG_LOG_INFO, "client_listening", "address=%s port=%u", f.client,
            lg_server_port(sv.server));
+    if (f.metrics != NULL) {
+        rc = lg_metrics_http_start(&sv.metrics_http, &sv.loop, f.metrics, metrics_collect, &sv,
+                                   errmsg);
+        if (rc != LG_OK) { /* the node serves without its metrics page; say so loudly */
+            char q[LG_ERRMSG_SIZE + 8];
+            lg_log(LG_LOG_ERROR, "metrics_listen_failed", "address=%s msg=%s", f.metrics,
+                   lg_log_quote(errmsg, q, sizeof q));
+        } else {
+            lg_log(LG_LOG_INFO, "metrics_listening", "address=%s", f.metrics);
+        }
+    }
     uv_run(&sv.loop, UV_RUN_DEFAULT);
     lg_server_free(sv.server);
     lg_gossip_free(sv.gossip);

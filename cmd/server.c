@@ -62,6 +62,7 @@
 #include "../lib/journal.h"
 #include "../lib/limits.h"
 #include "../lib/log.h"
+#include "../lib/metrics.h"
 #include "../lib/proto.h"
 #include "../lib/tx.h"
 
@@ -189,6 +190,7 @@ struct lg_server {
     struct link budget;   /* struct conn.budget_link: paused over total_in_bytes_max */
     uint64_t next_conn_id;
     struct lg_server_stats stats;
+    struct lg_metrics *metrics; /* cfg->metrics: NULL counts nothing */
 };
 
 struct conn {
@@ -240,6 +242,7 @@ struct pending {
     uint64_t conn_id;      /* for log lines after detaching */
     uint64_t id;           /* request id (0 when it could not be read) */
     uint8_t op;            /* enum lg_proto_op */
+    uint64_t start_ns;     /* uv_hrtime() when the frame was taken (metrics) */
     size_t charged;        /* bytes counted in c->in_bytes */
     struct lg_arena arena; /* decoded request arrays, batch bookkeeping */
     struct lg_proto_request req;
@@ -987,6 +990,15 @@ static void conn_appended(struct conn *c)
     conn_flush(c);
 }
 
+/* Count p's answer in the metrics (lib/metrics.h). */
+static void pending_count(const struct pending *p, int code)
+{
+    struct lg_metrics *m = p->c->s->metrics;
+    if (m != NULL) {
+        lg_metrics_request(m, p->op, code, (uv_hrtime() - p->start_ns) / 1000u);
+    }
+}
+
 /* Answer p with an error. */
 static void pending_fail(struct pending *p, int code, const char *message, const char *leader)
 {
@@ -994,6 +1006,7 @@ static void pending_fail(struct pending *p, int code, const char *message, const
     struct conn *c = p->c;
     LG_PRE(c != NULL);
     int rc = lg_proto_encode_error(p->id, code, message, leader, &c->out);
+    pending_count(p, code);
     pending_unlink(p);
     if (rc != LG_OK) {
         conn_close(c, LG_LOG_ERROR, "encode_failed", lg_err_message(rc));
@@ -1015,6 +1028,7 @@ static int pending_try_respond(struct pending *p, struct lg_proto_response *r)
     if (rc != LG_OK) {
         return rc;
     }
+    pending_count(p, LG_OK);
     pending_unlink(p);
     conn_appended(c);
     pending_release(p);
@@ -1170,6 +1184,10 @@ static void submit_cb(struct lg_raft_submit *req, const struct lg_cmd_result *re
         return;
     }
     struct lg_server *s = p->c->s;
+    if (s->metrics != NULL && res->code != LG_ENOTLEADER && res->code != LG_EUNAVAIL &&
+        res->code != LG_ESHUTDOWN && res->code != LG_ETIMEOUT) {
+        lg_metrics_transaction(s->metrics, res->code); /* an outcome, not a refusal */
+    }
     char msg[LG_ERRMSG_SIZE];
     char leader[LG_RAFT_ADDRESS_BYTES_MAX];
     int code = LG_OK;
@@ -1629,6 +1647,7 @@ static void request_start(struct conn *c, const uint8_t *frame, uint32_t len)
         return;
     }
     memset(p, 0, sizeof *p);
+    p->start_ns = uv_hrtime();
     memcpy(p->body, frame, len);
     p->body_len = len;
     lg_arena_init(&p->arena, LG_DECODE_ARENA_BYTES_MAX);
@@ -2370,6 +2389,7 @@ int lg_server_start(struct lg_server **out, uv_loop_t *loop, struct lg_node *nod
         return lg_errmsg_printf(errmsg, LG_ENOMEM, "server: out of memory");
     }
     s->loop = loop;
+    s->metrics = cfg->metrics;
     s->node = node;
     s->conns_max = cfg->conns_max == 0 ? LG_SERVER_CONNS_MAX : cfg->conns_max;
     s->inflight_max = cfg->inflight_max == 0 ? LG_SERVER_INFLIGHT_MAX : cfg->inflight_max;

@@ -28,6 +28,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct lg_metrics;
+
 #include "../raft/node.h"
 
 #define LG_SERVER_CONNS_MAX 1024u
@@ -74,6 +76,8 @@ struct lg_server_config {
     size_t total_in_bytes_max; /* 0: default */
     struct lg_gossip *gossip;  /* NULL: no gossip (members and status show none); borrowed,
                                   must outlive the server */
+    struct lg_metrics *metrics; /* NULL: none; else requests and transaction outcomes are
+                                   counted in it (lib/metrics.h); borrowed */
 };
 
 /* Counters since start (tests, status pages). */
