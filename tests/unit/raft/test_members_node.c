@@ -4,7 +4,8 @@
  * adds a node that started without --initial-cluster as a spare, makes it a standby (its
  * own status then says standby), keeps it a standby at the target of 3 voters, and once a
  * voter has been reported dead for longer than the grace period promotes the standby and
- * removes the dead voter, one change at a time; a dead voter with no standby to replace it
+ * removes the dead voter, one change at a time; a node knows the client addresses of peers
+ * it never talked to from gossip metadata; a dead voter with no standby to replace it
  * is kept (no shrinking). Nothing of discovery/ runs: this checks the Raft side alone.
  * Method: four lg_node instances (raft_uv, the node's TCP transport on 127.0.0.1, data in
  * a temporary directory) on one libuv loop in the test process; every wait is bounded in
@@ -244,6 +245,16 @@ Test(members_node, joiner_standby_then_replaces_a_dead_voter, .timeout = 120)
     run_until(&c, flag_is_set, &(bool){false}, 1000);
     cr_assert(role_is(&c, &w), "node 4 must stay a standby while voters are at the target");
 
+    /* The joiner has talked to the leader only, yet knows every member's client address:
+     * the others' come from gossip metadata. */
+    struct lg_node_member m[8];
+    uint32_t n_members = lg_node_members(c.node[3], m, 8);
+    cr_assert_eq(n_members, 4u);
+    for (uint32_t k = 0; k < n_members; k++) {
+        cr_assert_str_eq(m[k].client_address, c.client[m[k].id - 1u], "member %llu",
+                         (unsigned long long)m[k].id);
+        cr_assert_str_eq(m[k].gossip, "alive");
+    }
     /* A follower names the leader's client address (for not_leader answers). */
     unsigned follower = (leader + 1u) % 3u;
     struct lg_node_status st;
