@@ -1,0 +1,283 @@
+/* test_membership: Raft membership driven by gossip (DESIGN §7, §9; docs/raft.md
+ * "Membership").
+ *
+ * Goal: a node started with only --join (no --initial-cluster, empty data directory) is
+ * added by the leader and becomes a standby (a 3-voter cluster at its target of 3 voters
+ * keeps it a standby); when a voter is SIGKILLed, once gossip has reported it dead for
+ * longer than --dead-voter-grace-ms the standby is promoted to voter and the dead voter is
+ * removed from the configuration; writes keep succeeding through every phase, every
+ * acknowledged write is present exactly once on every running node at the end, and the
+ * replicas (the joiner included) hold the same chain head.
+ * Method: 3 nodes with --voters 3 and --dead-voter-grace-ms 2000 plus a joiner
+ * (lgt_cluster_add_joiner); one writer thread with its own lg_client writes transactions
+ * with unique references and records what was acknowledged and what ended without an
+ * answer, and the phase each acknowledgement fell in; the test polls the `members` op on
+ * the leader (bounded waits) and, at the end, lists every node's transactions. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define LEDGER "members"
+#define ASSET "USD/2"
+#define GRACE_MS 2000u
+/* Bounds of the waits (ms): gossip finds the joiner and the leader adds it, then makes it
+ * a standby; after the kill, gossip detects it (probe + suspicion, a few seconds), the
+ * grace period passes, the standby is promoted and the dead voter removed. */
+#define STANDBY_TIMEOUT_MS 30000u
+#define STAYS_STANDBY_MS 1500u
+#define REPLACED_TIMEOUT_MS 60000u
+#define PHASE_MIN_MS 500u
+#define WRITES_MAX 20000u
+#define PHASES 4u
+
+struct writer {
+    pthread_t thread;
+    const char *nodes[LGT_CLUSTER_NODES_MAX];
+    unsigned n_nodes;
+    atomic_bool stop;
+    atomic_uint phase;            /* set by the test: 0 before the joiner ... 3 replaced */
+    atomic_uint acked_in[PHASES]; /* acknowledgements per phase */
+    char (*acked)[LGT_REFERENCE_BYTES];
+    size_t n_acked;
+    char (*unknown)[LGT_REFERENCE_BYTES];
+    size_t n_unknown;
+    char failure[512];
+};
+
+static void *writer_run(void *arg)
+{
+    struct writer *w = arg;
+    struct lg_client_options o;
+    memset(&o, 0, sizeof o);
+    o.nodes = w->nodes;
+    o.n_nodes = w->n_nodes;
+    o.connect_timeout_ms = 1000;
+    o.request_timeout_ms = 3000;
+    o.attempts_max = 40;
+    o.backoff_ms = 20;
+    struct lg_client *cl = NULL;
+    char err[LG_ERRMSG_SIZE] = "";
+    if (lg_client_open(&cl, &o, err) != LG_OK) {
+        snprintf(w->failure, sizeof w->failure, "lg_client_open: %s", err);
+        return NULL;
+    }
+    struct lg_arena arena;
+    lg_arena_init(&arena, 0);
+    for (unsigned k = 0; k < WRITES_MAX && !atomic_load(&w->stop); k++) {
+        char ref[LGT_REFERENCE_BYTES];
+        snprintf(ref, sizeof ref, "m-%u", k);
+        struct lgt_transfer t = {.ledger = LEDGER, .source = "world",
+                                 .destination = "users:joiner:main", .amount = 1u + k % 7u,
+                                 .asset = ASSET, .reference = ref};
+        struct lg_proto_request req;
+        struct lg_posting posting;
+        struct lg_kv kv;
+        lgt_req_submit(&req, &posting, &kv, &t);
+        struct lg_proto_response resp;
+        memset(&resp, 0, sizeof resp);
+        lg_arena_reset(&arena);
+        int rc = lg_client_call(cl, &req, &arena, &resp, err);
+        if (rc == LG_OK && resp.ok) {
+            snprintf(w->acked[w->n_acked++], LGT_REFERENCE_BYTES, "%s", ref);
+            atomic_fetch_add(&w->acked_in[atomic_load(&w->phase)], 1u);
+        } else if (rc == LG_OK && resp.error.code != LG_EUNAVAIL &&
+                   resp.error.code != LG_ETIMEOUT && resp.error.code != LG_ENOTLEADER) {
+            snprintf(w->failure, sizeof w->failure, "%s: answered %s %.*s", ref,
+                     lg_err_wire(resp.error.code), (int)resp.error.message.len,
+                     resp.error.message.ptr);
+            break;
+        } else {
+            snprintf(w->unknown[w->n_unknown++], LGT_REFERENCE_BYTES, "%s", ref);
+        }
+    }
+    lg_arena_close(&arena);
+    lg_client_close(cl);
+    return NULL;
+}
+
+/* The role of server id in node i's `members` answer: "voter", "standby", "spare", or ""
+ * when id is not configured (absent, or listed from gossip alone with role "none").
+ * *voters gets the voter count. */
+static void member_role(struct lgt_cluster *c, unsigned i, uint64_t id, char *role,
+                        size_t size, unsigned *voters)
+{
+    struct lg_conn *conn = lgt_node_conn(c, i, 5000);
+    struct lg_arena arena;
+    lg_arena_init(&arena, 0);
+    struct lg_proto_request req;
+    memset(&req, 0, sizeof req);
+    req.id = 1;
+    req.op = LG_PROTO_OP_MEMBERS;
+    struct lg_proto_response resp;
+    char err[LG_ERRMSG_SIZE] = "";
+    LGT_CHECK(c, lg_conn_call(conn, &req, &arena, &resp, err) == LG_OK && resp.ok,
+              "members on node %u: %s", i + 1u, err);
+    role[0] = '\0';
+    *voters = 0;
+    for (uint32_t k = 0; k < resp.u.members.n_items; k++) {
+        const struct lg_proto_member *m = &resp.u.members.items[k];
+        *voters += lgt_str_is(m->role, "voter") ? 1u : 0u;
+        /* Gossip-only members (not configured) are listed with role "none". */
+        if (m->id == id && !lgt_str_is(m->role, "none")) {
+            snprintf(role, size, "%.*s", (int)m->role.len, m->role.ptr);
+        }
+    }
+    lg_conn_close(conn);
+    lg_arena_close(&arena);
+}
+
+/* Wait (bounded) until node i's configuration gives id the role want ("" absent). */
+static uint64_t wait_role(struct lgt_cluster *c, unsigned i, uint64_t id, const char *want,
+                          unsigned timeout_ms)
+{
+    uint64_t start = lgt_now_ms();
+    char role[16] = "";
+    unsigned voters = 0;
+    while (lgt_now_ms() - start < timeout_ms) {
+        member_role(c, i, id, role, sizeof role, &voters);
+        if (strcmp(role, want) == 0) {
+            return lgt_now_ms() - start;
+        }
+        lgt_sleep_ms(100);
+    }
+    LGT_CHECK(c, false, "node %llu is '%s' on node %u after %u ms, want '%s'",
+              (unsigned long long)id, role, i + 1u, timeout_ms, want);
+    return 0;
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+    return strcmp(((const struct lgt_tx *)a)->reference, ((const struct lgt_tx *)b)->reference);
+}
+
+/* Every acknowledged reference once on node i; nothing but acknowledged or unknown ones. */
+static void check_writes(struct lgt_cluster *c, unsigned i, const struct writer *w)
+{
+    struct lgt_tx *txs = NULL;
+    size_t n = lgt_list_all(c, i, LEDGER, &txs);
+    qsort(txs, n, sizeof *txs, cmp_ref);
+    for (size_t k = 1; k < n; k++) {
+        LGT_CHECK(c, strcmp(txs[k - 1].reference, txs[k].reference) != 0,
+                  "node %u: reference %s committed twice", i + 1u, txs[k].reference);
+    }
+    size_t unknown_found = 0;
+    struct lgt_tx key;
+    for (size_t k = 0; k < w->n_acked; k++) {
+        snprintf(key.reference, sizeof key.reference, "%s", w->acked[k]);
+        LGT_CHECK(c, bsearch(&key, txs, n, sizeof *txs, cmp_ref) != NULL,
+                  "node %u: acknowledged %s is missing", i + 1u, w->acked[k]);
+    }
+    for (size_t k = 0; k < w->n_unknown; k++) {
+        snprintf(key.reference, sizeof key.reference, "%s", w->unknown[k]);
+        unknown_found += bsearch(&key, txs, n, sizeof *txs, cmp_ref) != NULL ? 1u : 0u;
+    }
+    LGT_CHECK(c, n == w->n_acked + unknown_found,
+              "node %u: %zu transactions, %zu acknowledged + %zu unknown-outcome found", i + 1u,
+              n, w->n_acked, unknown_found);
+    free(txs);
+}
+
+/* Let the writer run in phase p for at least PHASE_MIN_MS and until it was acknowledged
+ * at least once in it (bounded). */
+static void phase_writes(struct lgt_cluster *c, struct writer *w, unsigned p)
+{
+    uint64_t start = lgt_now_ms();
+    while (lgt_now_ms() - start < 20000u &&
+           (lgt_now_ms() - start < PHASE_MIN_MS || atomic_load(&w->acked_in[p]) == 0)) {
+        lgt_sleep_ms(20);
+    }
+    LGT_CHECK(c, atomic_load(&w->acked_in[p]) > 0, "no write acknowledged in phase %u (%s)", p,
+              w->failure);
+}
+
+Test(membership, joiner_becomes_standby_then_replaces_a_dead_voter, .fini = lgt_cluster_fini,
+     .timeout = 240)
+{
+    struct lgt_cluster_options o = {.n_nodes = 3, .voters = 3, .dead_voter_grace_ms = GRACE_MS};
+    struct lgt_cluster *c = lgt_cluster_new(&o);
+    lgt_cluster_start(c);
+    unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+
+    static struct writer w; /* big arrays; one test per process */
+    memset(&w, 0, sizeof w);
+    w.acked = calloc(WRITES_MAX, sizeof *w.acked);
+    w.unknown = calloc(WRITES_MAX, sizeof *w.unknown);
+    LGT_CHECK(c, w.acked != NULL && w.unknown != NULL, "out of memory");
+    for (unsigned i = 0; i < 3; i++) {
+        w.nodes[w.n_nodes++] = c->nodes[i].client_address;
+    }
+    LGT_CHECK(c, pthread_create(&w.thread, NULL, writer_run, &w) == 0, "pthread_create");
+    phase_writes(c, &w, 0);
+
+    /* Phase 1: the joiner, added as a spare, then made a standby; 3 voters = the target,
+     * so it stays a standby. */
+    atomic_store(&w.phase, 1u);
+    unsigned j = lgt_cluster_add_joiner(c);
+    uint64_t jid = c->nodes[j].id;
+    lgt_node_start(c, j);
+    lgt_node_wait_ready(c, j, LGT_READY_TIMEOUT_MS);
+    LGT_CHECK(c, lgt_node_log_contains(c, j, "event=waiting_to_be_added", true),
+              "the joiner did not start unconfigured");
+    uint64_t standby_ms = wait_role(c, leader, jid, "standby", STANDBY_TIMEOUT_MS);
+    lgt_sleep_ms(STAYS_STANDBY_MS);
+    char role[16];
+    unsigned voters = 0;
+    member_role(c, leader, jid, role, sizeof role, &voters);
+    LGT_CHECK(c, strcmp(role, "standby") == 0 && voters == 3,
+              "at the target the joiner must stay a standby: '%s', %u voters", role, voters);
+    struct lgt_status st;
+    char err[LG_ERRMSG_SIZE];
+    LGT_CHECK(c, lgt_node_status(c, j, &st, err) == LG_OK, "status: %s", err);
+    LGT_CHECK(c, st.role == LG_PROTO_ROLE_STANDBY, "the joiner's own status role %d", st.role);
+    phase_writes(c, &w, 1);
+
+    /* Phase 2: a follower is SIGKILLed; past the grace period the standby replaces it. */
+    atomic_store(&w.phase, 2u);
+    unsigned victim = (leader + 1u) % 3u;
+    uint64_t victim_id = c->nodes[victim].id;
+    lgt_node_kill(c, victim);
+    uint64_t killed_at = lgt_now_ms();
+    wait_role(c, leader, jid, "voter", REPLACED_TIMEOUT_MS);
+    uint64_t voter_ms = lgt_now_ms() - killed_at;
+    phase_writes(c, &w, 2);
+    wait_role(c, leader, victim_id, "", REPLACED_TIMEOUT_MS);
+    uint64_t removed_ms = lgt_now_ms() - killed_at;
+    member_role(c, leader, jid, role, sizeof role, &voters);
+    LGT_CHECK(c, strcmp(role, "voter") == 0 && voters == 3, "after: joiner '%s', %u voters",
+              role, voters);
+
+    /* Phase 3: writes keep succeeding in the new configuration. */
+    atomic_store(&w.phase, 3u);
+    phase_writes(c, &w, 3);
+    atomic_store(&w.stop, true);
+    pthread_join(w.thread, NULL);
+    LGT_CHECK(c, w.failure[0] == '\0', "writer: %s", w.failure);
+    fprintf(stderr,
+            "membership: standby after %llu ms; after the kill: voter after %llu ms, dead voter "
+            "removed after %llu ms (grace %u ms); %zu writes acknowledged (%u/%u/%u/%u by "
+            "phase), %zu unknown\n",
+            (unsigned long long)standby_ms, (unsigned long long)voter_ms,
+            (unsigned long long)removed_ms, GRACE_MS, w.n_acked, atomic_load(&w.acked_in[0]),
+            atomic_load(&w.acked_in[1]), atomic_load(&w.acked_in[2]),
+            atomic_load(&w.acked_in[3]), w.n_unknown);
+
+    lgt_cluster_wait_converged(c, 0, LGT_CONVERGE_TIMEOUT_MS, NULL);
+    for (unsigned i = 0; i < c->o.n_nodes; i++) {
+        if (lgt_node_running(c, i)) {
+            check_writes(c, i, &w);
+        }
+    }
+    char needle[96];
+    snprintf(needle, sizeof needle, "event=membership_change op=remove id=%llu",
+             (unsigned long long)victim_id);
+    LGT_CHECK(c, lgt_node_log_contains(c, leader, needle, true), "no '%s' logged", needle);
+    free(w.acked);
+    free(w.unknown);
+    lgt_cluster_pass(c);
+}
