@@ -15,6 +15,7 @@ int lg_cmd_verify(int argc, char **argv);
 int lg_cmd_demo(int argc, char **argv);
 int lg_cmd_serve(int argc, char **argv);
 int lg_cmd_dev(int argc, char **argv);
+int lg_cmd_bench(int argc, char **argv);
 
 /* Client subcommands (cmd/cli*.c, docs/cli.md). */
 int lg_cmd_send(int argc, char **argv);

@@ -31,6 +31,9 @@ static const char usage_text[] =
     "  status                                every listed node's role and indexes\n"
     "  members                               the Raft configuration\n"
     "  digest                                the signed journal digest\n"
+    "  bench   [--mode closed|open] [--concurrency C|--rate R] [--batch B] ...\n"
+    "                                        transfers against the cluster: throughput and\n"
+    "                                        latency percentiles\n"
     "\n"
     "`ledger-node <command> --help` describes a command. Exit codes: 0 ok, 1 failed,\n"
     "2 usage error or invalid input, 3 rejected, 4 unavailable, 5 not found.\n";
@@ -73,6 +76,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(sub, "serve") == 0) {
         return lg_cmd_serve(argc - 1, argv + 1);
+    }
+    if (strcmp(sub, "bench") == 0) {
+        return lg_cmd_bench(argc - 1, argv + 1);
     }
     if (strcmp(sub, "dev") == 0) {
         return lg_cmd_dev(argc - 1, argv + 1);

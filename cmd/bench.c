@@ -1,0 +1,726 @@
+/* bench: `ledger-node bench`, transfers against a running cluster (docs/benchmarks.md).
+ *
+ *   ledger-node bench [--nodes H:P,...] [--mode closed|open] [--concurrency C]
+ *                     [--rate R] [--connections K] [--batch B] [--accounts A]
+ *                     [--duration S | --transfers N] [--ledger L] [--no-reference] [--json]
+ *
+ * Finds the leader, funds A accounts from `world` (batches of 1000, references so a re-run
+ * on the same ledger does not fund twice), then sends transfers between random accounts:
+ * - closed loop: C requests in flight at all times, spread over K connections
+ *   (pipelined); a new request leaves as soon as one is answered.
+ * - open loop: R requests a second offered on a fixed schedule over K connections,
+ *   whatever the answers do; a request's latency counts from its scheduled time (no
+ *   coordinated omission). At most LG_BENCH_OPEN_INFLIGHT_MAX in flight per connection:
+ *   beyond that the schedule is late and the report says how many sends were late.
+ * A request carries one transfer (`submit`, B = 1) or B transfers (`submit_batch`, not
+ * atomic). Every transfer carries a unique reference unless --no-reference. A progress
+ * line each second (stderr). The report: transfers/s, requests/s, latency p50/p99/p999/max
+ * per request, answers by code; --json prints it as one JSON object on stdout.
+ * A benchmark, not a test: it reports figures; exit 0 when every request was answered ok,
+ * 1 when some failed or were rejected, 2 usage, 4 no leader. */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../lib/client.h"
+#include "cli.h"
+#include "cmd.h"
+
+#define BENCH_CONNS_MAX 256u
+#define BENCH_BATCH_MAX 1000u
+#define BENCH_WINDOW_MAX 4096u
+/* Open loop: transfers in flight per connection (requests: this / batch + 1). */
+#define LG_BENCH_OPEN_INFLIGHT_MAX 4096u
+#define BENCH_FUND_BATCH 1000u
+#define BENCH_NAME_BYTES 40u
+/* Latency histogram: log-linear, 2^7 sub-buckets per power of two (< 1 % error). */
+#define HIST_SUB_BITS 7u
+#define HIST_SUB (1u << HIST_SUB_BITS)
+#define HIST_BUCKETS (HIST_SUB * 40u)
+
+static const char bench_usage[] =
+    "usage: ledger-node bench [--nodes H:P,...] [--mode closed|open] [--concurrency C]\n"
+    "                         [--rate R] [--connections K] [--batch B] [--accounts A]\n"
+    "                         [--duration S | --transfers N] [--ledger L] [--no-reference]\n"
+    "                         [--json]\n"
+    "\n"
+    "Transfers against a running cluster (the leader of --nodes, or $LEDGER_NODES).\n"
+    "  --mode closed     C requests in flight at all times (default)\n"
+    "  --mode open       R requests/s on a fixed schedule; latency from the scheduled time\n"
+    "  --concurrency C   closed loop: requests in flight (default 64)\n"
+    "  --rate R          open loop: requests offered per second (required)\n"
+    "  --connections K   TCP connections (default: min(C, 16); open loop 8)\n"
+    "  --batch B         transfers per request: 1 = submit (default), more = submit_batch\n"
+    "  --accounts A      accounts the transfers pick from (default 10000; fewer = more\n"
+    "                    contention on the same balances)\n"
+    "  --duration S      seconds to run (default 10), or --transfers N to stop after N\n"
+    "  --ledger L        ledger name (default bench)\n"
+    "  --no-reference    transfers without a reference (no exactly-once index)\n"
+    "  --json            the report as one JSON object\n";
+
+struct hist {
+    uint64_t n[HIST_BUCKETS];
+    uint64_t count;
+    uint64_t max;
+    uint64_t sum;
+};
+
+static unsigned hist_index(uint64_t v)
+{
+    if (v < HIST_SUB) {
+        return (unsigned)v;
+    }
+    unsigned msb = 63u - (unsigned)__builtin_clzll(v);
+    unsigned shift = msb - HIST_SUB_BITS + 1u;
+    unsigned idx = (shift + 1u) * HIST_SUB / 2u + (unsigned)((v >> shift) - HIST_SUB / 2u);
+    return idx < HIST_BUCKETS ? idx : HIST_BUCKETS - 1u;
+}
+
+/* The lowest value of bucket idx (inverse of hist_index). */
+static uint64_t hist_value(unsigned idx)
+{
+    if (idx < HIST_SUB) {
+        return idx;
+    }
+    unsigned shift = idx / (HIST_SUB / 2u) - 1u;
+    uint64_t sub = idx % (HIST_SUB / 2u) + HIST_SUB / 2u;
+    return sub << shift;
+}
+
+static void hist_add(struct hist *h, uint64_t v)
+{
+    h->n[hist_index(v)]++;
+    h->count++;
+    h->sum += v;
+    h->max = v > h->max ? v : h->max;
+}
+
+static void hist_merge(struct hist *into, const struct hist *h)
+{
+    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+        into->n[i] += h->n[i];
+    }
+    into->count += h->count;
+    into->sum += h->sum;
+    into->max = h->max > into->max ? h->max : into->max;
+}
+
+static uint64_t hist_quantile(const struct hist *h, double q)
+{
+    if (h->count == 0) {
+        return 0;
+    }
+    uint64_t rank = (uint64_t)ceil(q * (double)h->count);
+    rank = rank == 0 ? 1 : rank;
+    uint64_t seen = 0;
+    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+        seen += h->n[i];
+        if (seen >= rank) {
+            uint64_t v = hist_value(i);
+            return v > h->max ? h->max : v;
+        }
+    }
+    return h->max;
+}
+
+struct opts {
+    const char *nodes[LG_CLIENT_NODES_MAX];
+    uint32_t n_nodes;
+    bool open;
+    unsigned concurrency;
+    double rate;
+    unsigned connections;
+    unsigned batch;
+    unsigned accounts;
+    double duration_s;
+    uint64_t transfers; /* 0: run for duration */
+    const char *ledger;
+    bool reference;
+    bool json;
+};
+
+struct shared {
+    const struct opts *o;
+    char leader[LG_CLIENT_ADDRESS_BYTES_MAX + 1];
+    uint64_t run_id;
+    uint64_t t0_ns;
+    uint64_t end_ns;              /* duration mode */
+    atomic_uint_fast64_t budget;  /* transfers mode: transfers left to hand out */
+    atomic_uint_fast64_t done_transfers;
+    atomic_uint_fast64_t done_requests;
+    atomic_bool stop;
+};
+
+struct worker {
+    pthread_t thread;
+    struct shared *sh;
+    unsigned index;
+    unsigned window;   /* closed loop: in flight on this connection */
+    double rate;       /* open loop: requests/s on this connection */
+    struct hist lat;   /* per request, µs */
+    uint64_t transfers_ok;
+    uint64_t by_code[LG_ERR_COUNT];
+    uint64_t late;     /* open loop: sends after their schedule because the window was full */
+    uint64_t rng;
+    int fatal;         /* transport failure that ended this worker */
+    char errmsg[LG_ERRMSG_SIZE];
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* One request in flight; its transfers are txs/posts/names/refs [slot * batch, + n). */
+struct slot {
+    uint64_t id;        /* 0: free */
+    uint64_t sched_ns;  /* when it was due (open) or sent (closed) */
+    uint32_t n;
+};
+
+/* Take up to want transfers from the shared budget (transfers mode). */
+static uint32_t take(struct shared *sh, uint32_t want)
+{
+    if (sh->o->transfers == 0) {
+        return now_ns() < sh->end_ns && !atomic_load(&sh->stop) ? want : 0u;
+    }
+    uint_fast64_t left = atomic_load(&sh->budget);
+    while (left > 0) {
+        uint32_t n = left < want ? (uint32_t)left : want;
+        if (atomic_compare_exchange_weak(&sh->budget, &left, left - n)) {
+            return n;
+        }
+    }
+    return 0;
+}
+
+struct wmem {
+    struct slot *slots;    /* window */
+    struct lg_proto_submit *txs;        /* window * batch */
+    struct lg_posting *posts;           /* window * batch */
+    char (*names)[2][BENCH_NAME_BYTES]; /* window * batch */
+    char (*refs)[BENCH_NAME_BYTES];     /* window * batch */
+    unsigned window;
+};
+
+static void fill(struct worker *w, struct wmem *m, unsigned si, uint32_t n, uint64_t seq)
+{
+    const struct opts *o = w->sh->o;
+    struct slot *s = &m->slots[si];
+    s->n = n;
+    for (uint32_t k = 0; k < n; k++) {
+        size_t at = (size_t)si * o->batch + k;
+        uint64_t r = rng_next(&w->rng);
+        unsigned a = (unsigned)(r % o->accounts);
+        unsigned b = (unsigned)((r >> 32) % (o->accounts - 1u));
+        b = b >= a ? b + 1u : b;
+        snprintf(m->names[at][0], BENCH_NAME_BYTES, "bench:%u", a);
+        snprintf(m->names[at][1], BENCH_NAME_BYTES, "bench:%u", b);
+        struct lg_posting *p = &m->posts[at];
+        memset(p, 0, sizeof *p);
+        p->source = lg_cmd_cli_str(m->names[at][0]);
+        p->destination = lg_cmd_cli_str(m->names[at][1]);
+        p->asset = lg_cmd_cli_str("USD/2");
+        p->amount = (lg_u128)(1u + r % 100u);
+        struct lg_proto_submit *t = &m->txs[at];
+        memset(t, 0, sizeof *t);
+        t->ledger = lg_cmd_cli_str(o->ledger);
+        t->postings = p;
+        t->n_postings = 1;
+        if (o->reference) {
+            snprintf(m->refs[at], BENCH_NAME_BYTES, "b%llx-%u-%llu-%u",
+                     (unsigned long long)w->sh->run_id, w->index, (unsigned long long)seq, k);
+            t->reference = lg_cmd_cli_str(m->refs[at]);
+        }
+    }
+}
+
+static int send_slot(struct worker *w, struct lg_conn *c, struct wmem *m, unsigned si)
+{
+    struct slot *s = &m->slots[si];
+    struct lg_proto_submit *txs = &m->txs[(size_t)si * w->sh->o->batch];
+    struct lg_proto_request req;
+    memset(&req, 0, sizeof req);
+    req.id = s->id;
+    if (s->n == 1 && w->sh->o->batch == 1) {
+        req.op = LG_PROTO_OP_SUBMIT;
+        req.u.submit = txs[0];
+    } else {
+        req.op = LG_PROTO_OP_SUBMIT_BATCH;
+        req.u.batch.txs = txs;
+        req.u.batch.n_txs = s->n;
+    }
+    return lg_conn_send(c, &req, w->errmsg);
+}
+
+/* Read one answer (within the connection's timeout) and account for it. LG_OK: one
+ * answered; LG_ETIMEOUT: none yet; else the connection failed. */
+static int receive(struct worker *w, struct lg_conn *c, struct wmem *m, struct lg_arena *arena,
+                   unsigned *freed)
+{
+    const uint8_t *body = NULL;
+    size_t len = 0;
+    int rc = lg_conn_recv_frame(c, &body, &len, w->errmsg);
+    if (rc != LG_OK) {
+        return rc;
+    }
+    uint64_t id = 0;
+    if (lg_conn_response_id(body, len, &id) != LG_OK) {
+        return LG_EBADREQ;
+    }
+    unsigned si = (unsigned)((id - 1u) % m->window);
+    struct slot *s = &m->slots[si];
+    if (s->id != id) {
+        return LG_EBADREQ;
+    }
+    uint8_t op = s->n == 1 && w->sh->o->batch == 1 ? LG_PROTO_OP_SUBMIT
+                                                    : LG_PROTO_OP_SUBMIT_BATCH;
+    struct lg_proto_response resp;
+    lg_arena_reset(arena);
+    rc = lg_proto_decode_response(op, body, len, arena, &resp, w->errmsg);
+    if (rc != LG_OK) {
+        return rc;
+    }
+    uint64_t t = now_ns();
+    hist_add(&w->lat, (t - s->sched_ns) / 1000u);
+    if (!resp.ok) {
+        w->by_code[resp.error.code < LG_ERR_COUNT ? resp.error.code : LG_EIO]++;
+    } else if (op == LG_PROTO_OP_SUBMIT) {
+        w->by_code[LG_OK]++;
+        w->transfers_ok++;
+    } else {
+        for (uint32_t k = 0; k < resp.u.batch.n_items; k++) {
+            const struct lg_proto_batch_item *it = &resp.u.batch.items[k];
+            int code = it->ok ? LG_OK : it->error.code;
+            w->by_code[code < LG_ERR_COUNT ? code : LG_EIO]++;
+            w->transfers_ok += it->ok ? 1u : 0u;
+        }
+    }
+    atomic_fetch_add(&w->sh->done_transfers, s->n);
+    atomic_fetch_add(&w->sh->done_requests, 1);
+    s->id = 0;
+    *freed = si;
+    return LG_OK;
+}
+
+static void *worker_run(void *arg)
+{
+    struct worker *w = arg;
+    struct shared *sh = w->sh;
+    const struct opts *o = sh->o;
+    struct wmem m;
+    m.window = o->open ? LG_BENCH_OPEN_INFLIGHT_MAX / o->batch + 1u : w->window;
+    m.slots = calloc(m.window, sizeof *m.slots);
+    m.txs = calloc((size_t)m.window * o->batch, sizeof *m.txs);
+    m.posts = calloc((size_t)m.window * o->batch, sizeof *m.posts);
+    m.names = calloc((size_t)m.window * o->batch, sizeof *m.names);
+    m.refs = o->reference ? calloc((size_t)m.window * o->batch, sizeof *m.refs) : NULL;
+    struct lg_arena arena;
+    lg_arena_init(&arena, 4u << 20);
+    struct lg_conn *c = NULL;
+    if (m.slots == NULL || m.txs == NULL || m.posts == NULL || m.names == NULL ||
+        (o->reference && m.refs == NULL)) {
+        w->fatal = LG_ENOMEM;
+        goto out;
+    }
+    if ((w->fatal = lg_conn_open(&c, sh->leader, 3000, w->errmsg)) != LG_OK) {
+        goto out;
+    }
+    uint64_t next_id = 1;
+    unsigned inflight = 0;
+    bool more = true;
+    double interval_ns = o->open ? 1e9 / w->rate : 0.0;
+    uint64_t sent = 0; /* open loop: requests sent, for the schedule */
+    while ((more || inflight > 0) && !atomic_load(&sh->stop)) {
+        /* Send what may leave now. */
+        while (more && inflight < m.window) {
+            uint64_t due = sh->t0_ns + (uint64_t)(interval_ns * (double)sent);
+            uint64_t t = now_ns();
+            if (o->open && due > t) {
+                break;
+            }
+            uint32_t n = take(sh, o->batch);
+            if (n == 0) {
+                more = false;
+                break;
+            }
+            unsigned si = (unsigned)((next_id - 1u) % m.window);
+            if (m.slots[si].id != 0) { /* the oldest is still out: wait for it */
+                if (o->transfers != 0) {
+                    atomic_fetch_add(&sh->budget, n);
+                }
+                break;
+            }
+            fill(w, &m, si, n, next_id);
+            m.slots[si].id = next_id;
+            m.slots[si].sched_ns = o->open ? due : t;
+            if ((w->fatal = send_slot(w, c, &m, si)) != LG_OK) {
+                goto out;
+            }
+            next_id++;
+            inflight++;
+            sent++;
+        }
+        if (o->open && more && inflight == m.window) {
+            w->late++;
+        }
+        if (inflight == 0) {
+            if (!more) {
+                break;
+            }
+            uint64_t due = sh->t0_ns + (uint64_t)(interval_ns * (double)sent);
+            uint64_t t = now_ns();
+            if (due > t) {
+                struct timespec ts = {0, (long)(due - t)};
+                nanosleep(&ts, NULL);
+            }
+            continue;
+        }
+        /* Wait for an answer: until the next send is due (open), else up to 30 s. */
+        unsigned wait_ms = 30000;
+        if (o->open && more) {
+            uint64_t due = sh->t0_ns + (uint64_t)(interval_ns * (double)sent);
+            uint64_t t = now_ns();
+            wait_ms = due > t ? (unsigned)((due - t) / 1000000u) + 1u : 1u;
+        }
+        lg_conn_set_timeout(c, wait_ms);
+        unsigned freed = 0;
+        int rc = receive(w, c, &m, &arena, &freed);
+        if (rc == LG_OK) {
+            inflight--;
+        } else if (rc != LG_ETIMEOUT || !o->open) {
+            w->fatal = rc;
+            goto out;
+        }
+    }
+out:
+    lg_conn_close(c);
+    lg_arena_close(&arena);
+    free(m.slots);
+    free(m.txs);
+    free(m.posts);
+    free(m.names);
+    free(m.refs);
+    return NULL;
+}
+
+static int find_leader(const struct opts *o, char *out, size_t size)
+{
+    struct lg_arena arena;
+    lg_arena_init(&arena, 1u << 16);
+    int rc = -1;
+    for (int round = 0; round < 50 && rc != 0; round++) {
+        for (uint32_t i = 0; i < o->n_nodes && rc != 0; i++) {
+            struct lg_conn *c = NULL;
+            char err[LG_ERRMSG_SIZE];
+            if (lg_conn_open(&c, o->nodes[i], 2000, err) != LG_OK) {
+                continue;
+            }
+            struct lg_proto_request r;
+            memset(&r, 0, sizeof r);
+            r.id = 1;
+            r.op = LG_PROTO_OP_STATUS;
+            struct lg_proto_response resp;
+            lg_arena_reset(&arena);
+            if (lg_conn_call(c, &r, &arena, &resp, err) == LG_OK && resp.ok &&
+                resp.u.status.leader_client.len > 0 && resp.u.status.leader_client.len < size) {
+                memcpy(out, resp.u.status.leader_client.ptr, resp.u.status.leader_client.len);
+                out[resp.u.status.leader_client.len] = '\0';
+                rc = 0;
+            }
+            lg_conn_close(c);
+        }
+        if (rc != 0) {
+            usleep(100000);
+        }
+    }
+    lg_arena_close(&arena);
+    return rc;
+}
+
+/* Fund every account from world (idempotent by reference). */
+static int fund(const struct opts *o, const char *leader)
+{
+    struct lg_client *cl = NULL;
+    char err[LG_ERRMSG_SIZE];
+    struct lg_client_options co = {.nodes = &leader, .n_nodes = 1, .request_timeout_ms = 30000};
+    if (lg_client_open(&cl, &co, err) != LG_OK) {
+        return lg_cmd_fail(LG_CMD_EXIT_UNAVAIL, "bench: %s", err);
+    }
+    static struct lg_proto_submit txs[BENCH_FUND_BATCH];
+    static struct lg_posting posts[BENCH_FUND_BATCH];
+    static char names[BENCH_FUND_BATCH][2][BENCH_NAME_BYTES];
+    struct lg_arena arena;
+    lg_arena_init(&arena, 8u << 20);
+    int rc = 0;
+    for (unsigned first = 0; first < o->accounts && rc == 0; first += BENCH_FUND_BATCH) {
+        unsigned n = o->accounts - first < BENCH_FUND_BATCH ? o->accounts - first
+                                                            : BENCH_FUND_BATCH;
+        for (unsigned k = 0; k < n; k++) {
+            snprintf(names[k][0], BENCH_NAME_BYTES, "bench:%u", first + k);
+            snprintf(names[k][1], BENCH_NAME_BYTES, "bench-fund-%u", first + k);
+            memset(&posts[k], 0, sizeof posts[k]);
+            posts[k].source = lg_cmd_cli_str("world");
+            posts[k].destination = lg_cmd_cli_str(names[k][0]);
+            posts[k].asset = lg_cmd_cli_str("USD/2");
+            posts[k].amount = (lg_u128)1000000000000u;
+            memset(&txs[k], 0, sizeof txs[k]);
+            txs[k].ledger = lg_cmd_cli_str(o->ledger);
+            txs[k].postings = &posts[k];
+            txs[k].n_postings = 1;
+            txs[k].reference = lg_cmd_cli_str(names[k][1]);
+        }
+        struct lg_proto_request req;
+        memset(&req, 0, sizeof req);
+        req.op = LG_PROTO_OP_SUBMIT_BATCH;
+        req.u.batch.txs = txs;
+        req.u.batch.n_txs = n;
+        struct lg_proto_response resp;
+        lg_arena_reset(&arena);
+        if (lg_client_call(cl, &req, &arena, &resp, err) != LG_OK) {
+            rc = lg_cmd_fail(LG_CMD_EXIT_UNAVAIL, "bench: funding: %s", err);
+        } else if (!resp.ok) {
+            rc = lg_cmd_fail(LG_CMD_EXIT_FAILED, "bench: funding: %s: %.*s",
+                             lg_err_wire(resp.error.code), (int)resp.error.message.len,
+                             resp.error.message.ptr);
+        }
+    }
+    lg_arena_close(&arena);
+    lg_client_close(cl);
+    return rc;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o, char *nodes_copy, size_t size)
+{
+    const char *nodes = getenv("LEDGER_NODES");
+    double rate = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
+            fputs(bench_usage, stdout);
+            return -1;
+        }
+        if (strcmp(f, "--json") == 0) {
+            o->json = true;
+            continue;
+        }
+        if (strcmp(f, "--no-reference") == 0) {
+            o->reference = false;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            return lg_cmd_fail(LG_CMD_EXIT_USAGE, "bench: %s needs a value", f);
+        }
+        const char *v = argv[++i];
+        uint64_t u = 0;
+        bool num = lg_cmd_cli_u64(v, UINT32_MAX, &u);
+        if (strcmp(f, "--nodes") == 0) {
+            nodes = v;
+        } else if (strcmp(f, "--ledger") == 0) {
+            o->ledger = v;
+        } else if (strcmp(f, "--mode") == 0) {
+            if (strcmp(v, "open") != 0 && strcmp(v, "closed") != 0) {
+                return lg_cmd_fail(LG_CMD_EXIT_USAGE, "bench: --mode is open or closed");
+            }
+            o->open = strcmp(v, "open") == 0;
+        } else if (!num || u == 0) {
+            return lg_cmd_fail(LG_CMD_EXIT_USAGE, "bench: %s needs a positive integer, got "
+                               "'%s'", f, v);
+        } else if (strcmp(f, "--concurrency") == 0) {
+            o->concurrency = (unsigned)u;
+        } else if (strcmp(f, "--rate") == 0) {
+            rate = (double)u;
+        } else if (strcmp(f, "--connections") == 0) {
+            o->connections = (unsigned)u;
+        } else if (strcmp(f, "--batch") == 0) {
+            o->batch = (unsigned)u;
+        } else if (strcmp(f, "--accounts") == 0) {
+            o->accounts = (unsigned)u;
+        } else if (strcmp(f, "--duration") == 0) {
+            o->duration_s = (double)u;
+        } else if (strcmp(f, "--transfers") == 0) {
+            o->transfers = u;
+        } else {
+            fputs(bench_usage, stderr);
+            return lg_cmd_fail(LG_CMD_EXIT_USAGE, "bench: unknown flag '%s'", f);
+        }
+    }
+    o->rate = rate;
+    if (o->open && rate <= 0) {
+        return lg_cmd_fail(LG_CMD_EXIT_USAGE, "bench: --mode open needs --rate");
+    }
+    if (o->connections == 0) {
+        o->connections = o->open ? 8u : (o->concurrency < 16u ? o->concurrency : 16u);
+    }
+    if (o->batch > BENCH_BATCH_MAX || o->connections > BENCH_CONNS_MAX || o->accounts < 2 ||
+        (!o->open && (o->concurrency < o->connections ||
+                      o->concurrency / o->connections > BENCH_WINDOW_MAX))) {
+        return lg_cmd_fail(LG_CMD_EXIT_USAGE,
+                           "bench: --batch <= %u, --connections <= %u and <= --concurrency, "
+                           "--accounts >= 2", BENCH_BATCH_MAX, BENCH_CONNS_MAX);
+    }
+    if (nodes == NULL || nodes[0] == '\0') {
+        nodes = "127.0.0.1:7201";
+    }
+    snprintf(nodes_copy, size, "%s", nodes);
+    for (char *p = nodes_copy; p != NULL && *p != '\0' && o->n_nodes < LG_CLIENT_NODES_MAX;) {
+        o->nodes[o->n_nodes++] = p;
+        p = strchr(p, ',');
+        if (p != NULL) {
+            *p++ = '\0';
+        }
+    }
+    return 0;
+}
+
+int lg_cmd_bench(int argc, char **argv)
+{
+    static struct opts o = {.concurrency = 64, .batch = 1, .accounts = 10000,
+                            .duration_s = 10, .ledger = "bench", .reference = true};
+    static char nodes_copy[4096];
+    int rc = parse_opts(argc, argv, &o, nodes_copy, sizeof nodes_copy);
+    if (rc != 0) {
+        return rc < 0 ? LG_CMD_EXIT_OK : rc;
+    }
+    static struct shared sh;
+    sh.o = &o;
+    if (find_leader(&o, sh.leader, sizeof sh.leader) != 0) {
+        return lg_cmd_fail(LG_CMD_EXIT_UNAVAIL, "bench: no node of --nodes reports a leader");
+    }
+    if ((rc = fund(&o, sh.leader)) != 0) {
+        return rc;
+    }
+    sh.run_id = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    atomic_store(&sh.budget, o.transfers);
+    static struct worker w[BENCH_CONNS_MAX];
+    sh.t0_ns = now_ns();
+    sh.end_ns = sh.t0_ns + (uint64_t)(o.duration_s * 1e9);
+    for (unsigned i = 0; i < o.connections; i++) {
+        w[i].sh = &sh;
+        w[i].index = i;
+        w[i].rng = 0x9e3779b97f4a7c15u * (i + 1u) ^ sh.run_id;
+        w[i].window = o.concurrency / o.connections + (i < o.concurrency % o.connections);
+        w[i].rate = o.rate / o.connections;
+        pthread_create(&w[i].thread, NULL, worker_run, &w[i]);
+    }
+    /* Progress, once a second, until every worker is done. */
+    bool tty = isatty(STDERR_FILENO) != 0;
+    uint64_t last_t = sh.t0_ns;
+    uint64_t last_n = 0;
+    for (;;) {
+        usleep(100000);
+        bool all = true;
+        for (unsigned i = 0; i < o.connections; i++) {
+            all = all && pthread_tryjoin_np(w[i].thread, NULL) == 0;
+            if (all) {
+                w[i].thread = 0;
+            }
+        }
+        uint64_t t = now_ns();
+        if (t - last_t >= 1000000000u || all) {
+            uint64_t n = atomic_load(&sh.done_transfers);
+            fprintf(stderr, "%s  %5.1f s  %llu transfers  %.0f transfers/s%s",
+                    tty ? "\r" : "", (double)(t - sh.t0_ns) / 1e9, (unsigned long long)n,
+                    (double)(n - last_n) * 1e9 / (double)(t - last_t), tty ? "   " : "\n");
+            last_t = t;
+            last_n = n;
+        }
+        if (all) {
+            break;
+        }
+    }
+    for (unsigned i = 0; i < o.connections; i++) {
+        if (w[i].thread != 0) {
+            pthread_join(w[i].thread, NULL);
+        }
+    }
+    if (tty) {
+        fputc('\n', stderr);
+    }
+    double secs = (double)(now_ns() - sh.t0_ns) / 1e9;
+    static struct hist all;
+    uint64_t by_code[LG_ERR_COUNT] = {0};
+    uint64_t ok = 0;
+    uint64_t late = 0;
+    int fatal = 0;
+    for (unsigned i = 0; i < o.connections; i++) {
+        hist_merge(&all, &w[i].lat);
+        for (int k = 0; k < LG_ERR_COUNT; k++) {
+            by_code[k] += w[i].by_code[k];
+        }
+        ok += w[i].transfers_ok;
+        late += w[i].late;
+        if (w[i].fatal != LG_OK && w[i].fatal != LG_ETIMEOUT) {
+            fatal = w[i].fatal;
+            fprintf(stderr, "ledger-node: bench: connection %u: %s: %s\n", i,
+                    lg_err_wire(w[i].fatal), w[i].errmsg);
+        }
+    }
+    double p50 = (double)hist_quantile(&all, 0.50) / 1000.0;
+    double p99 = (double)hist_quantile(&all, 0.99) / 1000.0;
+    double p999 = (double)hist_quantile(&all, 0.999) / 1000.0;
+    double max = (double)all.max / 1000.0;
+    uint64_t failed = 0;
+    for (int k = 1; k < LG_ERR_COUNT; k++) {
+        failed += by_code[k];
+    }
+    if (o.json) {
+        printf("{\"mode\":\"%s\",\"leader\":\"%s\",\"connections\":%u,\"concurrency\":%u,"
+               "\"rate\":%.0f,\"batch\":%u,\"accounts\":%u,\"reference\":%s,\"seconds\":%.3f,"
+               "\"requests\":%llu,\"transfers_ok\":%llu,\"transfers_failed\":%llu,"
+               "\"transfers_per_s\":%.1f,\"requests_per_s\":%.1f,\"late_sends\":%llu,"
+               "\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f},"
+               "\"answers\":{",
+               o.open ? "open" : "closed", sh.leader, o.connections,
+               o.open ? 0u : o.concurrency, o.rate, o.batch, o.accounts,
+               o.reference ? "true" : "false", secs, (unsigned long long)all.count,
+               (unsigned long long)ok, (unsigned long long)failed, (double)ok / secs,
+               (double)all.count / secs, (unsigned long long)late, p50, p99, p999, max);
+        bool first = true;
+        for (int k = 0; k < LG_ERR_COUNT; k++) {
+            if (by_code[k] != 0) {
+                printf("%s\"%s\":%llu", first ? "" : ",", lg_err_name(k),
+                       (unsigned long long)by_code[k]);
+                first = false;
+            }
+        }
+        printf("}}\n");
+    } else {
+        printf("%s loop, leader %s, %u connections, %s %.0f, batch %u, %u accounts%s\n",
+               o.open ? "open" : "closed", sh.leader, o.connections,
+               o.open ? "rate" : "concurrency", o.open ? o.rate : (double)o.concurrency,
+               o.batch, o.accounts, o.reference ? ", references" : "");
+        printf("%.2f s: %llu transfers ok (%.0f transfers/s), %llu requests (%.0f/s)\n", secs,
+               (unsigned long long)ok, (double)ok / secs, (unsigned long long)all.count,
+               (double)all.count / secs);
+        printf("latency per request: p50 %.3f ms  p99 %.3f ms  p999 %.3f ms  max %.3f ms\n",
+               p50, p99, p999, max);
+        for (int k = 1; k < LG_ERR_COUNT; k++) {
+            if (by_code[k] != 0) {
+                printf("answers %s: %llu\n", lg_err_wire(k), (unsigned long long)by_code[k]);
+            }
+        }
+        if (late != 0) {
+            printf("late sends (%u transfers in flight): %llu\n", LG_BENCH_OPEN_INFLIGHT_MAX,
+                   (unsigned long long)late);
+        }
+    }
+    return fatal != 0 || failed != 0 || all.count == 0 ? LG_CMD_EXIT_FAILED : LG_CMD_EXIT_OK;
+}
