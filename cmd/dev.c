@@ -59,6 +59,7 @@ struct dev_node {
     char raft[DEV_ADDR_BYTES];
     char client[DEV_ADDR_BYTES];
     char gossip[DEV_ADDR_BYTES];
+    char metrics[DEV_ADDR_BYTES]; /* HTTP /metrics */
     char data[DEV_PATH_MAX + 32u];
     char log[DEV_PATH_MAX + 32u];
     pid_t pid; /* 0: not running */
@@ -186,12 +187,14 @@ static int prepare(struct dev *d)
         unsigned pr = free_port(SOCK_STREAM);
         unsigned pc = free_port(SOCK_STREAM);
         unsigned pg = free_port(SOCK_DGRAM);
-        if (pr == 0 || pc == 0 || pg == 0 || pr == pc) {
+        unsigned pm = free_port(SOCK_STREAM);
+        if (pr == 0 || pc == 0 || pg == 0 || pm == 0 || pr == pc || pm == pr || pm == pc) {
             return lg_cmd_fail(LG_CMD_EXIT_FAILED, "dev: no free port on 127.0.0.1");
         }
         snprintf(nd->raft, sizeof nd->raft, "127.0.0.1:%u", pr);
         snprintf(nd->client, sizeof nd->client, "127.0.0.1:%u", pc);
         snprintf(nd->gossip, sizeof nd->gossip, "127.0.0.1:%u", pg);
+        snprintf(nd->metrics, sizeof nd->metrics, "127.0.0.1:%u", pm);
         snprintf(nd->data, sizeof nd->data, "%s/node-%u", d->dir, i + 1u);
         snprintf(nd->log, sizeof nd->log, "%s/node-%u.log", d->dir, i + 1u);
         d->client_list[i] = nd->client;
@@ -229,7 +232,7 @@ static int spawn(struct dev *d, unsigned i, const char *initial)
         char *const argv[] = {
             d->binary, "serve", "--id", id, "--data", nd->data, "--raft", nd->raft,
             "--client", nd->client, "--gossip", nd->gossip, "--initial-cluster",
-            (char *)initial, "--cluster", "dev", NULL,
+            (char *)initial, "--cluster", "dev", "--metrics", nd->metrics, NULL,
         };
         execv(d->binary, argv);
         _exit(127);
@@ -633,12 +636,12 @@ static int chain_heads(struct dev *d)
 
 static void print_nodes(const struct dev *d)
 {
-    printf("local cluster of %u nodes, data in %s\n", d->n, d->dir);
+    printf("local cluster of %u nodes, data and logs (node-N.log) in %s\n", d->n, d->dir);
     for (unsigned i = 0; i < d->n; i++) {
         const struct dev_node *nd = &d->nodes[i];
-        printf("  node %llu  pid %-7d client %-16s raft %-16s gossip %-16s log %s\n",
+        printf("  node %llu  pid %-7d client %-16s raft %-16s gossip %-16s metrics %-16s\n",
                (unsigned long long)nd->id, (int)nd->pid, nd->client, nd->raft, nd->gossip,
-               nd->log);
+               nd->metrics);
     }
 }
 
@@ -656,8 +659,10 @@ static void print_howto(const struct dev *d)
            "  ledger-node send --ledger %s --from world --to users:alice:main --amount 100 "
            "--asset %s\n"
            "  ledger-node balance --ledger %s 'users:*:main'\n"
-           "  ledger-node txs --ledger %s --account users:u00:main --limit 5\n",
-           list, DEV_LEDGER, DEV_ASSET, DEV_LEDGER, DEV_LEDGER);
+           "  ledger-node txs --ledger %s --account users:u00:main --limit 5\n"
+           "  ledger-node bench --duration 5\n"
+           "  curl -s http://%s/metrics     (each node: its metrics address above)\n",
+           list, DEV_LEDGER, DEV_ASSET, DEV_LEDGER, DEV_LEDGER, d->nodes[0].metrics);
 }
 
 int lg_cmd_dev(int argc, char **argv)

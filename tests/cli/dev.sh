@@ -53,6 +53,9 @@ pids+=("${ps[@]}")
 sleep 0.5
 kill -0 "$dev" 2>/dev/null || fail "dev did not stay in the foreground"
 grep -q "LEDGER_NODES=127.0.0.1:" "$dir/out" || fail "no how-to-talk-to-it lines"
+m=$(sed -n 's/^  node 1  .* metrics \(127.0.0.1:[0-9]*\).*/\1/p' "$dir/out")
+python3 -c "import urllib.request,sys; b=urllib.request.urlopen('http://$m/metrics',timeout=5).read()
+sys.exit(0 if b'ledger_applied_index' in b else 1)" || fail "node 1 serves no /metrics at $m"
 kill -INT "$dev"
 for _ in $(seq 1 200); do kill -0 "$dev" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$dev" 2>/dev/null && fail "dev still running 20 s after SIGINT"
