@@ -91,7 +91,8 @@ def main():
 
     c = pod["containers"][0]
     ports = {p["name"]: p for p in c["ports"]}
-    check(set(ports) == {"client", "raft", "gossip"}, f"container ports {sorted(ports)}")
+    check(set(ports) == {"client", "raft", "gossip", "metrics"},
+          f"container ports {sorted(ports)}")
     check(ports["gossip"]["protocol"] == "UDP", "gossip is UDP")
     for d in svcs.values():
         for sp in d["spec"]["ports"]:
@@ -106,6 +107,13 @@ def main():
               "the client Service exposes the client port only")
 
     env = {e["name"]: e.get("value") for e in c["env"]}
+    check(env.get("LEDGER_METRICS", "").endswith(f":{ports['metrics']['containerPort']}"),
+          "LEDGER_METRICS listens on the metrics container port")
+    ann = s["template"]["metadata"].get("annotations", {})
+    check(ann.get("prometheus.io/port") == str(ports["metrics"]["containerPort"]),
+          "prometheus.io/port annotation == metrics port")
+    check(env.get("LEDGER_VOTERS") == env.get("LEDGER_INITIAL_VOTERS"),
+          "the target voter count (LEDGER_VOTERS) equals the bootstrap voters")
     for name in ("client", "raft", "gossip"):
         var = f"LEDGER_{name.upper()}_PORT"
         check(env.get(var) == str(ports[name]["containerPort"]), f"{var} == container port")
