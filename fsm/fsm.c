@@ -70,6 +70,19 @@ static void fail(struct lg_fsm *f, int code, const char *what)
                      f->journal != NULL ? lg_journal_errmsg(f->journal) : "");
 }
 
+/* Add the leaf of the record just journaled to the Merkle tree. A failure is a write
+ * error of this node's disk: fatal like the journal's. */
+static int tree_append(struct lg_fsm *f, const void *body, uint32_t len)
+{
+    int rc = lg_merkle_append(f->merkle, body, len);
+    if (rc != LG_OK) {
+        f->failed = true;
+        f->fail_code = rc;
+        lg_errmsg_printf(f->errmsg, rc, "merkle append: %s", lg_merkle_errmsg(f->merkle));
+    }
+    return rc;
+}
+
 static uint64_t journal_last(const struct lg_fsm *f)
 {
     return lg_journal_last_seq(f->journal);
@@ -281,6 +294,10 @@ static int commit(struct lg_fsm *f, struct lg_record *rec, const uint8_t *digest
         return rc;
     }
     LG_ASSERT(seq == rec->seq);
+    rc = tree_append(f, f->enc.data, (uint32_t)f->enc.len);
+    if (rc != LG_OK) {
+        return rc;
+    }
     rc = mutate(f, rec, true, digest, hint);
     if (rc != LG_OK) {
         fail(f, rc, "applying a committed record");
@@ -809,6 +826,17 @@ struct lg_journal *lg_fsm_journal(struct lg_fsm *f)
     return f->journal;
 }
 
+int lg_fsm_merkle(struct lg_fsm *f, struct lg_merkle **out)
+{
+    LG_PRE(f != NULL && out != NULL);
+    *out = f->merkle;
+    LG_ASSERT(lg_merkle_size(f->merkle) == journal_last(f));
+    if (f->failed) {
+        return LG_ESHUTDOWN;
+    }
+    return lg_fsm_journal_gap(f) > 0 ? LG_EUNAVAIL : LG_OK;
+}
+
 /* ---- replay ---- */
 
 /* Walk the journal: records <= state_from_seq - 1 only feed the indexes (the state
@@ -1104,6 +1132,12 @@ int lg_fsm_snapshot(struct lg_fsm *f, struct lg_buf *out)
         fail(f, rc, "journal sync before snapshot");
         return rc;
     }
+    /* After the journal: the tree file must never claim records the journal may lose. */
+    rc = lg_merkle_sync(f->merkle);
+    if (rc != LG_OK) {
+        fail(f, rc, "merkle sync before snapshot");
+        return rc;
+    }
     return lg_fsm_snap_encode(&f->st, out, true);
 }
 
@@ -1233,6 +1267,10 @@ int lg_fsm_gap_append(struct lg_fsm *f, const void *body, uint32_t len)
         fail(f, rc, "journal append (gap)");
         return rc;
     }
+    rc = tree_append(f, body, len);
+    if (rc != LG_OK) {
+        return rc;
+    }
     rc = mutate(f, &rec, false, NULL, NULL);
     if (rc == LG_OK && seq == f->st.last_seq &&
         memcmp(hash, f->st.last_hash, LG_HASH_BYTES) != 0) {
@@ -1248,6 +1286,7 @@ int lg_fsm_gap_append(struct lg_fsm *f, const void *body, uint32_t len)
 
 static void fsm_free(struct lg_fsm *f)
 {
+    lg_merkle_close(f->merkle); /* borrows the journal: closed first */
     lg_journal_close(f->journal);
     lg_fsm_state_free(&f->st);
     free(f->journal_dir);
@@ -1420,6 +1459,16 @@ int lg_fsm_open(struct lg_fsm **out, const struct lg_fsm_options *opts, char *er
         fsm_free(f);
         return lg_errmsg_wrap(errmsg, rc, "journal %s", opts->journal_dir);
     }
+    /* The tree lives beside the journal (a hidden file the journal ignores) and is
+     * reconciled with it here: extended, cut or rebuilt to exactly the journal's records. */
+    struct lg_merkle_source src;
+    lg_merkle_source_journal(&src, f->journal);
+    rc = lg_merkle_open(&f->merkle, opts->journal_dir, &src, journal_last(f), errmsg);
+    if (rc != LG_OK) {
+        f->merkle = NULL;
+        fsm_free(f);
+        return lg_errmsg_wrap(errmsg, rc, "merkle tree beside %s", opts->journal_dir);
+    }
     rc = load(f);
     if (rc != LG_OK) {
         lg_errmsg_printf(errmsg, rc, "%s", f->errmsg);
@@ -1438,12 +1487,20 @@ int lg_fsm_close(struct lg_fsm *f)
     int rc = LG_OK;
     if (!f->failed) {
         rc = lg_journal_sync(f->journal);
+        if (rc == LG_OK) {
+            rc = lg_merkle_sync(f->merkle);
+        }
         if (rc == LG_OK && lg_fsm_journal_gap(f) == 0) {
             rc = lg_fsm_checkpoint(f);
         }
     }
+    int rc3 = lg_merkle_close(f->merkle);
+    f->merkle = NULL;
     int rc2 = lg_journal_close(f->journal);
     f->journal = NULL;
+    if (rc2 == LG_OK) {
+        rc2 = rc3;
+    }
     fsm_free(f);
     return rc != LG_OK ? rc : rc2;
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "fsm.h"
+#include "merkle.h"
 
 #define FSM_NONE UINT32_MAX
 
@@ -190,6 +191,7 @@ struct fsm_pair {
 struct lg_fsm {
     struct fsm_state st;
     struct lg_journal *journal;
+    struct lg_merkle *merkle; /* the RFC 9162 tree over the journal, one leaf per record */
     char *journal_dir;
     char *state_dir;
     uint64_t checkpoint_every;

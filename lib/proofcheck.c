@@ -12,6 +12,38 @@
 
 #define PC_HASH LG_PROOFCHECK_HASH_BYTES
 
+/* One SHA-256 context per verification: fetched once, reused for every hash of a path. */
+struct pc_sha {
+    EVP_MD *md;
+    EVP_MD_CTX *ctx;
+};
+
+static void pc_sha_init(struct pc_sha *h)
+{
+    h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    h->ctx = EVP_MD_CTX_new();
+    LG_ASSERT(h->md != NULL);
+    LG_ASSERT(h->ctx != NULL);
+}
+
+static void pc_sha_free(struct pc_sha *h)
+{
+    EVP_MD_CTX_free(h->ctx);
+    EVP_MD_free(h->md);
+}
+
+static void pc_sha(struct pc_sha *h, const void *a, size_t alen, const void *b, size_t blen,
+                   const void *c, size_t clen, uint8_t out[PC_HASH])
+{
+    unsigned int n = 0;
+    int ok = EVP_DigestInit_ex2(h->ctx, h->md, NULL) == 1 &&
+             (alen == 0 || EVP_DigestUpdate(h->ctx, a, alen) == 1) &&
+             (blen == 0 || EVP_DigestUpdate(h->ctx, b, blen) == 1) &&
+             (clen == 0 || EVP_DigestUpdate(h->ctx, c, clen) == 1) &&
+             EVP_DigestFinal_ex(h->ctx, out, &n) == 1;
+    LG_ASSERT(ok && n == PC_HASH);
+}
+
 static void sha256_parts(const void *a, size_t alen, const void *b, size_t blen,
                          const void *c, size_t clen, uint8_t out[PC_HASH])
 {
@@ -41,15 +73,15 @@ void lg_proofcheck_empty_root(uint8_t out[PC_HASH])
 }
 
 /* HASH(0x01 || left || right) */
-static void interior(const uint8_t left[PC_HASH], const uint8_t right[PC_HASH],
-                     uint8_t out[PC_HASH])
+static void interior(struct pc_sha *h, const uint8_t left[PC_HASH],
+                     const uint8_t right[PC_HASH], uint8_t out[PC_HASH])
 {
     static const uint8_t one = 0x01;
     uint8_t l[PC_HASH];
     uint8_t r[PC_HASH];
     memcpy(l, left, PC_HASH); /* out may alias either input */
     memcpy(r, right, PC_HASH);
-    sha256_parts(&one, 1, l, PC_HASH, r, PC_HASH, out);
+    pc_sha(h, &one, 1, l, PC_HASH, r, PC_HASH, out);
 }
 
 static bool lsb(uint64_t x)
@@ -73,17 +105,21 @@ int lg_proofcheck_inclusion(uint64_t leaf_index, uint64_t tree_size,
     uint64_t sn = tree_size - 1u;
     uint8_t r[PC_HASH];
     memcpy(r, leaf_hash, PC_HASH);
+    struct pc_sha h;
+    pc_sha_init(&h);
+    bool failed = false;
     /* 4. For each value p in the inclusion_path array: */
     for (size_t i = 0; i < path_len; i++) {
         const uint8_t *p = path + i * PC_HASH;
         /* a. If sn is 0, then stop the iteration and fail the proof verification. */
         if (sn == 0) {
-            return LG_ECORRUPT;
+            failed = true;
+            break;
         }
         /* b. If LSB(fn) is set, or if fn is equal to sn, then: */
         if (lsb(fn) || fn == sn) {
             /* i. Set r to HASH(0x01 || p || r). */
-            interior(p, r, r);
+            interior(&h, p, r, r);
             /* ii. If LSB(fn) is not set, then right-shift both fn and sn equally until
              *     either LSB(fn) is set or fn is 0. */
             while (!lsb(fn) && fn != 0) {
@@ -92,15 +128,16 @@ int lg_proofcheck_inclusion(uint64_t leaf_index, uint64_t tree_size,
             }
         } else {
             /* Otherwise: set r to HASH(0x01 || r || p). */
-            interior(r, p, r);
+            interior(&h, r, p, r);
         }
         /* c. Finally, right-shift both fn and sn one time. */
         fn >>= 1;
         sn >>= 1;
     }
+    pc_sha_free(&h);
     /* 5. Compare sn to 0. Compare r against the root_hash. If sn is equal to 0 and r and
      *    the root_hash are equal, then the log has proven the inclusion of hash. */
-    if (sn != 0 || memcmp(r, root, PC_HASH) != 0) {
+    if (failed || sn != 0 || memcmp(r, root, PC_HASH) != 0) {
         return LG_ECORRUPT;
     }
     return LG_OK;
@@ -148,18 +185,22 @@ int lg_proofcheck_consistency(uint64_t size1, uint64_t size2, const uint8_t root
     const uint8_t *c0 = prepend ? root1 : path;
     memcpy(fr, c0, PC_HASH);
     memcpy(sr, c0, PC_HASH);
+    struct pc_sha h;
+    pc_sha_init(&h);
+    bool failed = false;
     /* 6. For each subsequent value c in the consistency_path array: */
     for (size_t i = 1; i < total; i++) {
         const uint8_t *c = path + (prepend ? i - 1u : i) * PC_HASH;
         /* a. If sn is 0, then stop the iteration and fail the proof verification. */
         if (sn == 0) {
-            return LG_ECORRUPT;
+            failed = true;
+            break;
         }
         /* b. If LSB(fn) is set, or if fn is equal to sn, then: */
         if (lsb(fn) || fn == sn) {
             /* i. Set fr to HASH(0x01 || c || fr). Set sr to HASH(0x01 || c || sr). */
-            interior(c, fr, fr);
-            interior(c, sr, sr);
+            interior(&h, c, fr, fr);
+            interior(&h, c, sr, sr);
             /* ii. If LSB(fn) is not set, then right-shift both fn and sn equally until
              *     either LSB(fn) is set or fn is 0. */
             while (!lsb(fn) && fn != 0) {
@@ -168,7 +209,7 @@ int lg_proofcheck_consistency(uint64_t size1, uint64_t size2, const uint8_t root
             }
         } else {
             /* Otherwise: set sr to HASH(0x01 || sr || c). */
-            interior(sr, c, sr);
+            interior(&h, sr, c, sr);
         }
         /* c. Finally, right-shift both fn and sn one time. */
         fn >>= 1;
@@ -177,7 +218,9 @@ int lg_proofcheck_consistency(uint64_t size1, uint64_t size2, const uint8_t root
     /* 7. After completing iterating through the consistency_path array as described
      *    above, verify that the fr calculated is equal to the first_hash supplied, that the
      *    sr calculated is equal to the second_hash supplied, and that sn is 0. */
-    if (memcmp(fr, root1, PC_HASH) != 0 || memcmp(sr, root2, PC_HASH) != 0 || sn != 0) {
+    pc_sha_free(&h);
+    if (failed || memcmp(fr, root1, PC_HASH) != 0 || memcmp(sr, root2, PC_HASH) != 0 ||
+        sn != 0) {
         return LG_ECORRUPT;
     }
     return LG_OK;
