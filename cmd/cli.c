@@ -273,10 +273,20 @@ static int parse_flag(struct lg_cmd_cli *c, const char *f, const char *v)
         }
     } else if ((fl & LG_CMD_CLI_F_READ) && strcmp(f, "--after-index") == 0) {
         rc = parse_u64_flag(c, f, v, 1, UINT64_MAX, &c->after_index);
-    } else if ((fl & LG_CMD_CLI_F_SEND) && strcmp(f, "--from") == 0) {
+    } else if ((fl & (LG_CMD_CLI_F_SEND | LG_CMD_CLI_F_VERIFY)) && strcmp(f, "--from") == 0) {
         c->from = v;
-    } else if ((fl & LG_CMD_CLI_F_SEND) && strcmp(f, "--to") == 0) {
+    } else if ((fl & (LG_CMD_CLI_F_SEND | LG_CMD_CLI_F_VERIFY)) && strcmp(f, "--to") == 0) {
         c->to = v;
+    } else if ((fl & LG_CMD_CLI_F_DIGEST) && strcmp(f, "--tree-size") == 0) {
+        rc = parse_u64_flag(c, f, v, 0, UINT64_MAX, &c->tree_size);
+        c->has_tree_size = true;
+    } else if ((fl & LG_CMD_CLI_F_DIGEST) && strcmp(f, "--save") == 0) {
+        c->save = v;
+    } else if ((fl & LG_CMD_CLI_F_VERIFY) && strcmp(f, "--tx") == 0) {
+        rc = parse_u64_flag(c, f, v, 0, UINT64_MAX, &c->tx_id);
+        c->has_tx = true;
+    } else if ((fl & LG_CMD_CLI_F_VERIFY) && strcmp(f, "--digest") == 0) {
+        c->digest = v;
     } else if ((fl & LG_CMD_CLI_F_SEND) && strcmp(f, "--amount") == 0) {
         c->amount = v;
     } else if ((fl & (LG_CMD_CLI_F_SEND | LG_CMD_CLI_F_ASSET)) && strcmp(f, "--asset") == 0) {
@@ -319,8 +329,12 @@ static bool flag_known(const struct lg_cmd_cli *c, const char *f)
         {"--ledger", LG_CMD_CLI_F_LEDGER | LG_CMD_CLI_F_LEDGER_OPT},
         {"--consistency", LG_CMD_CLI_F_READ},
         {"--after-index", LG_CMD_CLI_F_READ},
-        {"--from", LG_CMD_CLI_F_SEND},
-        {"--to", LG_CMD_CLI_F_SEND},
+        {"--from", LG_CMD_CLI_F_SEND | LG_CMD_CLI_F_VERIFY},
+        {"--to", LG_CMD_CLI_F_SEND | LG_CMD_CLI_F_VERIFY},
+        {"--tree-size", LG_CMD_CLI_F_DIGEST},
+        {"--save", LG_CMD_CLI_F_DIGEST},
+        {"--tx", LG_CMD_CLI_F_VERIFY},
+        {"--digest", LG_CMD_CLI_F_VERIFY},
         {"--amount", LG_CMD_CLI_F_SEND},
         {"--asset", LG_CMD_CLI_F_SEND | LG_CMD_CLI_F_ASSET},
         {"--meta", LG_CMD_CLI_F_SEND},

@@ -52,6 +52,8 @@ enum lg_cmd_cli_flag {
                                      * --all */
     LG_CMD_CLI_F_ASSET = 1u << 6,   /* --asset A (balance) */
     LG_CMD_CLI_F_LEDGER_OPT = 1u << 7, /* --ledger L, not required (submit) */
+    LG_CMD_CLI_F_DIGEST = 1u << 8,  /* --tree-size N, --save FILE (digest) */
+    LG_CMD_CLI_F_VERIFY = 1u << 9,  /* --tx ID, --digest FILE, --from FILE, --to FILE */
 };
 
 /* The JSON output under construction. */
@@ -108,6 +110,12 @@ struct lg_cmd_cli {
     bool desc;
     bool all;
     uint32_t limit;
+    bool has_tree_size;   /* --tree-size */
+    uint64_t tree_size;
+    const char *save;     /* --save FILE */
+    bool has_tx;          /* --tx */
+    uint64_t tx_id;
+    const char *digest;   /* --digest FILE (verify --tx); --from/--to FILE use from/to */
     const char *args[LG_CMD_CLI_ARGS_MAX];
     unsigned n_args;
     /* Run state. */

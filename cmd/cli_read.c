@@ -1,4 +1,4 @@
-/* cli_read: the reading subcommands: tx, txs, balance, account, status, members, digest
+/* cli_read: the reading subcommands: tx, txs, balance, account, status, members
  * (docs/cli.md). Each builds one request (txs --all: one per page), calls it through the
  * cluster client, and prints a table or one JSON document. */
 #include <stdio.h>
@@ -64,13 +64,6 @@ static const char members_usage[] =
     "(voter, standby, spare; none when only gossip knows the node), gossip state (alive,\n"
     "suspect, dead, left; - when gossip does not know it) and incarnation, which member\n"
     "leads, Raft and client addresses.\n";
-
-static const char digest_usage[] =
-    "usage: ledger-node digest [flags]\n"
-    "\n"
-    "The signed digest of the journal: tree size, Merkle root, timestamp, signer.\n"
-    "(Not served yet by the nodes: they answer unavailable, exit 4.)\n"
-    "\n";
 
 /* Decimal text of n into out (24 bytes). */
 static const char *u64_text(uint64_t n, char out[24])
@@ -505,6 +498,35 @@ static int status_of(const struct lg_cmd_cli *c, const char *address, struct lg_
     return rc;
 }
 
+/* status --json: the node's public key (null when it has none) and, when it audits, the
+ * cross-replica audit's counters (issue 8). */
+static void status_json_verifiable(struct lg_cmd_cli *c, const struct lg_proto_status *s)
+{
+    char key[2u * LG_PROTO_KEY_BYTES_MAX + 1u];
+    lg_cmd_jw_key(&c->jw, "public_key");
+    if (s->public_key.len == 0) {
+        lg_cmd_jw_str_or_null(&c->jw, s->public_key);
+    } else {
+        lg_cmd_hex((const unsigned char *)s->public_key.ptr, s->public_key.len, key);
+        lg_cmd_jw_cstr(&c->jw, key);
+    }
+    if (!s->has_audit) {
+        return;
+    }
+    const char *names[] = {"interval_ms", "checks", "mismatches", "errors",
+                           "last_mismatch_peer", "last_mismatch_size"};
+    const uint64_t values[] = {s->audit.interval_ms, s->audit.checks, s->audit.mismatches,
+                               s->audit.errors, s->audit.last_mismatch_peer,
+                               s->audit.last_mismatch_size};
+    lg_cmd_jw_key(&c->jw, "audit");
+    lg_cmd_jw_open(&c->jw, '{');
+    for (unsigned k = 0; k < 6; k++) {
+        lg_cmd_jw_key(&c->jw, names[k]);
+        lg_cmd_jw_u64(&c->jw, values[k]);
+    }
+    lg_cmd_jw_close(&c->jw, '}');
+}
+
 int lg_cmd_status(int argc, char **argv)
 {
     struct lg_cmd_cli c;
@@ -575,6 +597,7 @@ int lg_cmd_status(int argc, char **argv)
                     }
                     lg_cmd_jw_close(&c.jw, '}');
                 }
+                status_json_verifiable(&c, &s);
             }
             lg_cmd_jw_close(&c.jw, '}');
             continue;
@@ -607,6 +630,13 @@ int lg_cmd_status(int argc, char **argv)
                              hash,
                              gossip};
         lg_cmd_table_row(&t, row);
+        if (s.has_audit && s.audit.mismatches > 0) {
+            fprintf(stderr, "ledger-node: status: %s: AUDIT: %llu Merkle root mismatches with "
+                    "peers (last: node %llu at tree size %llu): see its log, event "
+                    "audit_mismatch\n", c.nodes[i], (unsigned long long)s.audit.mismatches,
+                    (unsigned long long)s.audit.last_mismatch_peer,
+                    (unsigned long long)s.audit.last_mismatch_size);
+        }
     }
     if (c.json) {
         lg_cmd_jw_close(&c.jw, ']');
@@ -701,65 +731,6 @@ int lg_cmd_members(int argc, char **argv)
             goto out;
         }
         printf("(as known by %s)\n", lg_client_current(c.client));
-    }
-    rc = lg_cmd_cli_finish(&c);
-out:
-    lg_cmd_cli_close(&c);
-    return rc;
-}
-
-/* ---- digest ---- */
-
-int lg_cmd_digest(int argc, char **argv)
-{
-    struct lg_cmd_cli c;
-    int rc = lg_cmd_cli_parse(&c, "digest", digest_usage, LG_CMD_CLI_F_READ, 0, 0, argc, argv);
-    if (rc >= 0) {
-        goto out;
-    }
-    struct lg_proto_request req;
-    memset(&req, 0, sizeof req);
-    req.op = LG_PROTO_OP_DIGEST;
-    lg_cmd_cli_read_options(&c, &req);
-    if (c.attempts == 0) {
-        c.attempts = 3; /* a node without digests answers unavailable: do not wait long */
-    }
-    struct lg_proto_response resp;
-    rc = lg_cmd_cli_call(&c, &req, &resp, NULL);
-    if (rc >= 0) {
-        goto out;
-    }
-    const struct lg_proto_digest *d = &resp.u.digest;
-    char root[HEX_BYTES];
-    lg_cmd_hex(d->root, LG_PROTO_HASH_BYTES, root);
-    if (c.json) {
-        lg_cmd_jw_open(&c.jw, '{');
-        lg_cmd_jw_key(&c.jw, "tree_size");
-        lg_cmd_jw_u64(&c.jw, d->tree_size);
-        lg_cmd_jw_key(&c.jw, "root");
-        lg_cmd_jw_cstr(&c.jw, root);
-        lg_cmd_jw_key(&c.jw, "timestamp");
-        lg_cmd_jw_u64(&c.jw, d->timestamp_us);
-        lg_cmd_jw_key(&c.jw, "node_id");
-        lg_cmd_jw_u64(&c.jw, d->node_id);
-        char *key = lg_arena_alloc(&c.arena, 2u * d->public_key.len + 1u);
-        char *sig = lg_arena_alloc(&c.arena, 2u * d->signature.len + 1u);
-        if (key == NULL || sig == NULL) {
-            rc = lg_cmd_cli_error(&c, LG_CMD_EXIT_FAILED, "internal", "out of memory");
-            goto out;
-        }
-        lg_cmd_hex((const unsigned char *)d->public_key.ptr, d->public_key.len, key);
-        lg_cmd_hex((const unsigned char *)d->signature.ptr, d->signature.len, sig);
-        lg_cmd_jw_key(&c.jw, "public_key");
-        lg_cmd_jw_cstr(&c.jw, key);
-        lg_cmd_jw_key(&c.jw, "signature");
-        lg_cmd_jw_cstr(&c.jw, sig);
-        lg_cmd_jw_close(&c.jw, '}');
-    } else {
-        char ts[32];
-        lg_cmd_cli_time(d->timestamp_us, ts);
-        printf("tree_size  %llu\nroot       %s\ntimestamp  %s\nnode       %llu\n",
-               (unsigned long long)d->tree_size, root, ts, (unsigned long long)d->node_id);
     }
     rc = lg_cmd_cli_finish(&c);
 out:

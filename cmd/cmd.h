@@ -3,6 +3,8 @@
 #ifndef LG_CMD_H
 #define LG_CMD_H
 
+#include <stdbool.h>
+
 /* Exit codes, documented in docs/cli.md. */
 #define LG_CMD_EXIT_OK 0
 #define LG_CMD_EXIT_FAILED 1   /* the command ran and found a problem (e.g. corruption) */
@@ -27,6 +29,11 @@ int lg_cmd_account(int argc, char **argv);
 int lg_cmd_status(int argc, char **argv);
 int lg_cmd_members(int argc, char **argv);
 int lg_cmd_digest(int argc, char **argv);
+
+/* verify's online modes (cmd/verify_proof.c): --tx ID --digest FILE, --from FILE --to FILE.
+ * lg_cmd_verify hands argv over when lg_cmd_verify_is_online says one of them is given. */
+bool lg_cmd_verify_is_online(int argc, char **argv);
+int lg_cmd_verify_online(int argc, char **argv);
 
 /* Print "ledger-node: <msg>\n" to stderr; returns code. */
 int lg_cmd_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -13,7 +13,11 @@ static const char verify_usage[] =
     "\n"
     "Checks the journal in DIR/journal (a node's data directory) or DIR itself when it\n"
     "holds journal segments: every CRC and the whole SHA-256 chain. Prints the record\n"
-    "count and chain head; on damage prints the first bad seq, file and offset and exits 1.\n";
+    "count and chain head; on damage prints the first bad seq, file and offset and exits 1.\n"
+    "\n"
+    "Proofs from a running cluster against digests saved earlier (`verify --tx 1 --help`):\n"
+    "       ledger-node verify --tx ID [--ledger L] --digest FILE\n"
+    "       ledger-node verify --from FILE --to FILE\n";
 
 static void verify_progress(void *arg, uint64_t seq_done, uint64_t seq_last)
 {
@@ -40,6 +44,9 @@ static int verify_open(const char *data, struct lg_journal **j, char *errmsg,
 
 int lg_cmd_verify(int argc, char **argv)
 {
+    if (lg_cmd_verify_is_online(argc, argv)) {
+        return lg_cmd_verify_online(argc, argv); /* proofs from a cluster: verify_proof.c */
+    }
     const char *data = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
