@@ -3,7 +3,8 @@
 # survives its own restart with the same chain head, and `ledger-node verify` accepts the
 # result and rejects any damaged byte without modifying the data. Method: run the demo in
 # a temporary directory, check what it prints, verify, then flip one bit in the middle of
-# the journal and expect exit 1 naming the bad seq, with the file left byte-identical.
+# the journal and expect exit 1 naming the bad seq, with the file left byte-identical; the
+# same for a bit of the Merkle tree file beside the journal.
 set -u
 bin=${1:?usage: demo_verify.sh path/to/ledger-node}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/lgt-cli-XXXXXX")
@@ -23,6 +24,25 @@ after=$(grep '^restarted' <<<"$out" | sed 's/.*chain head //')
 v=$("$bin" verify --data "$dir/d") || fail "verify of a good journal exited $?"
 grep -q "journal ok" <<<"$v" || fail "verify did not say ok: $v"
 grep -q "$before" <<<"$v" || fail "verify's chain head differs from the demo's"
+grep -q "merkle tree ok" <<<"$v" || fail "verify did not check the merkle tree: $v"
+
+# A flipped bit in the tree file beside the journal: exit 1 naming seq and offset; the file
+# is left as it was. Then without the file: history is intact, exit 0.
+tree="$dir/d/journal/.merkle"
+cp "$tree" "$dir/tree.bak"
+python3 - "$tree" <<'PY' || fail "cannot damage the tree file"
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(64 + 32 * 10 + 5); b = f.read(1); f.seek(64 + 32 * 10 + 5); f.write(bytes([b[0] ^ 1]))
+PY
+tsum=$(sha256sum "$tree" | cut -d' ' -f1)
+v=$("$bin" verify --data "$dir/d" 2>&1); rc=$?
+[ $rc -eq 1 ] || fail "verify of a damaged tree exited $rc, want 1: $v"
+grep -q "MERKLE TREE CORRUPT at seq .* offset 384" <<<"$v" || fail "bad tree hash not named: $v"
+[ "$(sha256sum "$tree" | cut -d' ' -f1)" = "$tsum" ] || fail "verify modified the tree file"
+rm "$tree"
+v=$("$bin" verify --data "$dir/d" 2>&1) || fail "verify without a tree file exited $?: $v"
+cp "$dir/tree.bak" "$tree"
 
 "$bin" verify 2>/dev/null; [ $? -eq 2 ] || fail "verify without --data must exit 2"
 "$bin" no-such-command 2>/dev/null; [ $? -eq 2 ] || fail "unknown command must exit 2"
