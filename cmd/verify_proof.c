@@ -221,9 +221,10 @@ static int digest_check(struct lg_cmd_cli *c, const char *what, const struct lg_
     if (rc == LG_ENOMEM) {
         return lg_cmd_cli_error(c, LG_CMD_EXIT_FAILED, "internal", "%s: out of memory", what);
     }
-    return lg_cmd_cli_error(c, LG_CMD_EXIT_FAILED, NOT_PROVEN, "%s: the Ed25519 signature does not verify over "
-                            "tree_size %llu, root, timestamp and node_id %llu under its "
-                            "public_key: the digest was changed, or not signed by that key",
+    return lg_cmd_cli_error(c, LG_CMD_EXIT_FAILED, NOT_PROVEN,
+                            "%s: the Ed25519 signature does not verify over tree_size %llu, "
+                            "root, timestamp and node_id %llu under its public_key: the "
+                            "digest was changed, or not signed by that key",
                             what, (unsigned long long)d->tree_size,
                             (unsigned long long)d->node_id);
 }
