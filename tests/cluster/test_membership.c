@@ -3,9 +3,9 @@
  *
  * Goal: a node started with only --join (no --initial-cluster, empty data directory) is
  * added by the leader and becomes a standby (a 3-voter cluster at its target of 3 voters
- * keeps it a standby); when a voter is SIGKILLed, once gossip has reported it dead for
- * longer than --dead-voter-grace-ms the standby is promoted to voter and the dead voter is
- * removed from the configuration; writes keep succeeding through every phase, every
+ * keeps it a standby); when a voter (a follower, or the leader) is SIGKILLed, once gossip
+ * has reported it dead for longer than --dead-voter-grace-ms the standby is promoted to
+ * voter and the dead voter is removed from the configuration; writes keep succeeding through every phase, every
  * acknowledged write is present exactly once on every running node at the end, and the
  * replicas (the joiner included) hold the same chain head.
  * Method: 3 nodes with --voters 3 and --dead-voter-grace-ms 2000 plus a joiner
@@ -196,8 +196,9 @@ static void phase_writes(struct lgt_cluster *c, struct writer *w, unsigned p)
               w->failure);
 }
 
-Test(membership, joiner_becomes_standby_then_replaces_a_dead_voter, .fini = lgt_cluster_fini,
-     .timeout = 240)
+/* The whole scenario; the SIGKILLed voter is a follower, or the leader (then a new leader,
+ * elected by the two voters left, does the replacement from its own gossip view). */
+static void replace_dead_voter(bool kill_leader)
 {
     struct lgt_cluster_options o = {.n_nodes = 3, .voters = 3, .dead_voter_grace_ms = GRACE_MS};
     struct lgt_cluster *c = lgt_cluster_new(&o);
@@ -237,12 +238,16 @@ Test(membership, joiner_becomes_standby_then_replaces_a_dead_voter, .fini = lgt_
     LGT_CHECK(c, st.role == LG_PROTO_ROLE_STANDBY, "the joiner's own status role %d", st.role);
     phase_writes(c, &w, 1);
 
-    /* Phase 2: a follower is SIGKILLed; past the grace period the standby replaces it. */
+    /* Phase 2: a voter is SIGKILLed; past the grace period the standby replaces it. */
     atomic_store(&w.phase, 2u);
-    unsigned victim = (leader + 1u) % 3u;
+    unsigned victim = kill_leader ? leader : (leader + 1u) % 3u;
     uint64_t victim_id = c->nodes[victim].id;
     lgt_node_kill(c, victim);
     uint64_t killed_at = lgt_now_ms();
+    if (kill_leader) {
+        leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+        LGT_CHECK(c, leader != victim && leader != j, "new leader %u", leader + 1u);
+    }
     wait_role(c, leader, jid, "voter", REPLACED_TIMEOUT_MS);
     uint64_t voter_ms = lgt_now_ms() - killed_at;
     phase_writes(c, &w, 2);
@@ -259,10 +264,11 @@ Test(membership, joiner_becomes_standby_then_replaces_a_dead_voter, .fini = lgt_
     pthread_join(w.thread, NULL);
     LGT_CHECK(c, w.failure[0] == '\0', "writer: %s", w.failure);
     fprintf(stderr,
-            "membership: standby after %llu ms; after the kill: voter after %llu ms, dead voter "
+            "membership (%s killed): standby after %llu ms; after the kill: voter after %llu ms, dead voter "
             "removed after %llu ms (grace %u ms); %zu writes acknowledged (%u/%u/%u/%u by "
             "phase), %zu unknown\n",
-            (unsigned long long)standby_ms, (unsigned long long)voter_ms,
+            kill_leader ? "leader" : "follower", (unsigned long long)standby_ms,
+            (unsigned long long)voter_ms,
             (unsigned long long)removed_ms, GRACE_MS, w.n_acked, atomic_load(&w.acked_in[0]),
             atomic_load(&w.acked_in[1]), atomic_load(&w.acked_in[2]),
             atomic_load(&w.acked_in[3]), w.n_unknown);
@@ -280,4 +286,15 @@ Test(membership, joiner_becomes_standby_then_replaces_a_dead_voter, .fini = lgt_
     free(w.acked);
     free(w.unknown);
     lgt_cluster_pass(c);
+}
+
+Test(membership, joiner_becomes_standby_then_replaces_a_dead_voter, .fini = lgt_cluster_fini,
+     .timeout = 240)
+{
+    replace_dead_voter(false);
+}
+
+Test(membership, joiner_replaces_a_dead_leader, .fini = lgt_cluster_fini, .timeout = 240)
+{
+    replace_dead_voter(true);
 }
