@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "cmd.h"
 #include "metrics_http.h"
+#include "audit.h"
 #include "server.h"
 
 #define JOIN_MAX 16u
@@ -59,6 +60,8 @@ static const char serve_usage[] =
     "                                replaced by a caught-up standby, then removed (default\n"
     "                                30000)\n"
     "  --log-level LEVEL             debug, info (default), warn, error\n"
+    "  --audit-interval-ms N         cross-replica audit of Merkle roots, default 30000;\n"
+    "                                0: off (docs/verification.md)\n"
     "  --gossip-probe-interval-ms N  default 1000 (docs/discovery.md)\n"
     "  --gossip-probe-timeout-ms N   default 500 (below the probe interval)\n"
     "  --gossip-indirect-probes N    default 3 (1..8)\n"
@@ -86,6 +89,7 @@ struct serve_flags {
     const char *voters;
     const char *dead_voter_grace_ms;
     const char *log_level;
+    const char *audit_interval_ms;
     const char *gossip_probe_interval_ms;
     const char *gossip_probe_timeout_ms;
     const char *gossip_indirect_probes;
@@ -98,6 +102,8 @@ struct serve {
     struct lg_node *node;
     struct lg_server *server;
     struct lg_gossip *gossip;
+    struct lg_sign_key *key; /* issue 8: signs digests */
+    struct lg_audit *audit;
     uv_signal_t sigterm;
     uv_signal_t sigint;
     bool stopping;
@@ -132,6 +138,7 @@ static const struct flag_def flag_defs[] = {
     FLAG("--voters", "LEDGER_VOTERS", voters),
     FLAG("--dead-voter-grace-ms", "LEDGER_DEAD_VOTER_GRACE_MS", dead_voter_grace_ms),
     FLAG("--log-level", "LEDGER_LOG_LEVEL", log_level),
+    FLAG("--audit-interval-ms", "LEDGER_AUDIT_INTERVAL_MS", audit_interval_ms),
     FLAG("--gossip-probe-interval-ms", "LEDGER_GOSSIP_PROBE_INTERVAL_MS",
          gossip_probe_interval_ms),
     FLAG("--gossip-probe-timeout-ms", "LEDGER_GOSSIP_PROBE_TIMEOUT_MS",
@@ -389,7 +396,8 @@ static void node_stopped(struct lg_node *n, void *arg)
 static bool metrics_collect(void *arg, struct lg_buf *out)
 {
     struct serve *sv = arg;
-    return lg_metrics_node_page(sv->node, sv->server, sv->gossip, &sv->metrics, out);
+    return lg_metrics_node_page(sv->node, sv->server, sv->gossip, &sv->metrics, out) &&
+           lg_audit_metrics(sv->audit, out);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -401,6 +409,7 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     sv->stopping = true;
     lg_log(LG_LOG_INFO, "signal", "signal=%d action=graceful_stop", signum);
+    lg_audit_close(sv->audit);
     if (sv->metrics_http != NULL) {
         lg_metrics_http_close(sv->metrics_http);
         sv->metrics_http = NULL;
@@ -499,6 +508,12 @@ int lg_cmd_serve(int argc, char **argv)
                                (rc = read_key_file(f.key_file, key, &key_len)) != 0)) {
         return rc;
     }
+    uint64_t audit_ms = LG_AUDIT_INTERVAL_MS;
+    if (f.audit_interval_ms != NULL &&
+        (rc = parse_uint(f.audit_interval_ms, 0, 86400000, "--audit-interval-ms",
+                         &audit_ms)) != 0) {
+        return rc;
+    }
     int level = LG_LOG_INFO;
     if (f.log_level != NULL) {
         static const char *const levels[] = {"debug", "info", "warn", "error"};
@@ -558,6 +573,25 @@ int lg_cmd_serve(int argc, char **argv)
         return lg_cmd_fail(rc == LG_EINVAL ? LG_CMD_EXIT_USAGE : LG_CMD_EXIT_FAILED,
                            "serve: %s", errmsg);
     }
+    /* Issue 8: the node's signing key (<data>/node.key) and the cross-replica audit. */
+    struct lg_audit_config acfg = {(unsigned)audit_ms, 0};
+    rc = lg_audit_key_open(f.data, &sv.key, errmsg);
+    if (rc == LG_OK) {
+        rc = lg_audit_start(&sv.audit, &sv.loop, sv.node, &acfg, errmsg);
+    }
+    if (rc != LG_OK) {
+        uv_close((uv_handle_t *)&sv.sigterm, handle_closed);
+        uv_close((uv_handle_t *)&sv.sigint, handle_closed);
+        lg_audit_close(sv.audit);
+        lg_node_stop(sv.node, NULL, NULL);
+        uv_run(&sv.loop, UV_RUN_DEFAULT);
+        lg_audit_free(sv.audit);
+        lg_sign_key_close(sv.key);
+        lg_node_free(sv.node);
+        uv_loop_close(&sv.loop);
+        return lg_cmd_fail(rc == LG_EINVAL ? LG_CMD_EXIT_USAGE : LG_CMD_EXIT_FAILED,
+                           "serve: %s", errmsg);
+    }
     /* Gossip (DESIGN §9): membership events drive the node's Raft configuration. */
     struct lg_gossip_config gcfg;
     memset(&gcfg, 0, sizeof gcfg);
@@ -585,6 +619,9 @@ int lg_cmd_serve(int argc, char **argv)
     memset(&scfg, 0, sizeof scfg);
     scfg.bind = f.client;
     scfg.gossip = sv.gossip;
+    scfg.key = sv.key;
+    scfg.audit_stats = lg_audit_stats;
+    scfg.audit_arg = sv.audit;
     scfg.metrics = &sv.metrics;
     if (rc == LG_OK) {
         rc = lg_server_start(&sv.server, &sv.loop, sv.node, &scfg, errmsg);
@@ -600,9 +637,12 @@ int lg_cmd_serve(int argc, char **argv)
         if (sv.gossip != NULL) {
             lg_gossip_close(sv.gossip, false, gossip_closed, &sv);
         }
+        lg_audit_close(sv.audit);
         lg_node_stop(sv.node, NULL, NULL);
         uv_run(&sv.loop, UV_RUN_DEFAULT);
         lg_gossip_free(sv.gossip);
+        lg_audit_free(sv.audit);
+        lg_sign_key_close(sv.key);
         lg_node_free(sv.node);
         uv_loop_close(&sv.loop);
         return lg_cmd_fail(LG_CMD_EXIT_FAILED, "serve: %s", errmsg);
@@ -623,6 +663,8 @@ int lg_cmd_serve(int argc, char **argv)
     uv_run(&sv.loop, UV_RUN_DEFAULT);
     lg_server_free(sv.server);
     lg_gossip_free(sv.gossip);
+    lg_audit_free(sv.audit);
+    lg_sign_key_close(sv.key);
     lg_node_free(sv.node);
     int lrc = uv_loop_close(&sv.loop);
     lg_log(LG_LOG_INFO, "exit", "code=0 loop_close=%d", lrc);

@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../discovery/gossip.h"
@@ -59,6 +60,8 @@
 #include "../lib/buf.h"
 #include "../lib/err.h"
 #include "../lib/frame.h"
+#include "../lib/merkle.h"
+#include "../lib/sign.h"
 #include "../lib/journal.h"
 #include "../lib/limits.h"
 #include "../lib/log.h"
@@ -191,6 +194,10 @@ struct lg_server {
     uint64_t next_conn_id;
     struct lg_server_stats stats;
     struct lg_metrics *metrics; /* cfg->metrics: NULL counts nothing */
+    const struct lg_sign_key *key; /* signs digests; NULL: digest and proof unavailable */
+    uint8_t public_key[LG_SIGN_PUBLIC_KEY_BYTES];
+    lg_server_audit_fn audit_stats; /* NULL: status has no audit */
+    void *audit_arg;
 };
 
 struct conn {
@@ -1429,6 +1436,217 @@ static void serve_read_index(struct pending *p)
     pending_respond(p, &r);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Verifiable ledger (issue 8; docs/protocol.md): digest, proof, consistency. Served from
+ * the FSM's Merkle tree (lib/merkle.h) inside a read callback, at the request's
+ * consistency; digests are signed with the node's key (lib/sign.h). */
+
+LG_STATIC_ASSERT(LG_MERKLE_PROOF_MAX <= LG_PROTO_PATH_HASHES_MAX, "a proof fits the wire bound");
+LG_STATIC_ASSERT(LG_MERKLE_HASH_BYTES == LG_PROTO_HASH_BYTES, "one hash size");
+LG_STATIC_ASSERT(LG_SIGN_ROOT_BYTES == LG_PROTO_HASH_BYTES, "one hash size");
+
+#define GAP_MESSAGE                                                                        \
+    "this node is still fetching the journal records a snapshot skipped (catch-up), so "   \
+    "its tree is incomplete: retry, or ask another node"
+
+/* A signed digest's bytes, and the wire view of them (views into sd). */
+struct server_digest {
+    struct lg_sign_digest sd;
+    struct lg_proto_digest wire;
+};
+
+/* The tree of the first size records, signed now. LG_OK or a code with errmsg. */
+static int verifiable_digest(struct lg_server *s, struct lg_merkle *t, uint64_t size,
+                             struct server_digest *out, char *errmsg)
+{
+    LG_PRE(s->key != NULL);
+    memset(out, 0, sizeof *out);
+    out->sd.tree_size = size;
+    int rc = lg_merkle_root(t, size, out->sd.root);
+    if (rc != LG_OK) {
+        return lg_errmsg_printf(errmsg, rc, "digest: root at tree_size %llu: %s",
+                                (unsigned long long)size, lg_merkle_errmsg(t));
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    out->sd.timestamp_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    out->sd.node_id = lg_node_id(s->node);
+    rc = lg_sign_digest(s->key, &out->sd);
+    if (rc != LG_OK) {
+        return lg_errmsg_printf(errmsg, rc, "digest: signing failed: %s", lg_err_message(rc));
+    }
+    out->wire.tree_size = size;
+    memcpy(out->wire.root, out->sd.root, LG_PROTO_HASH_BYTES);
+    out->wire.timestamp_us = out->sd.timestamp_us;
+    out->wire.node_id = out->sd.node_id;
+    out->wire.public_key = (struct lg_str){(const char *)out->sd.public_key,
+                                           LG_SIGN_PUBLIC_KEY_BYTES};
+    out->wire.signature = (struct lg_str){(const char *)out->sd.signature,
+                                          LG_SIGN_SIGNATURE_BYTES};
+    return LG_OK;
+}
+
+/* The size a request names (has: given) checked against the tree: LG_OK with *size;
+ * LG_ERANGE (not_found) beyond the tree, which with the request's consistency means beyond
+ * what the cluster had committed; LG_EUNAVAIL beyond a tree a journal gap leaves short. */
+static int verifiable_size(struct lg_merkle *t, bool gap, bool has, uint64_t want,
+                           const char *field, uint64_t *size, char *errmsg)
+{
+    uint64_t have = lg_merkle_size(t);
+    if (!has && gap) {
+        return lg_errmsg_printf(errmsg, LG_EUNAVAIL, "%s: " GAP_MESSAGE, field);
+    }
+    if (!has) {
+        *size = have;
+        return LG_OK;
+    }
+    if (want > have && gap) {
+        return lg_errmsg_printf(errmsg, LG_EUNAVAIL, "%s: %llu: " GAP_MESSAGE, field,
+                                (unsigned long long)want);
+    }
+    if (want > have) {
+        return lg_errmsg_printf(errmsg, LG_ERANGE,
+                                "%s: %llu is beyond this node's tree (%llu records)", field,
+                                (unsigned long long)want, (unsigned long long)have);
+    }
+    *size = want;
+    return LG_OK;
+}
+
+/* proof: the record body (copied into a: the tree's own reads reuse the journal's view),
+ * its inclusion path into path, and the digest at that size into dg. */
+static int verifiable_proof(struct lg_server *s, struct lg_fsm *fsm, struct lg_merkle *t,
+                            bool gap, const struct lg_proto_proof_req *q, struct lg_arena *a,
+                            struct lg_proto_response *r, struct server_digest *dg,
+                            uint8_t (*path)[LG_MERKLE_HASH_BYTES], char *errmsg)
+{
+    uint64_t size = 0;
+    int rc = verifiable_size(t, gap, q->has_tree_size, q->tree_size, "tree_size", &size,
+                             errmsg);
+    if (rc != LG_OK) {
+        return rc;
+    }
+    if (q->seq > size) {
+        return lg_errmsg_printf(errmsg, LG_ERANGE, "seq: no record %llu in a tree of %llu "
+                                "records", (unsigned long long)q->seq,
+                                (unsigned long long)size);
+    }
+    struct lg_journal *j = lg_fsm_journal(fsm);
+    struct lg_journal_record rec;
+    rc = lg_journal_read(j, q->seq, &rec);
+    if (rc != LG_OK) {
+        return lg_errmsg_printf(errmsg, rc == LG_ERANGE ? LG_EIO : rc,
+                                "proof: journal record %llu: %s", (unsigned long long)q->seq,
+                                lg_journal_errmsg(j));
+    }
+    uint8_t *body = lg_arena_alloc(a, rec.body_len);
+    if (body == NULL) {
+        return lg_errmsg_printf(errmsg, LG_ENOMEM, "proof: out of memory");
+    }
+    memcpy(body, rec.body, rec.body_len);
+    size_t n = 0;
+    rc = lg_merkle_inclusion(t, q->seq - 1u, size, path, LG_MERKLE_PROOF_MAX, &n);
+    if (rc != LG_OK) {
+        return lg_errmsg_printf(errmsg, rc == LG_ERANGE ? LG_EIO : rc,
+                                "proof: inclusion of %llu in %llu: %s",
+                                (unsigned long long)q->seq, (unsigned long long)size,
+                                lg_merkle_errmsg(t));
+    }
+    rc = verifiable_digest(s, t, size, dg, errmsg);
+    if (rc != LG_OK) {
+        return rc;
+    }
+    struct lg_proto_proof *f = &r->u.proof;
+    f->seq = q->seq;
+    f->leaf_index = q->seq - 1u;
+    f->tree_size = size;
+    f->body = (struct lg_str){(const char *)body, rec.body_len};
+    f->path.hashes = (const uint8_t(*)[LG_PROTO_HASH_BYTES])path;
+    f->path.n = (uint32_t)n;
+    f->digest = dg->wire;
+    return LG_OK;
+}
+
+static int verifiable_consistency(struct lg_merkle *t, bool gap,
+                                  const struct lg_proto_consistency_req *q,
+                                  struct lg_proto_response *r,
+                                  uint8_t (*path)[LG_MERKLE_HASH_BYTES], char *errmsg)
+{
+    LG_PRE(q->from_size >= 1 && q->from_size <= q->to_size);
+    uint64_t size = 0;
+    int rc = verifiable_size(t, gap, true, q->to_size, "to_size", &size, errmsg);
+    if (rc != LG_OK) {
+        return rc;
+    }
+    size_t n = 0;
+    rc = lg_merkle_consistency(t, q->from_size, size, path, LG_MERKLE_PROOF_MAX, &n);
+    if (rc != LG_OK) {
+        return lg_errmsg_printf(errmsg, rc == LG_ERANGE ? LG_EIO : rc,
+                                "consistency: %llu to %llu: %s",
+                                (unsigned long long)q->from_size, (unsigned long long)size,
+                                lg_merkle_errmsg(t));
+    }
+    r->u.consistency.from_size = q->from_size;
+    r->u.consistency.to_size = size;
+    r->u.consistency.path.hashes = (const uint8_t(*)[LG_PROTO_HASH_BYTES])path;
+    r->u.consistency.path.n = (uint32_t)n;
+    return LG_OK;
+}
+
+/* digest, proof or consistency, inside a read callback. */
+static void serve_verifiable(struct pending *p, struct lg_fsm *fsm)
+{
+    struct lg_server *s = p->c->s;
+    const char *op = lg_proto_op_name(p->op);
+    char errmsg[LG_ERRMSG_SIZE];
+    if (s->key == NULL && p->op != LG_PROTO_OP_CONSISTENCY) {
+        lg_errmsg_printf(errmsg, LG_EUNAVAIL, "%s: this node has no signing key", op);
+        pending_fail(p, LG_EUNAVAIL, errmsg, NULL);
+        return;
+    }
+    struct lg_merkle *t = NULL;
+    int rc = lg_fsm_merkle(fsm, &t);
+    bool gap = rc == LG_EUNAVAIL;
+    if (rc != LG_OK && !gap) {
+        lg_errmsg_printf(errmsg, LG_EUNAVAIL, "%s: this node's journal or tree failed (%s): "
+                         "ask another node", op, lg_err_message(rc));
+        pending_fail(p, LG_EUNAVAIL, errmsg, NULL);
+        return;
+    }
+    LG_ASSERT(t != NULL);
+    /* Loop thread only; the answer is encoded before they are used again. */
+    static struct server_digest dg;
+    static uint8_t path[LG_MERKLE_PROOF_MAX][LG_MERKLE_HASH_BYTES];
+    struct lg_arena a;
+    lg_arena_init(&a, SERVER_QUERY_ARENA_BYTES_MAX);
+    struct lg_proto_response r;
+    memset(&r, 0, sizeof r);
+    uint64_t size = 0;
+    switch (p->op) {
+    case LG_PROTO_OP_DIGEST:
+        rc = verifiable_size(t, gap, p->req.u.digest.has_tree_size, p->req.u.digest.tree_size,
+                             "tree_size", &size, errmsg);
+        if (rc == LG_OK) {
+            rc = verifiable_digest(s, t, size, &dg, errmsg);
+            r.u.digest = dg.wire;
+        }
+        break;
+    case LG_PROTO_OP_PROOF:
+        rc = verifiable_proof(s, fsm, t, gap, &p->req.u.proof, &a, &r, &dg, path, errmsg);
+        break;
+    default:
+        LG_ASSERT(p->op == LG_PROTO_OP_CONSISTENCY);
+        rc = verifiable_consistency(t, gap, &p->req.u.consistency, &r, path, errmsg);
+        break;
+    }
+    if (rc == LG_OK) {
+        pending_respond(p, &r);
+    } else {
+        pending_fail_query(p, rc, errmsg);
+    }
+    lg_arena_close(&a);
+}
+
 static void node_read_cb(struct lg_node_read *rd, int status, const char *msg)
 {
     struct pending *p = rd->data;
@@ -1472,6 +1690,11 @@ static void node_read_cb(struct lg_node_read *rd, int status, const char *msg)
         break;
     case LG_PROTO_OP_READ_INDEX:
         serve_read_index(p);
+        break;
+    case LG_PROTO_OP_DIGEST:
+    case LG_PROTO_OP_PROOF:
+    case LG_PROTO_OP_CONSISTENCY:
+        serve_verifiable(p, fsm);
         break;
     default:
         LG_UNREACHABLE("a read of an op that does not read");
@@ -1528,6 +1751,14 @@ static void op_status(struct pending *p)
         o->gossip = (struct lg_proto_gossip){gs.alive, gs.suspect, gs.dead, gs.left,
                                              gs.dropped_auth, gs.dropped_cluster,
                                              gs.dropped_malformed};
+    }
+    struct lg_server *s = p->c->s;
+    if (s->key != NULL) {
+        o->public_key = (struct lg_str){(const char *)s->public_key, LG_SIGN_PUBLIC_KEY_BYTES};
+    }
+    if (s->audit_stats != NULL) {
+        o->has_audit = true;
+        s->audit_stats(s->audit_arg, &o->audit);
     }
     pending_respond(p, &r);
 }
@@ -1694,11 +1925,10 @@ static void request_start(struct conn *c, const uint8_t *frame, uint32_t len)
     case LG_PROTO_OP_LIST_TXS:
     case LG_PROTO_OP_ACCOUNT:
     case LG_PROTO_OP_BALANCES:
-        op_read(p, p->req.consistency, p->req.after_index);
-        return;
     case LG_PROTO_OP_DIGEST:
-        pending_fail(p, LG_EUNAVAIL, "digest: not implemented yet (Merkle proofs are issue 8)",
-                     NULL);
+    case LG_PROTO_OP_PROOF:
+    case LG_PROTO_OP_CONSISTENCY:
+        op_read(p, p->req.consistency, p->req.after_index);
         return;
     case LG_PROTO_OP_READ_INDEX:
         op_read_index(p);
@@ -2402,6 +2632,12 @@ int lg_server_start(struct lg_server **out, uv_loop_t *loop, struct lg_node *nod
     s->idle_timeout_ms =
         cfg->idle_timeout_ms == 0 ? LG_SERVER_IDLE_TIMEOUT_MS : cfg->idle_timeout_ms;
     s->total_in_bytes_max = total_in_max;
+    s->key = cfg->key;
+    if (s->key != NULL) {
+        lg_sign_public_key(s->key, s->public_key);
+    }
+    s->audit_stats = cfg->audit_stats;
+    s->audit_arg = cfg->audit_arg;
     snprintf(s->bind, sizeof s->bind, "%s", cfg->bind);
     s->gossip = cfg->gossip;
     link_init(&s->conns);

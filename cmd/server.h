@@ -62,6 +62,12 @@ struct lg_metrics;
 
 struct lg_gossip; /* discovery/gossip.h */
 
+struct lg_sign_key; /* lib/sign.h */
+struct lg_proto_audit; /* lib/proto.h */
+
+/* The cross-replica audit's counters for status (cmd/audit.h's lg_audit_stats). */
+typedef void (*lg_server_audit_fn)(void *arg, struct lg_proto_audit *out);
+
 struct lg_server_config {
     const char *bind;          /* "HOST:PORT" or "[V6]:PORT" to listen on (the --client
                                   flag); port 0: any free port (lg_server_port) */
@@ -74,6 +80,11 @@ struct lg_server_config {
     unsigned frame_timeout_ms; /* 0: default */
     unsigned idle_timeout_ms;  /* 0: default */
     size_t total_in_bytes_max; /* 0: default */
+    const struct lg_sign_key *key; /* the node's key (lib/sign.h): signs digests, shown by
+                                      status; NULL: digest and proof answer unavailable.
+                                      Borrowed, must outlive the server */
+    lg_server_audit_fn audit_stats; /* NULL: status has no audit map */
+    void *audit_arg;
     struct lg_gossip *gossip;  /* NULL: no gossip (members and status show none); borrowed,
                                   must outlive the server */
     struct lg_metrics *metrics; /* NULL: none; else requests and transaction outcomes are
