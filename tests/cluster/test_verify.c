@@ -45,7 +45,7 @@
 /* The tree file: a 64-byte header, then 32-byte subtree hashes (lib/merkle.c). */
 #define MERKLE_HDR_BYTES 64u
 
-/* ---- requests ----------------------------------------------------------------------------- */
+/* ---- requests -------------------------------------------------------------------------------- */
 
 /* Send req to node i and expect code (LG_OK: success, *resp holds the answer, its views in
  * arena; else the wire code, and a message containing needle). */
@@ -164,7 +164,7 @@ static struct lgt_cluster *cluster_up(bool audit)
     return c;
 }
 
-/* ---- replicas agree ------------------------------------------------------------------------ */
+/* ---- replicas agree -------------------------------------------------------------------------- */
 
 /* Replicas that applied the same entries hold the same journal: the same root at every
  * size, each signed by its own key (the one status shows). */
@@ -708,7 +708,7 @@ Test(verify, cli_verify_from_to, .fini = lgt_cluster_fini, .timeout = 180)
     lgt_cluster_pass(c);
 }
 
-/* ---- the cross-replica audit ------------------------------------------------------------------ */
+/* ---- the cross-replica audit ----------------------------------------------------------------- */
 
 /* Every node audits its peers every 200 ms. With healthy replicas: checks, no mismatch.
  * Then a follower is stopped, the stored subtree hashes of its tree file (its history, on
