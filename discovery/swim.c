@@ -37,6 +37,7 @@ LG_STATIC_ASSERT(LG_SWIM_RECORDS_MAX <= LG_SWIM_MEMBERS_MAX, "records within the
 struct swim_member {
     struct lg_disc_member m;
     uint64_t suspect_deadline_ms; /* state suspect: when it becomes dead here */
+    uint64_t suspect_ping_ms;     /* state suspect: when to ping it next */
 };
 
 struct swim_relay {
@@ -691,6 +692,7 @@ static void apply_record(struct lg_swim *s, const struct lg_swim_record *rec, bo
         m->suspect_deadline_ms = now_ms + lg_swim_suspicion_ms(s->cfg.suspicion_mult,
                                                                s->cfg.probe_interval_ms,
                                                                live_count(s));
+        m->suspect_ping_ms = now_ms;
         enqueue(s, m->m.id);
         emit(s, LG_DISC_EV_SUSPECT, m);
         return;
@@ -740,8 +742,8 @@ struct out_msg {
     uint32_t chunk;
 };
 
-/* Fill s->records with piggybacked updates (fewest transmits first) fitting in room
- * bytes; returns their count. */
+/* Fill w with this node's record and the piggybacked updates (fewest transmits first)
+ * that fit; returns their count. */
 static uint32_t piggyback(struct lg_swim *s, struct mpw *w)
 {
     /* Insertion sort by transmits: the queue holds at most a table's worth. */
@@ -755,10 +757,15 @@ static uint32_t piggyback(struct lg_swim *s, struct mpw *w)
         s->bcast[j] = b;
     }
     uint32_t limit = retransmit_limit(s);
-    uint32_t n = 0;
+    /* This node's own record first, always: a member that missed our join (its updates'
+     * budget spent before it was known) learns of us from our first packet to it. */
+    LG_ASSERT(add_record(w, &self(s)->m));
+    uint32_t n = 1;
     for (uint32_t i = 0; i < s->n_bcast && n < LG_SWIM_RECORDS_MAX; i++) {
         const struct swim_member *m = find(s, s->bcast[i].id);
-        if (m != NULL && add_record(w, &m->m)) {
+        if (m == self(s)) {
+            s->bcast[i].transmits++;
+        } else if (m != NULL && add_record(w, &m->m)) {
             s->bcast[i].transmits++;
             n++;
         }
@@ -1070,7 +1077,7 @@ static void tick_probe(struct lg_swim *s, uint64_t now_ms)
         uint64_t id = next_target(s);
         const struct swim_member *m = id != 0 ? find(s, id) : NULL;
         if (m != NULL) {
-            s->seq++;
+            s->seq = s->seq == UINT32_MAX ? 1u : s->seq + 1u; /* 0: untracked pings */
             s->probe.active = true;
             s->probe.acked = false;
             s->probe.indirect_sent = false;
@@ -1091,10 +1098,21 @@ void lg_swim_tick(struct lg_swim *s, uint64_t now_ms)
     tick_probe(s, now_ms);
     for (uint32_t i = 1; i < s->n_members; i++) {
         struct swim_member *m = &s->members[i];
-        if (m->m.state == LG_DISC_SUSPECT && now_ms >= m->suspect_deadline_ms) {
+        if (m->m.state != LG_DISC_SUSPECT) {
+            continue;
+        }
+        if (now_ms >= m->suspect_deadline_ms) {
             set_state(m, LG_DISC_DEAD, now_ms);
             enqueue(s, m->m.id);
             emit(s, LG_DISC_EV_DEAD, m);
+        } else if (now_ms >= m->suspect_ping_ms) {
+            /* A suspect is pinged every probe timeout, outside the probe cycle: the ping
+             * tells it it is suspected (its record is in our updates), and its ack carries
+             * its refutation (every packet holds its sender's record). An ack to seq 0
+             * matches no probe. */
+            m->suspect_ping_ms = now_ms + s->cfg.probe_timeout_ms;
+            struct out_msg o = {.type = LG_SWIM_PING, .seq = 0, .target = m->m.id};
+            send_msg(s, m->m.gossip_address, &o);
         }
     }
     for (uint32_t i = 0; i < LG_SWIM_RELAYS_MAX; i++) {
@@ -1151,7 +1169,7 @@ static void on_ping_req(struct lg_swim *s, const char *from, const struct lg_swi
         return;
     }
     struct swim_relay *r = &s->relays[slot];
-    s->seq++;
+    s->seq = s->seq == UINT32_MAX ? 1u : s->seq + 1u;
     r->used = true;
     r->seq = s->seq;
     r->orig_seq = msg->seq;
@@ -1224,6 +1242,13 @@ void lg_swim_receive(struct lg_swim *s, const char *from, const uint8_t *packet,
         break;
     case LG_SWIM_SYNC:
         if (msg->reply) {
+            if (!s->joined && s->n_seeds > 0) {
+                /* Members that joined after our seed answered reach us by gossip, whose
+                 * budget may be spent on others while few know us: one more push-pull,
+                 * with a random member, two probe intervals after joining. */
+                uint64_t soon = now_ms + 2u * (uint64_t)s->cfg.probe_interval_ms;
+                s->next_sync_ms = soon < s->next_sync_ms ? soon : s->next_sync_ms;
+            }
             s->joined = true;
         } else if (msg->chunk == 0) {
             send_full(s, from, LG_SWIM_SYNC, true);

@@ -1,0 +1,630 @@
+/* test_swim: the SWIM core (discovery/swim.c) on a simulated network.
+ *
+ * Goal: the protocol's promises (DESIGN §9, docs/discovery.md) hold under loss, delay and
+ * partitions: convergence within a few probe rounds, detection of a stopped node within
+ * the documented bound, refutation of a false suspicion, no false death under 10 % loss,
+ * graceful leave, metadata propagation, join through a seed, bad packets dropped and
+ * counted by kind, and convergence after a partition heals.
+ *
+ * Method: N cores share a fake clock advanced in 10 ms steps; each packet sent is queued
+ * with a random delay (and dropped with the loss rate, or when a partition separates its
+ * ends) and delivered when due; a stopped node neither ticks nor receives. Everything is
+ * drawn from one seed (LG_TEST_SEED replays a run; the seed is printed on stderr and in
+ * every failure message). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../../discovery/swim.h"
+#include "../../../lib/err.h"
+#include "../../../lib/log.h"
+#include "lgt.h"
+
+#define SIM_NODES_MAX 12u
+#define SIM_INFLIGHT_MAX 8192u
+#define SIM_STEP_MS 10u
+
+struct sim;
+
+struct sim_node {
+    struct sim *sim;
+    unsigned idx;
+    struct lg_swim *core;
+    bool up;
+    char addr[32];
+    unsigned group; /* partition group: packets cross only within one group */
+    unsigned events[SIM_NODES_MAX + 1][6]; /* [member id][event] counts */
+};
+
+struct sim_packet {
+    uint64_t due_ms;
+    unsigned to;
+    char from[32];
+    size_t len;
+    uint8_t data[LG_SWIM_PACKET_MAX];
+};
+
+struct sim {
+    uint64_t seed;
+    uint64_t now_ms;
+    struct lgt_rng rng;
+    unsigned n;
+    struct sim_node nodes[SIM_NODES_MAX];
+    struct sim_packet *inflight; /* SIM_INFLIGHT_MAX */
+    unsigned n_inflight;
+    unsigned loss_permille;
+    unsigned delay_min_ms;
+    unsigned delay_max_ms;
+    uint64_t sent;
+    uint64_t lost;
+    struct lg_swim_config base; /* timing used for every node */
+};
+
+static unsigned long long g_seed;
+/* An assertion that names the seed to replay the run with. */
+#define CHECK(cond, ...)                                                         \
+    do {                                                                         \
+        if (!(cond)) {                                                           \
+            cr_log_error("replay with LG_TEST_SEED=%llu", g_seed);               \
+            cr_assert_fail(__VA_ARGS__);                                         \
+        }                                                                        \
+    } while (0)
+
+static void sim_send(void *arg, const char *address, const uint8_t *packet, size_t len)
+{
+    struct sim_node *from = arg;
+    struct sim *s = from->sim;
+    s->sent++;
+    unsigned to = SIM_NODES_MAX;
+    for (unsigned i = 0; i < s->n; i++) {
+        to = strcmp(s->nodes[i].addr, address) == 0 ? i : to;
+    }
+    if (to == SIM_NODES_MAX || s->nodes[to].group != from->group ||
+        lgt_rng_below(&s->rng, 1000) < s->loss_permille ||
+        s->n_inflight == SIM_INFLIGHT_MAX) {
+        s->lost++;
+        return;
+    }
+    cr_assert(len <= LG_SWIM_PACKET_MAX);
+    struct sim_packet *p = &s->inflight[s->n_inflight++];
+    unsigned span = s->delay_max_ms - s->delay_min_ms + 1u;
+    p->due_ms = s->now_ms + s->delay_min_ms + lgt_rng_below(&s->rng, span);
+    p->to = to;
+    snprintf(p->from, sizeof p->from, "%s", from->addr);
+    p->len = len;
+    memcpy(p->data, packet, len);
+}
+
+static void sim_event(void *arg, enum lg_disc_event ev, const struct lg_disc_member *m)
+{
+    struct sim_node *node = arg;
+    cr_assert(ev >= LG_DISC_EV_JOINED && ev <= LG_DISC_EV_LEFT);
+    cr_assert(m->id != node->idx + 1u, "no event about oneself");
+    if (m->id >= 1 && m->id <= SIM_NODES_MAX) { /* mutated packets may name any id */
+        node->events[m->id][ev]++;
+    }
+}
+
+static void sim_init(struct sim *s, unsigned n)
+{
+    memset(s, 0, sizeof *s);
+    s->seed = lgt_seed();
+    g_seed = (unsigned long long)s->seed;
+    lgt_rng_init(&s->rng, s->seed);
+    s->n = n;
+    s->inflight = calloc(SIM_INFLIGHT_MAX, sizeof *s->inflight);
+    cr_assert(s->inflight != NULL);
+    s->delay_min_ms = 1;
+    s->delay_max_ms = 20;
+    s->now_ms = 1000;
+    s->base.cluster = "ledger";
+    s->base.probe_interval_ms = 1000;
+    s->base.probe_timeout_ms = 500;
+    s->base.indirect_probes = 3;
+    s->base.suspicion_mult = 4;
+    s->base.retransmit_mult = 4;
+    s->base.sync_interval_ms = 30000;
+    s->base.key = (const uint8_t *)"0123456789abcdef";
+    s->base.key_len = 16;
+    for (unsigned i = 0; i < SIM_NODES_MAX; i++) {
+        s->nodes[i].sim = s;
+        s->nodes[i].idx = i;
+        snprintf(s->nodes[i].addr, sizeof s->nodes[i].addr, "10.0.0.%u:7946", i + 1u);
+    }
+    lg_log_setup(0, LG_LOG_WARN);
+}
+
+/* Start node i (id i + 1) now, joining through the given seed nodes. */
+static void sim_start(struct sim *s, unsigned i, const unsigned *seeds, unsigned n_seeds)
+{
+    struct sim_node *node = &s->nodes[i];
+    struct lg_swim_config cfg = s->base;
+    char raft[32];
+    char client[32];
+    snprintf(raft, sizeof raft, "10.0.0.%u:7001", i + 1u);
+    snprintf(client, sizeof client, "10.0.0.%u:7002", i + 1u);
+    cfg.id = i + 1u;
+    cfg.gossip_address = node->addr;
+    cfg.raft_address = raft;
+    cfg.client_address = client;
+    cfg.version = "test";
+    cfg.seed = s->seed * 31u + i;
+    cfg.send = sim_send;
+    cfg.send_arg = node;
+    cfg.event = sim_event;
+    cfg.event_arg = node;
+    char errmsg[LG_ERRMSG_SIZE];
+    CHECK(lg_swim_init(&node->core, &cfg, s->now_ms, errmsg) == LG_OK, "%s", errmsg);
+    node->up = true;
+    const char *addrs[LG_SWIM_SEEDS_MAX];
+    for (unsigned k = 0; k < n_seeds; k++) {
+        addrs[k] = s->nodes[seeds[k]].addr;
+    }
+    CHECK(lg_swim_join(node->core, addrs, n_seeds, s->now_ms) == LG_OK, "join");
+}
+
+/* All n nodes, each joining through node 0. */
+static void sim_start_all(struct sim *s)
+{
+    unsigned seed = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        sim_start(s, i, &seed, i == 0 ? 0 : 1);
+    }
+}
+
+static void sim_free(struct sim *s)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        lg_swim_free(s->nodes[i].core);
+    }
+    free(s->inflight);
+}
+
+static void sim_step(struct sim *s)
+{
+    s->now_ms += SIM_STEP_MS;
+    /* Deliver what is due (in queue order: deterministic), then tick every node. */
+    unsigned i = 0;
+    while (i < s->n_inflight) {
+        struct sim_packet *p = &s->inflight[i];
+        if (p->due_ms > s->now_ms) {
+            i++;
+            continue;
+        }
+        struct sim_packet pk = *p;
+        *p = s->inflight[--s->n_inflight];
+        struct sim_node *to = &s->nodes[pk.to];
+        if (to->up && to->core != NULL) {
+            lg_swim_receive(to->core, pk.from, pk.data, pk.len, s->now_ms);
+        }
+    }
+    for (unsigned k = 0; k < s->n; k++) {
+        if (s->nodes[k].up && s->nodes[k].core != NULL) {
+            lg_swim_tick(s->nodes[k].core, s->now_ms);
+        }
+    }
+}
+
+static void sim_run(struct sim *s, uint64_t ms)
+{
+    for (uint64_t t = 0; t < ms; t += SIM_STEP_MS) {
+        sim_step(s);
+    }
+}
+
+/* Node i's view of member id (state 0 when unknown). */
+static struct lg_disc_member view(const struct sim *s, unsigned i, uint64_t id)
+{
+    struct lg_disc_member m;
+    memset(&m, 0, sizeof m);
+    lg_swim_member(s->nodes[i].core, id, &m);
+    return m;
+}
+
+/* Every up node (but `except`) sees member id in state. */
+static bool all_see(const struct sim *s, uint64_t id, uint8_t state, unsigned except)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        if (i != except && s->nodes[i].up && i + 1u != id && view(s, i, id).state != state) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Every up node sees every other up node alive. */
+static bool converged(const struct sim *s)
+{
+    for (unsigned j = 0; j < s->n; j++) {
+        if (s->nodes[j].up && !all_see(s, j + 1u, LG_DISC_ALIVE, SIM_NODES_MAX)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Run until pred holds or limit_ms passes; returns the time it took (UINT64_MAX: never). */
+static uint64_t run_until(struct sim *s, bool (*pred)(const struct sim *, const void *),
+                          const void *arg, uint64_t limit_ms)
+{
+    uint64_t start = s->now_ms;
+    while (s->now_ms - start <= limit_ms) {
+        if (pred(s, arg)) {
+            return s->now_ms - start;
+        }
+        sim_step(s);
+    }
+    return UINT64_MAX;
+}
+
+static bool pred_converged(const struct sim *s, const void *arg)
+{
+    (void)arg;
+    return converged(s);
+}
+
+struct seen {
+    uint64_t id;
+    uint8_t state;
+};
+
+static bool pred_all_see(const struct sim *s, const void *arg)
+{
+    const struct seen *w = arg;
+    return all_see(s, w->id, w->state, SIM_NODES_MAX);
+}
+
+static unsigned count_events(const struct sim *s, uint64_t id, enum lg_disc_event ev)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < s->n; i++) {
+        n += s->nodes[i].events[id][ev];
+    }
+    return n;
+}
+
+TestSuite(swim, .timeout = 120);
+
+Test(swim, converges_within_a_few_rounds)
+{
+    struct sim s;
+    sim_init(&s, 8);
+    sim_start_all(&s);
+    uint64_t took = run_until(&s, pred_converged, NULL, 5000);
+    CHECK(took <= 5000, "8 nodes joining through one seed did not converge in 5 s");
+    cr_log_info("seed=%llu: 8 nodes converged in %llu ms", g_seed, (unsigned long long)took);
+    for (unsigned i = 1; i <= 8; i++) {
+        CHECK(count_events(&s, i, LG_DISC_EV_JOINED) == 7u, "node %u joined once each", i);
+    }
+    struct lg_disc_member m = view(&s, 5, 3);
+    CHECK(strcmp(m.raft_address, "10.0.0.3:7001") == 0, "metadata: %s", m.raft_address);
+    CHECK(strcmp(m.client_address, "10.0.0.3:7002") == 0, "metadata: %s", m.client_address);
+    CHECK(strcmp(m.version, "test") == 0 && strcmp(m.cluster, "ledger") == 0, "metadata");
+    struct lg_swim_stats st;
+    lg_swim_stats(s.nodes[7].core, &st);
+    CHECK(st.alive == 8u && st.suspect == 0 && st.dead == 0, "stats alive %u", st.alive);
+    struct lg_disc_member list[SIM_NODES_MAX];
+    CHECK(lg_swim_members(s.nodes[4].core, list, SIM_NODES_MAX) == 8u, "members");
+    CHECK(list[0].id == 5u, "this node first");
+    for (unsigned i = 2; i < 8; i++) {
+        CHECK(list[i - 1].id < list[i].id, "then by id");
+    }
+    sim_free(&s);
+}
+
+/* Documented bound (docs/discovery.md): a stopped node is dead on every other node within
+ * (n - 1) * I (until probed) + I (the probe) + S (suspicion) + 2 * I (dissemination):
+ * 11 s for n = 5 at the defaults (I = 1 s, S = 4 s); and never before S. */
+Test(swim, detects_a_stopped_node_within_the_bound)
+{
+    for (unsigned n = 3; n <= 5; n += 2) {
+        struct sim s;
+        sim_init(&s, n);
+        sim_start_all(&s);
+        CHECK(run_until(&s, pred_converged, NULL, 5000) != UINT64_MAX, "converge");
+        sim_run(&s, 2000);
+        s.nodes[n - 1].up = false;
+        uint64_t suspicion = lg_swim_suspicion_ms(4, 1000, n);
+        uint64_t bound = (n - 1u) * 1000u + 1000u + suspicion + 2000u;
+        struct seen w = {n, LG_DISC_DEAD};
+        uint64_t took = run_until(&s, pred_all_see, &w, bound);
+        CHECK(took <= bound, "n=%u: not dead everywhere within %llu ms", n,
+              (unsigned long long)bound);
+        CHECK(took >= suspicion, "n=%u: dead after %llu ms, before the suspicion timeout", n,
+              (unsigned long long)took);
+        cr_log_info("seed=%llu: n=%u stopped node dead everywhere after %llu ms (bound %llu)",
+                    g_seed, n, (unsigned long long)took, (unsigned long long)bound);
+        CHECK(count_events(&s, n, LG_DISC_EV_DEAD) == n - 1u, "one dead event per node");
+        for (unsigned j = 1; j < n; j++) {
+            CHECK(all_see(&s, j, LG_DISC_ALIVE, n - 1u), "the others stay alive");
+        }
+        sim_free(&s);
+    }
+}
+
+Test(swim, a_suspected_node_refutes_and_stays_alive)
+{
+    struct sim s;
+    sim_init(&s, 5);
+    sim_start_all(&s);
+    CHECK(run_until(&s, pred_converged, NULL, 5000) != UINT64_MAX, "converge");
+    sim_run(&s, 2000);
+    uint64_t inc0 = view(&s, 0, 5).incarnation;
+    /* Cut node 5 off long enough to be suspected, shorter than the suspicion timeout. */
+    s.nodes[4].group = 1;
+    struct seen w = {5, LG_DISC_SUSPECT};
+    uint64_t start = s.now_ms;
+    bool suspected = false;
+    while (!suspected && s.now_ms - start < 4000) {
+        sim_step(&s);
+        for (unsigned i = 0; i < 4; i++) {
+            suspected = suspected || view(&s, i, 5).state == LG_DISC_SUSPECT;
+        }
+    }
+    (void)w;
+    CHECK(suspected, "node 5 cut off was never suspected");
+    s.nodes[4].group = 0;
+    struct seen alive = {5, LG_DISC_ALIVE};
+    CHECK(run_until(&s, pred_all_see, &alive, 5000) != UINT64_MAX, "not alive again");
+    sim_run(&s, 10000);
+    CHECK(all_see(&s, 5, LG_DISC_ALIVE, SIM_NODES_MAX), "alive for good");
+    CHECK(count_events(&s, 5, LG_DISC_EV_DEAD) == 0, "never declared dead");
+    CHECK(count_events(&s, 5, LG_DISC_EV_SUSPECT) >= 1u, "suspect events");
+    CHECK(count_events(&s, 5, LG_DISC_EV_UPDATED) >= 1u, "back to alive is an update");
+    for (unsigned i = 0; i < 4; i++) {
+        CHECK(view(&s, i, 5).incarnation > inc0, "node %u: incarnation grew", i + 1u);
+    }
+    struct lg_disc_member me;
+    lg_swim_member(s.nodes[4].core, 5, &me);
+    CHECK(me.incarnation > inc0 && me.state == LG_DISC_ALIVE, "node 5 bumped itself");
+    sim_free(&s);
+}
+
+Test(swim, no_false_death_under_ten_percent_loss, .timeout = 300)
+{
+    struct sim s;
+    sim_init(&s, 8);
+    s.loss_permille = 100;
+    sim_start_all(&s);
+    CHECK(run_until(&s, pred_converged, NULL, 15000) != UINT64_MAX, "converge under loss");
+    sim_run(&s, 600000); /* ten simulated minutes */
+    unsigned suspects = 0;
+    for (unsigned id = 1; id <= 8; id++) {
+        CHECK(count_events(&s, id, LG_DISC_EV_DEAD) == 0, "node %u falsely declared dead", id);
+        suspects += count_events(&s, id, LG_DISC_EV_SUSPECT);
+    }
+    CHECK(converged(&s), "all alive at the end");
+    cr_log_info("seed=%llu: 10 min at 10%% loss: %llu packets, %llu lost, %u suspicions "
+                "refuted, no death", g_seed, (unsigned long long)s.sent,
+                (unsigned long long)s.lost, suspects);
+    CHECK(s.lost * 100u > s.sent * 8u, "the loss was applied");
+    sim_free(&s);
+}
+
+Test(swim, graceful_leave)
+{
+    struct sim s;
+    sim_init(&s, 5);
+    sim_start_all(&s);
+    CHECK(run_until(&s, pred_converged, NULL, 5000) != UINT64_MAX, "converge");
+    lg_swim_leave(s.nodes[2].core, s.now_ms);
+    struct seen w = {3, LG_DISC_LEFT};
+    uint64_t took = run_until(&s, pred_all_see, &w, 1000);
+    CHECK(took <= 100, "left seen everywhere within one packet delay, took %llu ms",
+          (unsigned long long)took);
+    sim_run(&s, 20000);
+    CHECK(all_see(&s, 3, LG_DISC_LEFT, 2), "still left");
+    CHECK(count_events(&s, 3, LG_DISC_EV_LEFT) == 4u, "one left event per node");
+    CHECK(count_events(&s, 3, LG_DISC_EV_DEAD) == 0 &&
+          count_events(&s, 3, LG_DISC_EV_SUSPECT) == 0, "a leaver is not suspected");
+    struct lg_swim_stats st;
+    lg_swim_stats(s.nodes[0].core, &st);
+    CHECK(st.alive == 4u && st.left == 1u, "stats");
+    sim_free(&s);
+}
+
+Test(swim, metadata_update_propagates)
+{
+    struct sim s;
+    sim_init(&s, 6);
+    sim_start_all(&s);
+    CHECK(run_until(&s, pred_converged, NULL, 5000) != UINT64_MAX, "converge");
+    CHECK(lg_swim_set_client_address(s.nodes[1].core, "node-2.example:9000", s.now_ms) ==
+          LG_OK, "set");
+    CHECK(lg_swim_set_client_address(s.nodes[1].core, "bad address", s.now_ms) == LG_EINVAL,
+          "a bad address is refused");
+    uint64_t start = s.now_ms;
+    bool everywhere = false;
+    while (!everywhere && s.now_ms - start < 5000) {
+        sim_step(&s);
+        everywhere = true;
+        for (unsigned i = 0; i < 6; i++) {
+            everywhere = everywhere && (i == 1 || strcmp(view(&s, i, 2).client_address,
+                                                         "node-2.example:9000") == 0);
+        }
+    }
+    CHECK(everywhere, "the new client address did not reach every node in 5 s");
+    cr_log_info("seed=%llu: metadata update everywhere after %llu ms", g_seed,
+                (unsigned long long)(s.now_ms - start));
+    CHECK(count_events(&s, 2, LG_DISC_EV_UPDATED) == 5u, "one update event per node");
+    sim_free(&s);
+}
+
+Test(swim, join_through_a_seed_retried_until_it_answers)
+{
+    struct sim s;
+    sim_init(&s, 5);
+    unsigned seed = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        sim_start(&s, i, &seed, i == 0 ? 0 : 1);
+    }
+    s.n = 5; /* node 5 starts later, through node 3 */
+    CHECK(run_until(&s, pred_converged, NULL, 5000) != UINT64_MAX, "converge");
+    s.nodes[2].up = false; /* the seed is down when node 5 starts */
+    unsigned via = 2;
+    sim_start(&s, 4, &via, 1);
+    sim_run(&s, 3000);
+    CHECK(view(&s, 4, 1).state == 0, "no one answered yet");
+    s.nodes[2].up = true;
+    uint64_t took = run_until(&s, pred_converged, NULL, 5000);
+    CHECK(took <= 5000, "node 5 did not join once its seed was back");
+    CHECK(count_events(&s, 5, LG_DISC_EV_JOINED) == 4u, "everyone learnt of node 5");
+    sim_free(&s);
+}
+
+/* A packet from a node with another key, another cluster name, or malformed bytes. */
+Test(swim, bad_packets_are_dropped_and_counted)
+{
+    struct sim s;
+    sim_init(&s, 3);
+    sim_start_all(&s);
+    CHECK(run_until(&s, pred_converged, NULL, 5000) != UINT64_MAX, "converge");
+    struct lg_swim_stats before;
+    lg_swim_stats(s.nodes[0].core, &before);
+    CHECK(before.dropped_auth == 0 && before.dropped_cluster == 0 &&
+          before.dropped_malformed == 0, "nothing dropped yet");
+    /* Node 4 with another key, node 5 of another cluster: both join through node 1. */
+    s.n = 5;
+    unsigned seed = 0;
+    s.base.key = (const uint8_t *)"another key";
+    s.base.key_len = 11;
+    sim_start(&s, 3, &seed, 1);
+    s.base.key = (const uint8_t *)"0123456789abcdef";
+    s.base.key_len = 16;
+    s.base.cluster = "other";
+    sim_start(&s, 4, &seed, 1);
+    sim_run(&s, 5000);
+    /* Malformed: garbage, a truncated packet, a packet too large. */
+    static const uint8_t junk[] = {0x94, 0x01, 0xa6, 'l', 'e', 'd', 'g', 'e', 'r', 0xc4};
+    lg_swim_receive(s.nodes[0].core, "10.0.0.9:1", junk, sizeof junk, s.now_ms);
+    lg_swim_receive(s.nodes[0].core, "10.0.0.9:1", (const uint8_t *)"hello", 5, s.now_ms);
+    static uint8_t big[LG_SWIM_PACKET_MAX + 1];
+    lg_swim_receive(s.nodes[0].core, "10.0.0.9:1", big, sizeof big, s.now_ms);
+    struct lg_swim_stats after;
+    lg_swim_stats(s.nodes[0].core, &after);
+    CHECK(after.dropped_auth >= 3u, "another key: dropped_auth %llu",
+          (unsigned long long)after.dropped_auth);
+    CHECK(after.dropped_cluster >= 3u, "another cluster: dropped_cluster %llu",
+          (unsigned long long)after.dropped_cluster);
+    CHECK(after.dropped_malformed == 3u, "malformed: %llu",
+          (unsigned long long)after.dropped_malformed);
+    CHECK(after.alive == 3u, "neither intruder was added (alive %u)", after.alive);
+    CHECK(view(&s, 0, 4).state == 0 && view(&s, 0, 5).state == 0, "unknown to node 1");
+    CHECK(view(&s, 3, 1).state == 0 && view(&s, 4, 1).state == 0, "and they know nobody");
+    sim_free(&s);
+}
+
+/* The codec: bodies under the right key, mutated byte by byte, never crash the core and
+ * never add a member with bad fields; the envelope refuses a flipped tag bit. */
+Test(swim, mutated_packets_never_crash)
+{
+    struct sim s;
+    sim_init(&s, 4);
+    sim_start_all(&s);
+    CHECK(run_until(&s, pred_converged, NULL, 5000) != UINT64_MAX, "converge");
+    /* Take the real packets in flight after each step, check their envelope, then mutate
+     * one byte of the body (and sometimes cut it), re-wrap it under the key and deliver. */
+    uint8_t body[LG_SWIM_PACKET_MAX];
+    uint8_t pkt[LG_SWIM_PACKET_MAX];
+    const uint8_t *key = s.base.key;
+    unsigned mutations = 0;
+    for (unsigned round = 0; round < 6000; round++) {
+        sim_step(&s);
+        unsigned n0 = s.n_inflight; /* receiving may send more */
+        for (unsigned k = 0; k < n0; k++) {
+            const struct sim_packet *p = &s.inflight[k];
+            const uint8_t *b = NULL;
+            size_t blen = 0;
+            CHECK(lg_swim_envelope_decode(p->data, p->len, "ledger", key, 16, &b, &blen) ==
+                  LG_SWIM_KEEP, "a packet in flight decodes");
+            CHECK(lg_swim_envelope_decode(p->data, p->len, "ledgex", key, 16, &b, &blen) ==
+                  LG_SWIM_DROP_CLUSTER, "cluster checked");
+            uint8_t flipped[LG_SWIM_PACKET_MAX];
+            memcpy(flipped, p->data, p->len);
+            flipped[p->len - 1] ^= 1;
+            CHECK(lg_swim_envelope_decode(flipped, p->len, "ledger", key, 16, &b, &blen) ==
+                  LG_SWIM_DROP_AUTH, "a flipped tag bit");
+            memcpy(body, b, blen);
+            size_t at = (size_t)lgt_rng_below(&s.rng, blen);
+            body[at] = (uint8_t)lgt_rng_next(&s.rng);
+            size_t cut = lgt_rng_below(&s.rng, 4) == 0 ? (size_t)lgt_rng_below(&s.rng, blen) + 1
+                                                       : blen;
+            size_t len = lg_swim_envelope_encode(body, cut, "ledger", key, 16, pkt, sizeof pkt);
+            CHECK(len > 0, "re-wrap");
+            lg_swim_receive(s.nodes[(k + round) % 4].core, "10.0.0.7:7", pkt, len, s.now_ms);
+            mutations++;
+        }
+    }
+    CHECK(mutations > 500u, "mutations %u", mutations);
+    struct lg_disc_member list[LG_SWIM_MEMBERS_MAX];
+    uint32_t n = lg_swim_members(s.nodes[0].core, list, LG_SWIM_MEMBERS_MAX);
+    for (uint32_t i = 0; i < n; i++) {
+        CHECK(list[i].id >= 1 && list[i].gossip_address[0] != '\0', "a sane member");
+    }
+    sim_free(&s);
+}
+
+Test(swim, partition_then_heal_converges, .timeout = 300)
+{
+    struct sim s;
+    sim_init(&s, 6);
+    s.base.sync_interval_ms = 5000;
+    sim_start_all(&s);
+    CHECK(run_until(&s, pred_converged, NULL, 5000) != UINT64_MAX, "converge");
+    for (unsigned i = 3; i < 6; i++) {
+        s.nodes[i].group = 1;
+    }
+    sim_run(&s, 30000);
+    for (unsigned i = 0; i < 3; i++) {
+        for (uint64_t id = 4; id <= 6; id++) {
+            CHECK(view(&s, i, id).state == LG_DISC_DEAD, "node %u sees %llu dead", i + 1u,
+                  (unsigned long long)id);
+            CHECK(view(&s, (unsigned)id - 1u, i + 1u).state == LG_DISC_DEAD, "and the reverse");
+        }
+    }
+    for (unsigned i = 3; i < 6; i++) {
+        s.nodes[i].group = 0;
+    }
+    uint64_t took = run_until(&s, pred_converged, NULL, 30000);
+    CHECK(took <= 30000, "not converged 30 s after the heal");
+    cr_log_info("seed=%llu: 3|3 partition healed, converged after %llu ms", g_seed,
+                (unsigned long long)took);
+    sim_free(&s);
+}
+
+Test(swim, config_is_checked)
+{
+    struct lg_swim_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char errmsg[LG_ERRMSG_SIZE];
+    struct lg_swim *core = NULL;
+    cfg.id = 1;
+    cfg.cluster = "ledger";
+    cfg.gossip_address = "127.0.0.1:7946";
+    cfg.probe_interval_ms = 1000;
+    cfg.probe_timeout_ms = 500;
+    cfg.indirect_probes = 3;
+    cfg.suspicion_mult = 4;
+    cfg.retransmit_mult = 4;
+    cfg.sync_interval_ms = 30000;
+    cfg.send = sim_send;
+    cr_assert_eq(lg_swim_init(&core, &cfg, 0, errmsg), LG_OK, "%s", errmsg);
+    lg_swim_free(core);
+    struct lg_swim_config bad = cfg;
+    bad.cluster = "bad name";
+    cr_assert_eq(lg_swim_init(&core, &bad, 0, errmsg), LG_EINVAL);
+    cr_assert(strstr(errmsg, "cluster") != NULL, "%s", errmsg);
+    bad = cfg;
+    bad.probe_timeout_ms = 1000;
+    cr_assert_eq(lg_swim_init(&core, &bad, 0, errmsg), LG_EINVAL);
+    bad = cfg;
+    bad.gossip_address = "nope";
+    cr_assert_eq(lg_swim_init(&core, &bad, 0, errmsg), LG_EINVAL);
+    bad = cfg;
+    bad.id = 0;
+    cr_assert_eq(lg_swim_init(&core, &bad, 0, errmsg), LG_EINVAL);
+    cr_assert_null(core);
+    cr_assert_eq(lg_swim_suspicion_ms(4, 1000, 5), 4000u);
+    cr_assert_eq(lg_swim_suspicion_ms(4, 1000, 100), 8000u);
+}
