@@ -1,5 +1,5 @@
-/* audit: the cross-replica audit of the verifiable ledger (issue 8, docs/verification.md),
- * and the node's signing key at serve start.
+/* audit: the cross-replica audit of the verifiable ledger (issue 8; docs/protocol.md,
+ * "Cross-replica audit"), and the node's signing key at serve start.
  *
  * Every interval_ms, the node asks each peer of its Raft configuration whose client
  * address it knows (lg_node_members: a follower knows the leader's, the leader every

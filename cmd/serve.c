@@ -61,7 +61,7 @@ static const char serve_usage[] =
     "                                30000)\n"
     "  --log-level LEVEL             debug, info (default), warn, error\n"
     "  --audit-interval-ms N         cross-replica audit of Merkle roots, default 30000;\n"
-    "                                0: off (docs/verification.md)\n"
+    "                                0: off (docs/protocol.md)\n"
     "  --gossip-probe-interval-ms N  default 1000 (docs/discovery.md)\n"
     "  --gossip-probe-timeout-ms N   default 500 (below the probe interval)\n"
     "  --gossip-indirect-probes N    default 3 (1..8)\n"
