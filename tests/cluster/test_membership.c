@@ -5,9 +5,9 @@
  * added by the leader and becomes a standby (a 3-voter cluster at its target of 3 voters
  * keeps it a standby); when a voter (a follower, or the leader) is SIGKILLed, once gossip
  * has reported it dead for longer than --dead-voter-grace-ms the standby is promoted to
- * voter and the dead voter is removed from the configuration; writes keep succeeding through every phase, every
- * acknowledged write is present exactly once on every running node at the end, and the
- * replicas (the joiner included) hold the same chain head.
+ * voter and the dead voter is removed from the configuration; writes keep succeeding
+ * through every phase, every acknowledged write is present exactly once on every running
+ * node at the end, and the replicas (the joiner included) hold the same chain head.
  * Method: 3 nodes with --voters 3 and --dead-voter-grace-ms 2000 plus a joiner
  * (lgt_cluster_add_joiner); one writer thread with its own lg_client writes transactions
  * with unique references and records what was acknowledged and what ended without an
@@ -264,9 +264,9 @@ static void replace_dead_voter(bool kill_leader)
     pthread_join(w.thread, NULL);
     LGT_CHECK(c, w.failure[0] == '\0', "writer: %s", w.failure);
     fprintf(stderr,
-            "membership (%s killed): standby after %llu ms; after the kill: voter after %llu ms, dead voter "
-            "removed after %llu ms (grace %u ms); %zu writes acknowledged (%u/%u/%u/%u by "
-            "phase), %zu unknown\n",
+            "membership (%s killed): standby after %llu ms; after the kill: voter after %llu "
+            "ms, dead voter removed after %llu ms (grace %u ms); %zu writes acknowledged "
+            "(%u/%u/%u/%u by phase), %zu unknown\n",
             kill_leader ? "leader" : "follower", (unsigned long long)standby_ms,
             (unsigned long long)voter_ms,
             (unsigned long long)removed_ms, GRACE_MS, w.n_acked, atomic_load(&w.acked_in[0]),
