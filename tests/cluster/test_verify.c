@@ -710,17 +710,42 @@ Test(verify, cli_verify_from_to, .fini = lgt_cluster_fini, .timeout = 180)
 
 /* ---- the cross-replica audit ----------------------------------------------------------------- */
 
+/* Records of the audit test's ledger. */
+#define N_AUDIT 24u
+
+/* Is stored hash position p one of the tree's frontier for size n (the complete subtrees
+ * of n's binary decomposition, which the node reads back into memory at open: the current
+ * root)? The subtree of level k ending at s = (i + 1) 2^k sits at position
+ * nodes(s) - 1 - (ctz(s) - k), nodes(s) = s - popcount(s) (lib/merkle.c). */
+static bool frontier_position(uint64_t n, uint64_t p)
+{
+    uint64_t s = 0;
+    for (int k = 63; k >= 1; k--) {
+        if (!(n & (UINT64_C(1) << k))) {
+            continue;
+        }
+        s += UINT64_C(1) << k;
+        uint64_t nodes = s - (uint64_t)__builtin_popcountll(s);
+        uint64_t at = nodes - 1u - ((uint64_t)__builtin_ctzll(s) - (uint64_t)k);
+        if (at == p) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Every node audits its peers every 200 ms. With healthy replicas: checks, no mismatch.
  * Then a follower is stopped, the stored subtree hashes of its tree file (its history, on
- * disk beside the journal) are overwritten, and it is started again: the audit finds its
- * roots at older sizes differ from the others': an error event in the logs, and status
- * counts the mismatch and names the peer and size. */
+ * disk beside the journal) are damaged, all but the current root's, and it is started
+ * again: its current root still agrees, so only the spot check at older sizes can see it;
+ * the audit finds its roots at older sizes differ from the others': an error event in the
+ * logs, and status counts the mismatch and names the peer and an older size. */
 Test(verify, audit_detects_a_damaged_follower, .fini = lgt_cluster_fini, .timeout = 180)
 {
     struct lgt_cluster *c = cluster_up(true);
     unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
     unsigned bad = (leader + 1u) % c->o.n_nodes;
-    uint64_t index = write_txs(c, 24, 8);
+    uint64_t index = write_txs(c, N_AUDIT, 8);
     lgt_cluster_wait_converged(c, index, LGT_CONVERGE_TIMEOUT_MS, NULL);
     /* Healthy: the audit runs and agrees. */
     struct lg_proto_status st;
@@ -749,13 +774,30 @@ Test(verify, audit_detects_a_damaged_follower, .fini = lgt_cluster_fini, .timeou
     uint64_t size = lgt_file_size(path);
     LGT_CHECK(c, size >= MERKLE_HDR_BYTES + 8u * 32u, "%s holds %llu bytes: no stored hashes",
               path, (unsigned long long)size);
-    for (uint64_t off = MERKLE_HDR_BYTES; off + 32u <= size; off += 32u) {
-        lgt_flip_bit(path, off + 7u, 3);
+    uint64_t flipped = 0;
+    for (uint64_t p = 0; MERKLE_HDR_BYTES + 32u * (p + 1u) <= size; p++) {
+        if (!frontier_position(N_AUDIT, p)) {
+            lgt_flip_bit(path, MERKLE_HDR_BYTES + 32u * p + 7u, 3);
+            flipped++;
+        }
     }
-    cr_log_info("flipped one bit of each of the %llu stored hashes of %s",
+    cr_log_info("flipped one bit of %llu of the %llu stored hashes of %s",
+                (unsigned long long)flipped,
                 (unsigned long long)((size - MERKLE_HDR_BYTES) / 32u), path);
     lgt_node_start(c, bad);
     lgt_node_wait_ready(c, bad, LGT_READY_TIMEOUT_MS);
+    /* The damage is in the stored history only: the current roots agree, a root at an older
+     * size does not (so only the audit's spot check at older sizes can find it). */
+    struct lg_sign_digest dl;
+    struct lg_sign_digest db;
+    digest_of(c, leader, true, N_AUDIT, LG_PROTO_READ_STALE, &dl);
+    digest_of(c, bad, true, N_AUDIT, LG_PROTO_READ_STALE, &db);
+    LGT_CHECK(c, memcmp(dl.root, db.root, 32) == 0, "the damaged follower's current root "
+              "differs: the damage reached the frontier");
+    digest_of(c, leader, true, 2, LG_PROTO_READ_STALE, &dl);
+    digest_of(c, bad, true, 2, LG_PROTO_READ_STALE, &db);
+    LGT_CHECK(c, memcmp(dl.root, db.root, 32) != 0, "the damaged follower's root at 2 is "
+              "intact");
     /* The leader audits the follower (it knows every follower's client address). */
     deadline = lgt_now_ms() + AUDIT_WAIT_MS;
     do {
@@ -766,7 +808,7 @@ Test(verify, audit_detects_a_damaged_follower, .fini = lgt_cluster_fini, .timeou
               "%llu, errors %llu)", AUDIT_WAIT_MS, (unsigned long long)st.audit.checks,
               (unsigned long long)st.audit.errors);
     LGT_CHECK(c, st.audit.last_mismatch_peer == c->nodes[bad].id &&
-                     st.audit.last_mismatch_size >= 2 && st.audit.last_mismatch_size < 24,
+                     st.audit.last_mismatch_size >= 2 && st.audit.last_mismatch_size < N_AUDIT,
               "the leader's last mismatch: peer %llu size %llu (want peer %llu, an older size)",
               (unsigned long long)st.audit.last_mismatch_peer,
               (unsigned long long)st.audit.last_mismatch_size,
