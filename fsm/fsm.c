@@ -70,17 +70,20 @@ static void fail(struct lg_fsm *f, int code, const char *what)
                      f->journal != NULL ? lg_journal_errmsg(f->journal) : "");
 }
 
-/* Add the leaf of the record just journaled to the Merkle tree. A failure is a write
- * error of this node's disk: fatal like the journal's. */
+/* A write error of the Merkle tree file is a write error of this node's disk: fatal like
+ * the journal's (sticky). */
+static int tree_fail(struct lg_fsm *f, int code, const char *what)
+{
+    f->failed = true;
+    f->fail_code = code;
+    return lg_errmsg_printf(f->errmsg, code, "%s: %s", what, lg_merkle_errmsg(f->merkle));
+}
+
+/* Add the leaf of the record just journaled to the Merkle tree. */
 static int tree_append(struct lg_fsm *f, const void *body, uint32_t len)
 {
     int rc = lg_merkle_append(f->merkle, body, len);
-    if (rc != LG_OK) {
-        f->failed = true;
-        f->fail_code = rc;
-        lg_errmsg_printf(f->errmsg, rc, "merkle append: %s", lg_merkle_errmsg(f->merkle));
-    }
-    return rc;
+    return rc == LG_OK ? LG_OK : tree_fail(f, rc, "merkle append");
 }
 
 static uint64_t journal_last(const struct lg_fsm *f)
@@ -1135,8 +1138,7 @@ int lg_fsm_snapshot(struct lg_fsm *f, struct lg_buf *out)
     /* After the journal: the tree file must never claim records the journal may lose. */
     rc = lg_merkle_sync(f->merkle);
     if (rc != LG_OK) {
-        fail(f, rc, "merkle sync before snapshot");
-        return rc;
+        return tree_fail(f, rc, "merkle sync before snapshot");
     }
     return lg_fsm_snap_encode(&f->st, out, true);
 }

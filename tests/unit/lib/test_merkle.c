@@ -12,9 +12,11 @@
  * the expected roots and proofs; the tree reads bodies through an in-memory source that
  * counts reads; files are damaged in place with the lgt_ helpers. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -637,6 +639,33 @@ Test(merkle, check_accepts_a_short_file)
     cr_assert_eq(lg_merkle_check(dir, &src, N_MAX, NULL, NULL, &rep, err), LG_OK, "%s", err);
     cr_assert_eq(rep.covered, 101); /* 101 leaves need no hash more than 100 do */
     cr_assert_eq(rep.hashes_checked, 100u - 3u);
+}
+
+Test(merkle, write_failure_is_sticky_and_reopen_recovers)
+{
+    signal(SIGXFSZ, SIG_IGN);
+    struct lg_merkle *t = build(100);
+    cr_assert_eq(lg_merkle_sync(t), LG_OK);
+    struct rlimit rl = {.rlim_cur = lgt_file_size(file) + 100, .rlim_max = RLIM_INFINITY};
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    static struct bodies more;
+    bodies_fill(&more, N_MAX, 1);
+    int rc = LG_OK;
+    uint64_t i = 100;
+    for (; i < N_MAX && rc == LG_OK; i++) {
+        rc = lg_merkle_append(t, more.data[i], more.len[i]);
+    }
+    if (rc == LG_OK) {
+        rc = lg_merkle_sync(t); /* fewer appends than one buffer: the sync writes */
+    }
+    cr_assert_eq(rc, LG_EIO, "%s", lg_err_name(rc));
+    rl.rlim_cur = RLIM_INFINITY;
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    cr_assert_eq(lg_merkle_append(t, more.data[0], more.len[0]), LG_EIO); /* sticky */
+    cr_assert_eq(lg_merkle_sync(t), LG_EIO);
+    lg_merkle_close(t);
+    bodies_fill(&B, N_MAX, 1);
+    reopen_and_check(N_MAX, N_MAX - 100u + 1u);
 }
 
 /* ---- over a real journal ---- */
