@@ -24,7 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -438,6 +442,9 @@ static void read_small(const char *path, char *out, size_t size)
     free(bytes);
 }
 
+/* --nodes of the next CLI runs; NULL: every node of the cluster. */
+static const char *cli_nodes_override;
+
 /* `ledger-node <args>` (NULL-terminated) with --nodes naming every node, bounded. */
 static void cli_runv(struct lgt_cluster *c, struct cli_run *r, const char *const *args)
 {
@@ -464,7 +471,7 @@ static void cli_runv(struct lgt_cluster *c, struct cli_run *r, const char *const
         snprintf(line + len, sizeof line - len, " %s", args[k]);
     }
     argv[n++] = "--nodes";
-    argv[n++] = nodes;
+    argv[n++] = cli_nodes_override != NULL ? cli_nodes_override : nodes;
     argv[n] = NULL;
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -833,5 +840,187 @@ Test(verify, audit_detects_a_damaged_follower, .fini = lgt_cluster_fini, .timeou
     LGT_CHECK(c, st.audit.mismatches == 0 || st.audit.last_mismatch_peer == c->nodes[bad].id,
               "the healthy follower disagrees with node %llu",
               (unsigned long long)st.audit.last_mismatch_peer);
+    lgt_cluster_pass(c);
+}
+
+/* ---- a lying node ---------------------------------------------------------------------- */
+
+/* A proxy between the CLI and a real node that answers get_tx with another record's seq:
+ * what a node lying about where a transaction is would do. Everything else is forwarded
+ * byte for byte. One client connection at a time, in a thread; polls so it can stop. */
+struct liar {
+    int listen_fd;
+    unsigned port;
+    char upstream[LGT_ADDRESS_BYTES];
+    uint64_t fake_seq;
+    volatile bool stop;
+    unsigned lies; /* get_tx answers changed */
+    pthread_t thread;
+};
+
+static bool read_full(int fd, void *buf, size_t len, struct liar *l)
+{
+    uint8_t *p = buf;
+    while (len > 0 && !l->stop) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (poll(&pfd, 1, 100) <= 0) {
+            continue;
+        }
+        ssize_t n = read(fd, p, len);
+        if (n <= 0) {
+            return false;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return len == 0;
+}
+
+static bool write_full(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n <= 0) {
+            return false;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Serve one client connection until it closes. */
+static void liar_serve(struct liar *l, int fd)
+{
+    struct lg_conn *up = NULL;
+    char err[LG_ERRMSG_SIZE];
+    if (lg_conn_open(&up, l->upstream, 2000, err) != LG_OK) {
+        return;
+    }
+    static uint8_t body[1u << 20];
+    struct lg_arena arena;
+    lg_arena_init(&arena, 0);
+    struct lg_buf out;
+    lg_buf_init(&out);
+    for (;;) {
+        uint8_t hdr[4];
+        if (!read_full(fd, hdr, 4, l)) {
+            break;
+        }
+        uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+                       (uint32_t)hdr[2] << 8 | hdr[3];
+        if (len == 0 || len > sizeof body || !read_full(fd, body, len, l)) {
+            break;
+        }
+        lg_arena_reset(&arena);
+        struct lg_proto_request q;
+        int op = lg_proto_decode_request(body, len, &arena, &q, err) == LG_OK ? q.op : 0;
+        uint8_t frame[4 + sizeof body];
+        memcpy(frame, hdr, 4);
+        memcpy(frame + 4, body, len);
+        const uint8_t *resp_body = NULL;
+        size_t resp_len = 0;
+        if (lg_conn_send_raw(up, frame, 4u + len, err) != LG_OK ||
+            lg_conn_recv_frame(up, &resp_body, &resp_len, err) != LG_OK) {
+            break;
+        }
+        struct lg_proto_response r;
+        lg_buf_reset(&out);
+        if (op == LG_PROTO_OP_GET_TX &&
+            lg_proto_decode_response(op, resp_body, resp_len, &arena, &r, err) == LG_OK &&
+            r.ok) {
+            r.u.get_tx.seq = l->fake_seq;
+            l->lies++;
+            if (lg_proto_encode_response(op, &r, &out) != LG_OK) {
+                break;
+            }
+        } else {
+            uint8_t h[4] = {(uint8_t)(resp_len >> 24), (uint8_t)(resp_len >> 16),
+                            (uint8_t)(resp_len >> 8), (uint8_t)resp_len};
+            if (!lg_buf_append(&out, h, 4) || !lg_buf_append(&out, resp_body, resp_len)) {
+                break;
+            }
+        }
+        if (!write_full(fd, out.data, out.len)) {
+            break;
+        }
+    }
+    lg_buf_close(&out);
+    lg_arena_close(&arena);
+    lg_conn_close(up);
+}
+
+static void *liar_thread(void *arg)
+{
+    struct liar *l = arg;
+    while (!l->stop) {
+        struct pollfd pfd = {l->listen_fd, POLLIN, 0};
+        if (poll(&pfd, 1, 100) <= 0) {
+            continue;
+        }
+        int fd = accept(l->listen_fd, NULL, NULL);
+        if (fd >= 0) {
+            liar_serve(l, fd);
+            close(fd);
+        }
+    }
+    return NULL;
+}
+
+static void liar_start(struct lgt_cluster *c, struct liar *l, unsigned node, uint64_t fake_seq)
+{
+    memset(l, 0, sizeof *l);
+    snprintf(l->upstream, sizeof l->upstream, "%s", c->nodes[node].client_address);
+    l->fake_seq = fake_seq;
+    l->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    LGT_CHECK(c, l->listen_fd >= 0, "socket: %s", strerror(errno));
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    LGT_CHECK(c, bind(l->listen_fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+                     listen(l->listen_fd, 8) == 0 &&
+                     getsockname(l->listen_fd, (struct sockaddr *)&a, &alen) == 0,
+              "liar: %s", strerror(errno));
+    l->port = ntohs(a.sin_port);
+    LGT_CHECK(c, pthread_create(&l->thread, NULL, liar_thread, l) == 0, "pthread_create");
+}
+
+static void liar_stop(struct liar *l)
+{
+    l->stop = true;
+    pthread_join(l->thread, NULL);
+    close(l->listen_fd);
+}
+
+/* A node that lies about where a transaction is (get_tx answers the seq of another
+ * transaction's record): the proof it then serves is a true proof of that other record,
+ * valid against the saved root, so only the check that the proven body is the record of
+ * the transaction asked for catches the lie (exit 1). */
+Test(verify, cli_verify_tx_catches_a_node_lying_about_the_record, .fini = lgt_cluster_fini,
+     .timeout = 120)
+{
+    struct lgt_cluster *c = cluster_up(false);
+    uint64_t index = write_txs(c, 5, 9);
+    lgt_cluster_wait_converged(c, index, LGT_CONVERGE_TIMEOUT_MS, NULL);
+    char d5[FILE_PATH_MAX];
+    snprintf(d5, sizeof d5, "%s/d5.json", c->dir);
+    struct cli_run r;
+    CLI(c, &r, "digest", "--save", d5);
+    cli_expect(c, &r, 0, "saved to");
+    static struct liar l;
+    liar_start(c, &l, 0, 4); /* record 4 is transaction 3 */
+    char addr[LGT_ADDRESS_BYTES];
+    snprintf(addr, sizeof addr, "127.0.0.1:%u", l.port);
+    cli_nodes_override = addr;
+    CLI(c, &r, "verify", "--tx", "3", "--digest", d5, "--consistency", "stale");
+    cli_expect(c, &r, 0, "transaction 3 of ledger main is journal record 4");
+    CLI(c, &r, "verify", "--tx", "1", "--digest", d5, "--consistency", "stale");
+    cli_expect(c, &r, 1, "is not transaction 1 of ledger \"main\" at seq 4");
+    cli_nodes_override = NULL;
+    liar_stop(&l);
+    LGT_CHECK(c, l.lies == 2, "the liar answered %u get_tx", l.lies);
     lgt_cluster_pass(c);
 }
