@@ -291,8 +291,9 @@ Test(swim, converges_within_a_few_rounds)
     struct sim s;
     sim_init(&s, 8);
     sim_start_all(&s);
-    uint64_t took = run_until(&s, pred_converged, NULL, 5000);
-    CHECK(took <= 5000, "8 nodes joining through one seed did not converge in 5 s");
+    /* Three probe rounds (measured: 0.6 to 2.1 s over 200 seeds). */
+    uint64_t took = run_until(&s, pred_converged, NULL, 3000);
+    CHECK(took <= 3000, "8 nodes joining through one seed did not converge in 3 s");
     cr_log_info("seed=%llu: 8 nodes converged in %llu ms", g_seed, (unsigned long long)took);
     for (unsigned i = 1; i <= 8; i++) {
         CHECK(count_events(&s, i, LG_DISC_EV_JOINED) == 7u, "node %u joined once each", i);
@@ -552,16 +553,22 @@ Test(swim, mutated_packets_never_crash)
                                                        : blen;
             size_t len = lg_swim_envelope_encode(body, cut, "ledger", key, 16, pkt, sizeof pkt);
             CHECK(len > 0, "re-wrap");
-            lg_swim_receive(s.nodes[(k + round) % 4].core, "10.0.0.7:7", pkt, len, s.now_ms);
+            struct lg_swim *to = s.nodes[(k + round) % 4].core;
+            lg_swim_receive(to, "10.0.0.7:7", pkt, len, s.now_ms);
             mutations++;
+            /* Right after: every member the receiver holds is sane (the protocol heals a
+             * wrong state soon, so looking only at the end would hide a bad one). */
+            struct lg_disc_member ms[LG_SWIM_MEMBERS_MAX];
+            uint32_t nm = lg_swim_members(to, ms, LG_SWIM_MEMBERS_MAX);
+            for (uint32_t i = 0; i < nm; i++) {
+                CHECK(ms[i].id >= 1 && ms[i].state >= LG_DISC_ALIVE &&
+                      ms[i].state <= LG_DISC_LEFT && ms[i].gossip_address[0] != '\0',
+                      "member %llu state %u after a mutated packet",
+                      (unsigned long long)ms[i].id, ms[i].state);
+            }
         }
     }
     CHECK(mutations > 500u, "mutations %u", mutations);
-    struct lg_disc_member list[LG_SWIM_MEMBERS_MAX];
-    uint32_t n = lg_swim_members(s.nodes[0].core, list, LG_SWIM_MEMBERS_MAX);
-    for (uint32_t i = 0; i < n; i++) {
-        CHECK(list[i].id >= 1 && list[i].gossip_address[0] != '\0', "a sane member");
-    }
     sim_free(&s);
 }
 
