@@ -298,3 +298,41 @@ Test(membership, joiner_replaces_a_dead_leader, .fini = lgt_cluster_fini, .timeo
 {
     replace_dead_voter(true);
 }
+
+/* A joiner that has data resumes from it when restarted: --join no longer matters to Raft
+ * (it is a standby at once, without waiting to be added again). */
+Test(membership, restarted_joiner_resumes_from_its_data, .fini = lgt_cluster_fini,
+     .timeout = 120)
+{
+    struct lgt_cluster_options o = {.n_nodes = 3, .voters = 3, .dead_voter_grace_ms = GRACE_MS};
+    struct lgt_cluster *c = lgt_cluster_new(&o);
+    lgt_cluster_start(c);
+    unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+    unsigned j = lgt_cluster_add_joiner(c);
+    lgt_node_start(c, j);
+    lgt_node_wait_ready(c, j, LGT_READY_TIMEOUT_MS);
+    wait_role(c, leader, c->nodes[j].id, "standby", STANDBY_TIMEOUT_MS);
+    struct lg_client *cl = lgt_cluster_client(c, NULL, 0, 5000, 40);
+    struct lg_proto_tx_result r;
+    struct lgt_transfer t = {.ledger = LEDGER, .source = "world", .destination = "users:a:main",
+                             .amount = 5, .asset = ASSET, .reference = "before-restart"};
+    lgt_submit_ok(c, cl, &t, &r);
+    lgt_cluster_wait_converged(c, r.index, LGT_CONVERGE_TIMEOUT_MS, NULL);
+
+    lgt_node_signal(c, j, SIGTERM);
+    int status = 0;
+    LGT_CHECK(c, lgt_node_wait_exit(c, j, LGT_EXIT_TIMEOUT_MS, &status), "joiner did not exit");
+    lgt_node_start(c, j);
+    lgt_node_wait_ready(c, j, LGT_READY_TIMEOUT_MS);
+    LGT_CHECK(c, !lgt_node_log_contains(c, j, "event=waiting_to_be_added", true),
+              "the restarted joiner ignored its Raft data");
+    t.reference = "after-restart";
+    lgt_submit_ok(c, cl, &t, &r);
+    lgt_cluster_wait_converged(c, r.index, LGT_CONVERGE_TIMEOUT_MS, NULL);
+    struct lgt_status st;
+    char err[LG_ERRMSG_SIZE];
+    LGT_CHECK(c, lgt_node_status(c, j, &st, err) == LG_OK, "status: %s", err);
+    LGT_CHECK(c, st.role == LG_PROTO_ROLE_STANDBY, "restarted joiner's role %d", st.role);
+    lg_client_close(cl);
+    lgt_cluster_pass(c);
+}
