@@ -336,3 +336,38 @@ Test(membership, restarted_joiner_resumes_from_its_data, .fini = lgt_cluster_fin
     lg_client_close(cl);
     lgt_cluster_pass(c);
 }
+
+/* A one-voter cluster with --voters 3 grows: the next two nodes that join become voters
+ * (spare, standby, caught up, voter), a third one stays a standby. */
+Test(membership, joiners_become_voters_up_to_the_target, .fini = lgt_cluster_fini,
+     .timeout = 120)
+{
+    struct lgt_cluster_options o = {.n_nodes = 1, .voters = 3, .dead_voter_grace_ms = GRACE_MS};
+    struct lgt_cluster *c = lgt_cluster_new(&o);
+    lgt_cluster_start(c);
+    unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+    struct lg_client *cl = lgt_cluster_client(c, NULL, 0, 5000, 40);
+    struct lg_proto_tx_result r;
+    struct lgt_transfer t = {.ledger = LEDGER, .source = "world", .destination = "users:a:main",
+                             .amount = 5, .asset = ASSET, .reference = "grow-0"};
+    lgt_submit_ok(c, cl, &t, &r);
+    unsigned joiners[3];
+    for (unsigned k = 0; k < 3; k++) {
+        joiners[k] = lgt_cluster_add_joiner(c);
+        lgt_node_start(c, joiners[k]);
+        lgt_node_wait_ready(c, joiners[k], LGT_READY_TIMEOUT_MS);
+        wait_role(c, leader, c->nodes[joiners[k]].id, k < 2 ? "voter" : "standby",
+                  STANDBY_TIMEOUT_MS);
+    }
+    lgt_sleep_ms(STAYS_STANDBY_MS);
+    char role[16];
+    unsigned voters = 0;
+    member_role(c, leader, c->nodes[joiners[2]].id, role, sizeof role, &voters);
+    LGT_CHECK(c, strcmp(role, "standby") == 0 && voters == 3, "third joiner '%s', %u voters",
+              role, voters);
+    t.reference = "grow-1";
+    lgt_submit_ok(c, cl, &t, &r);
+    lgt_cluster_wait_converged(c, r.index, LGT_CONVERGE_TIMEOUT_MS, NULL);
+    lg_client_close(cl);
+    lgt_cluster_pass(c);
+}
