@@ -729,9 +729,11 @@ static void change_cb(struct raft_change *req, int status)
     uint64_t now = uv_now(n->loop);
     /* RAFT_LEADERSHIPLOST: the change may still commit; the next leader re-reads its
      * configuration and plans from that, never retrying this one blind. */
+    char q[96];
     lg_log(status == 0 ? LG_LOG_INFO : LG_LOG_WARN, "membership_change_done",
            "op=%s id=%llu result=%s took_ms=%llu", lg_members_op_name(n->change_op),
-           (unsigned long long)n->change_id, status == 0 ? "committed" : raft_strerror(status),
+           (unsigned long long)n->change_id,
+           status == 0 ? "committed" : lg_log_quote(raft_strerror(status), q, sizeof q),
            (unsigned long long)(now - n->change_started_ms));
     n->members_due_ms = status == 0 ? now : now + LG_MEMBERS_BACKOFF_MS;
 }
@@ -832,8 +834,10 @@ static void members_turn(struct lg_node *n)
     if (rv != 0) {
         /* RAFT_CANTCHANGE (a change still settling) and the rest: plan again later. */
         char e[LG_ERRMSG_SIZE + 8];
+        char why[96];
         lg_log(LG_LOG_WARN, "membership_change_failed", "op=%s id=%llu error=%s msg=%s",
-               lg_members_op_name(a.op), (unsigned long long)a.id, raft_strerror(rv),
+               lg_members_op_name(a.op), (unsigned long long)a.id,
+               lg_log_quote(raft_strerror(rv), why, sizeof why),
                lg_log_quote(raft_errmsg(&n->raft), e, sizeof e));
         n->members_due_ms = now + LG_MEMBERS_BACKOFF_MS;
         return;
