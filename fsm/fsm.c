@@ -833,10 +833,10 @@ int lg_fsm_merkle(struct lg_fsm *f, struct lg_merkle **out)
 {
     LG_PRE(f != NULL && out != NULL);
     *out = f->merkle;
-    LG_ASSERT(lg_merkle_size(f->merkle) == journal_last(f));
     if (f->failed) {
-        return LG_ESHUTDOWN;
+        return LG_ESHUTDOWN; /* a failed append may have left the tree one leaf short */
     }
+    LG_ASSERT(lg_merkle_size(f->merkle) == journal_last(f));
     return lg_fsm_journal_gap(f) > 0 ? LG_EUNAVAIL : LG_OK;
 }
 
