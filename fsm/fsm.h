@@ -76,8 +76,9 @@ void lg_fsm_abandon(struct lg_fsm *fsm);
  *   and now reports LG_EUNAVAIL ("outcome decided before a restart; retry with the same
  *   reference"); commands after it are applied (docs/state-machine.md, "Restart").
  * Returns LG_OK for every entry. Non-OK means no progress and the node must stop:
- * LG_EIO/LG_ENOSPC (journal write failed; sticky), LG_EUNAVAIL (a journal gap after a
- * restore must be filled first: lg_fsm_gap_append), LG_ESHUTDOWN (FSM failed earlier),
+ * LG_EIO/LG_ENOSPC (a journal or Merkle tree write failed; sticky), LG_EUNAVAIL (a
+ * journal gap after a restore must be filled first: lg_fsm_gap_append), LG_ESHUTDOWN (FSM
+ * failed earlier),
  * LG_ENOMEM (malloc failed while decoding: nothing changed, not sticky; the node stops and
  * restarts rather than turn its own memory shortage into a rejection replicas disagree
  * on). */
