@@ -86,6 +86,7 @@ struct lg_swim {
     bool joined;
     uint64_t next_join_ms;
     uint64_t next_sync_ms;
+    uint64_t last_tick_ms; /* 0: never ticked */
     bool left;
 
     struct lg_swim_stats stats;
@@ -1090,11 +1091,31 @@ static void tick_probe(struct lg_swim *s, uint64_t now_ms)
     }
 }
 
+/* This node did not run for a while (SIGSTOP, a long GC or swap, a suspended VM): the
+ * answers to its probe may be waiting unread, and its suspicion timers ran while nobody
+ * could refute to it. Abandon the probe rather than suspect its target, and give every
+ * suspect the time lost. */
+static void after_stall(struct lg_swim *s, uint64_t gap_ms)
+{
+    s->probe.active = false;
+    for (uint32_t i = 1; i < s->n_members; i++) {
+        if (s->members[i].m.state == LG_DISC_SUSPECT) {
+            s->members[i].suspect_deadline_ms += gap_ms;
+        }
+    }
+    lg_log(LG_LOG_WARN, "gossip_stall", "gap_ms=%llu action=\"probe abandoned, suspicion "
+           "timers extended\"", (unsigned long long)gap_ms);
+}
+
 void lg_swim_tick(struct lg_swim *s, uint64_t now_ms)
 {
     if (s->left) {
         return;
     }
+    if (s->last_tick_ms != 0 && now_ms > s->last_tick_ms + s->cfg.probe_interval_ms) {
+        after_stall(s, now_ms - s->last_tick_ms);
+    }
+    s->last_tick_ms = now_ms;
     tick_probe(s, now_ms);
     for (uint32_t i = 1; i < s->n_members; i++) {
         struct swim_member *m = &s->members[i];
