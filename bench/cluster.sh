@@ -30,7 +30,8 @@ nodes=""
 for i in 1 2 3; do
     "$bin" serve --id $i --data "$dir/n$i" --raft 127.0.0.1:$((base + i)) \
         --client 127.0.0.1:$((base + 10 + i)) --gossip 127.0.0.1:$((base + 20 + i)) \
-        --initial-cluster "$ic" "$@" 2>"$dir/log$i" &
+        --initial-cluster "$ic" --join 127.0.0.1:$((base + 21)) --join 127.0.0.1:$((base + 22)) \
+        --join 127.0.0.1:$((base + 23)) "$@" 2>"$dir/log$i" &
     pids+=($!)
     nodes="$nodes${nodes:+,}127.0.0.1:$((base + 10 + i))"
 done

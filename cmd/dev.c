@@ -229,11 +229,25 @@ static int spawn(struct dev *d, unsigned i, const char *initial)
         if (devnull >= 0) {
             dup2(devnull, STDIN_FILENO);
         }
-        char *const argv[] = {
+        /* Every node gets the others' gossip addresses as seeds: without them a node has
+         * nobody to probe and gossip never forms. */
+        char *argv[24 + 2u * DEV_NODES_MAX];
+        unsigned a = 0;
+        char *const fixed[] = {
             d->binary, "serve", "--id", id, "--data", nd->data, "--raft", nd->raft,
             "--client", nd->client, "--gossip", nd->gossip, "--initial-cluster",
-            (char *)initial, "--cluster", "dev", "--metrics", nd->metrics, NULL,
+            (char *)initial, "--cluster", "dev", "--metrics", nd->metrics,
         };
+        for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++) {
+            argv[a++] = fixed[k];
+        }
+        for (unsigned k = 0; k < d->n; k++) {
+            if (k != i) {
+                argv[a++] = "--join";
+                argv[a++] = d->nodes[k].gossip;
+            }
+        }
+        argv[a] = NULL;
         execv(d->binary, argv);
         _exit(127);
     }

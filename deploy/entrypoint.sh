@@ -3,9 +3,11 @@
 #
 # The pod's ordinal (HOSTNAME ledger-N) gives the Raft id N + 1. Pods 0 .. VOTERS-1 are
 # the initial voters: they all get the same --initial-cluster naming the stable DNS names
-# ledger-N.<headless service>; pods added by scaling up get --join (gossip seeds) instead
-# and are added by the leader (spare -> standby -> voter). Every other flag comes from the
-# LEDGER_* environment that `ledger-node serve` reads itself (docs/cli.md).
+# ledger-N.<headless service>; pods added by scaling up get no --initial-cluster and are
+# added by the leader (spare -> standby -> voter). Every pod gets --join with the initial
+# pods' gossip addresses (its own left out): without seeds a node has nobody to gossip
+# with. Every other flag comes from the LEDGER_* environment that `ledger-node serve`
+# reads itself (docs/cli.md).
 #
 # Environment (set by deploy/k8s/statefulset.yaml):
 #   LEDGER_PEER_SERVICE   headless Service name (DNS: <pod>.<service>)
@@ -54,13 +56,14 @@ if [ "$ordinal" -lt "$voters" ]; then
         i=$((i + 1))
     done
     set -- "$@" --initial-cluster "$list"
-else
-    i=0
-    while [ "$i" -lt "$voters" ]; do
-        set -- "$@" --join "$prefix-$i.$service:$gossip_port"
-        i=$((i + 1))
-    done
 fi
+i=0
+while [ "$i" -lt "$voters" ]; do
+    if [ "$i" -ne "$ordinal" ]; then
+        set -- "$@" --join "$prefix-$i.$service:$gossip_port"
+    fi
+    i=$((i + 1))
+done
 
 # The Secret volume's files are root-owned and group-readable under fsGroup; the node
 # refuses a key file others can read, so it gets its own 0600 copy.

@@ -56,6 +56,17 @@ grep -q "LEDGER_NODES=127.0.0.1:" "$dir/out" || fail "no how-to-talk-to-it lines
 m=$(sed -n 's/^  node 1  .* metrics \(127.0.0.1:[0-9]*\).*/\1/p' "$dir/out")
 python3 -c "import urllib.request,sys; b=urllib.request.urlopen('http://$m/metrics',timeout=5).read()
 sys.exit(0 if b'ledger_applied_index' in b else 1)" || fail "node 1 serves no /metrics at $m"
+# Gossip formed: node 1 sees all 3 members alive (bounded wait).
+python3 - "$m" <<'PY' || fail "gossip did not form: node 1 does not see 3 members alive"
+import re, sys, time, urllib.request
+for _ in range(100):
+    b = urllib.request.urlopen("http://%s/metrics" % sys.argv[1], timeout=5).read().decode()
+    m = re.search(r'^ledger_gossip_members\{state="alive"\} (\S+)$', b, re.M)
+    if m and float(m.group(1)) == 3:
+        sys.exit(0)
+    time.sleep(0.1)
+sys.exit(1)
+PY
 kill -INT "$dev"
 for _ in $(seq 1 200); do kill -0 "$dev" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$dev" 2>/dev/null && fail "dev still running 20 s after SIGINT"

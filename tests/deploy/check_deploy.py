@@ -193,8 +193,12 @@ def main():
         check(opts.get("--advertise-client") == f"{name}:{ports['client']['containerPort']}",
               f"ledger-{ordinal}: --advertise-client")
         check("--key-file" in opts, f"ledger-{ordinal}: --key-file")
-        if ordinal < int(env["LEDGER_INITIAL_VOTERS"]):
-            check(not joins, f"ledger-{ordinal}: an initial voter does not --join")
+        voters = int(env["LEDGER_INITIAL_VOTERS"])
+        want_joins = [f"{sts[0]['metadata']['name']}-{j}.{svc}:{ports['gossip']['containerPort']}"
+                      for j in range(voters) if j != ordinal]
+        check(joins == want_joins,
+              f"ledger-{ordinal}: --join {joins} != the other initial pods' gossip {want_joins}")
+        if ordinal < voters:
             ic = opts.get("--initial-cluster")
             want = ",".join(f"{j + 1}={sts[0]['metadata']['name']}-{j}.{svc}:"
                             f"{ports['raft']['containerPort']}"
@@ -204,9 +208,6 @@ def main():
             initial = ic
         else:
             check("--initial-cluster" not in opts, f"ledger-{ordinal}: no --initial-cluster")
-            check(len(joins) >= 1 and all(j.endswith(f".{svc}:{ports['gossip']['containerPort']}")
-                                          for j in joins),
-                  f"ledger-{ordinal}: --join gossip seeds {joins}")
 
     bad = dict(env, PATH=os.environ.get("PATH", ""), HOSTNAME="ledger",
                LEDGER_ENTRYPOINT_DRY_RUN="1")
