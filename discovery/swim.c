@@ -743,8 +743,8 @@ struct out_msg {
     uint32_t chunk;
 };
 
-/* Fill w with this node's record and the piggybacked updates (fewest transmits first)
- * that fit; returns their count. */
+/* Fill w with the piggybacked updates (fewest transmits first) and this node's record,
+ * as many as fit; returns their count. */
 static uint32_t piggyback(struct lg_swim *s, struct mpw *w)
 {
     /* Insertion sort by transmits: the queue holds at most a table's worth. */
@@ -758,18 +758,21 @@ static uint32_t piggyback(struct lg_swim *s, struct mpw *w)
         s->bcast[j] = b;
     }
     uint32_t limit = retransmit_limit(s);
-    /* This node's own record first, always: a member that missed our join (its updates'
-     * budget spent before it was known) learns of us from our first packet to it. */
-    LG_ASSERT(add_record(w, &self(s)->m));
-    uint32_t n = 1;
+    uint32_t n = 0;
+    bool with_self = false;
     for (uint32_t i = 0; i < s->n_bcast && n < LG_SWIM_RECORDS_MAX; i++) {
         const struct swim_member *m = find(s, s->bcast[i].id);
-        if (m == self(s)) {
-            s->bcast[i].transmits++;
-        } else if (m != NULL && add_record(w, &m->m)) {
+        if (m != NULL && add_record(w, &m->m)) {
             s->bcast[i].transmits++;
             n++;
+            with_self = with_self || m == self(s);
         }
+    }
+    /* Then this node's own record, whenever it fits (nearly always: it is left out only
+     * when records of the longest names fill the packet): a member that missed our join
+     * (the update's budget spent before it knew us) learns of us from our packets. */
+    if (!with_self && n < LG_SWIM_RECORDS_MAX && add_record(w, &self(s)->m)) {
+        n++;
     }
     uint32_t kept = 0;
     for (uint32_t i = 0; i < s->n_bcast; i++) {
@@ -826,8 +829,10 @@ static void send_packet(struct lg_swim *s, const char *to, const struct out_msg 
     s->cfg.send(s->cfg.send_arg, to, s->packet, len);
 }
 
-/* Room left for records after the header fields (generous upper bound of the header). */
-#define SWIM_HEADER_BYTES_MAX (64u + LG_ADDR_BYTES_MAX + 3u)
+/* An upper bound of a body's fields before the records: map, type, from, seq, target,
+ * target_address (its str 16 head), reply, chunk, the updates' array head; under 100 bytes
+ * beside the address. The room left is for records. */
+#define SWIM_HEADER_BYTES_MAX (128u + LG_ADDR_BYTES_MAX)
 LG_STATIC_ASSERT(SWIM_HEADER_BYTES_MAX + SWIM_RECORD_BYTES_MAX < SWIM_BODY_MAX,
                  "room for one record after the header");
 

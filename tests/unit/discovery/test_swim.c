@@ -32,7 +32,7 @@ struct sim_node {
     unsigned idx;
     struct lg_swim *core;
     bool up;
-    char addr[32];
+    char addr[LG_ADDR_BYTES_MAX];
     unsigned group; /* partition group: packets cross only within one group */
     unsigned events[SIM_NODES_MAX + 1][6]; /* [member id][event] counts */
 };
@@ -40,7 +40,7 @@ struct sim_node {
 struct sim_packet {
     uint64_t due_ms;
     unsigned to;
-    char from[32];
+    char from[LG_ADDR_BYTES_MAX];
     size_t len;
     uint8_t data[LG_SWIM_PACKET_MAX];
 };
@@ -61,6 +61,7 @@ struct sim {
     unsigned pause_on_probe; /* this node stops right after sending a probe (a ping with a
                                 seq); SIM_NODES_MAX: none */
     struct lg_swim_config base; /* timing used for every node */
+    bool long_names;            /* addresses of the longest names (253 bytes) */
 };
 
 static unsigned long long g_seed;
@@ -155,10 +156,22 @@ static void sim_start(struct sim *s, unsigned i, const unsigned *seeds, unsigned
 {
     struct sim_node *node = &s->nodes[i];
     struct lg_swim_config cfg = s->base;
-    char raft[32];
-    char client[32];
+    char raft[LG_ADDR_BYTES_MAX];
+    char client[LG_ADDR_BYTES_MAX];
     snprintf(raft, sizeof raft, "10.0.0.%u:7001", i + 1u);
     snprintf(client, sizeof client, "10.0.0.%u:7002", i + 1u);
+    if (s->long_names) {
+        /* Labels of 63, 63, 63 and 61 bytes: a 253-byte name, then ":6553N". */
+        char label[64];
+        memset(label, 'a', 63);
+        label[63] = '\0';
+        snprintf(node->addr, sizeof node->addr, "n%u%s.%s.%s.%s:65535", i % 10u,
+                 label + 2, label, label, label + 2);
+        snprintf(raft, sizeof raft, "r%u%s.%s.%s.%s:65534", i % 10u, label + 2, label,
+                 label, label + 2);
+        snprintf(client, sizeof client, "c%u%s.%s.%s.%s:65533", i % 10u, label + 2, label,
+                 label, label + 2);
+    }
     cfg.id = i + 1u;
     cfg.gossip_address = node->addr;
     cfg.raft_address = raft;
@@ -623,6 +636,26 @@ Test(swim, mutated_packets_never_crash)
         }
     }
     CHECK(mutations > 500u, "mutations %u", mutations);
+    sim_free(&s);
+}
+
+/* Records of the longest addresses (3 x 253-byte names, 5-digit ports) and ping_req naming
+ * one: every packet still fits 1400 bytes (sim_send checks), one record per packet at
+ * worst, and the cluster converges and detects, under loss (indirect probes). */
+Test(swim, longest_addresses_fit_a_packet, .timeout = 120)
+{
+    struct sim s;
+    sim_init(&s, 6);
+    s.long_names = true;
+    s.loss_permille = 200;
+    sim_start_all(&s);
+    CHECK(strlen(s.nodes[0].addr) == 253u + 6u, "name length %zu", strlen(s.nodes[0].addr));
+    CHECK(run_until(&s, pred_converged, NULL, 30000) != UINT64_MAX, "converge");
+    s.nodes[5].up = false;
+    struct seen w = {6, LG_DISC_DEAD};
+    CHECK(run_until(&s, pred_all_see, &w, 30000) != UINT64_MAX, "detect");
+    struct lg_disc_member m = view(&s, 1, 3);
+    CHECK(strlen(m.client_address) == 253u + 6u, "metadata kept whole");
     sim_free(&s);
 }
 
