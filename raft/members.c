@@ -137,14 +137,22 @@ struct seen {
     const struct lg_members_server *s;
     const struct lg_members_peer *peer; /* NULL: gossip never reported it */
     bool self;
-    bool alive; /* this node, or gossip reports it alive */
-    bool down;  /* gossip reports it dead or left for at least the grace period */
+    bool alive; /* this node, or gossip reports it alive at its configured Raft address */
+    bool live;  /* alive, or Raft heard from it recently (counted for a majority) */
+    bool down;  /* gossip dead or left for at least the grace period, no recent Raft contact */
 };
 
 static bool same_cluster(const struct lg_members_view *v, const struct lg_members_peer *p)
 {
     return v->cluster == NULL || v->cluster[0] == '\0' ||
            strncmp(v->cluster, p->cluster, sizeof p->cluster) == 0;
+}
+
+/* The Raft address gossip reports for a configured server is the configured one. */
+static bool same_address(const struct lg_members_server *s, const struct lg_members_peer *p)
+{
+    return s->raft_address != NULL &&
+           strncmp(s->raft_address, p->raft_address, sizeof p->raft_address) == 0;
 }
 
 static void see(const struct lg_members_view *v, const struct lg_members_params *p,
@@ -159,10 +167,13 @@ static void see(const struct lg_members_view *v, const struct lg_members_params 
         const struct lg_members_peer *peer =
             e->self ? NULL : lg_members_table_find(v->gossip, s->id);
         e->peer = peer != NULL && same_cluster(v, peer) ? peer : NULL;
-        e->alive = e->self || (e->peer != NULL && e->peer->state == LG_DISC_ALIVE);
-        e->down = e->peer != NULL && state_gone(e->peer->state) &&
-                  v->now_ms >= e->peer->since_ms &&
+        e->alive = e->self || (e->peer != NULL && e->peer->state == LG_DISC_ALIVE &&
+                               same_address(s, e->peer));
+        e->live = e->alive || s->raft_recent;
+        e->down = !e->self && !s->raft_recent && e->peer != NULL &&
+                  state_gone(e->peer->state) && v->now_ms >= e->peer->since_ms &&
                   v->now_ms - e->peer->since_ms >= p->dead_grace_ms;
+        LG_ERGO(e->down, !e->live);
     }
 }
 
@@ -179,21 +190,60 @@ static void act(struct lg_members_action *out, uint8_t op, uint64_t id, const ch
     out->reason = reason;
 }
 
-/* The configured server whose Raft address is addr, other than id; 0 none. */
-static uint64_t address_owner(const struct lg_members_view *v, uint32_t n, const char *addr,
+/* The index of the configured server whose Raft address is addr, other than id; n none. */
+static uint32_t address_owner(const struct lg_members_view *v, uint32_t n, const char *addr,
                               uint64_t id)
 {
     for (uint32_t i = 0; i < n; i++) {
         const struct lg_members_server *s = &v->servers[i];
         if (s->id != id && s->raft_address != NULL &&
             strncmp(s->raft_address, addr, LG_ADDR_BYTES_MAX) == 0) {
-            return s->id;
+            return i;
         }
     }
-    return 0;
+    return n;
 }
 
-/* Rule 6: the alive, unconfigured gossip member of lowest id. */
+/* A gossip member that rule 7 would add if its address were free: alive, of this cluster,
+ * with a Raft address, not configured, not this node. */
+static bool candidate(const struct lg_members_view *v, uint32_t n, const struct seen *seen,
+                      const struct lg_members_peer *peer)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (seen[i].s->id == peer->id) {
+            return false;
+        }
+    }
+    return peer->id != 0 && peer->id != v->self_id && peer->state == LG_DISC_ALIVE &&
+           same_cluster(v, peer) && peer->raft_address[0] != '\0';
+}
+
+/* Rule 4: the down voter (lowest id) whose Raft address a candidate announces; NULL none.
+ * *by gets that candidate. */
+static const struct seen *address_reused(const struct lg_members_view *v, uint32_t n,
+                                         const struct seen *seen,
+                                         const struct lg_members_peer **by)
+{
+    const struct seen *old = NULL;
+    for (uint32_t k = 0; k < v->gossip->n; k++) {
+        const struct lg_members_peer *peer = &v->gossip->peers[k];
+        if (!candidate(v, n, seen, peer)) {
+            continue;
+        }
+        uint32_t o = address_owner(v, n, peer->raft_address, peer->id);
+        if (o == n || seen[o].s->role != LG_MEMBERS_ROLE_VOTER || !seen[o].down) {
+            continue;
+        }
+        if (old == NULL || seen[o].s->id < old->s->id ||
+            (seen[o].s->id == old->s->id && peer->id < (*by)->id)) {
+            old = &seen[o];
+            *by = peer;
+        }
+    }
+    return old;
+}
+
+/* Rule 7: the alive, unconfigured gossip member of lowest id. */
 static void plan_add(const struct lg_members_view *v, uint32_t n, const struct seen *seen,
                      struct lg_members_action *out)
 {
@@ -203,20 +253,14 @@ static void plan_add(const struct lg_members_view *v, uint32_t n, const struct s
     const struct lg_members_peer *best = NULL;
     for (uint32_t k = 0; k < v->gossip->n; k++) {
         const struct lg_members_peer *peer = &v->gossip->peers[k];
-        bool configured = false;
-        for (uint32_t i = 0; i < n && !configured; i++) {
-            configured = seen[i].s->id == peer->id;
-        }
-        if (configured || peer->id == 0 || peer->id == v->self_id ||
-            peer->state != LG_DISC_ALIVE || !same_cluster(v, peer) ||
-            peer->raft_address[0] == '\0') {
+        if (!candidate(v, n, seen, peer)) {
             continue;
         }
-        uint64_t owner = address_owner(v, n, peer->raft_address, peer->id);
-        if (owner != 0) {
+        uint32_t owner = address_owner(v, n, peer->raft_address, peer->id);
+        if (owner != n) {
             if (out->conflict_id == 0 || peer->id < out->conflict_id) {
                 out->conflict_id = peer->id;
-                out->conflict_with_id = owner;
+                out->conflict_with_id = seen[owner].s->id;
             }
             continue;
         }
@@ -246,14 +290,14 @@ void lg_members_plan(const struct lg_members_view *v, const struct lg_members_pa
     see(v, p, seen, n);
     unsigned voters = 0;
     unsigned voters_down = 0;
-    unsigned voters_alive = 0;
+    unsigned voters_live = 0;
     uint64_t first_down_voter = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (seen[i].s->role != LG_MEMBERS_ROLE_VOTER) {
             continue;
         }
         voters++;
-        voters_alive += seen[i].alive ? 1u : 0u;
+        voters_live += seen[i].live ? 1u : 0u;
         if (seen[i].down) {
             voters_down++;
             if (first_down_voter == 0 || seen[i].s->id < first_down_voter) {
@@ -278,25 +322,41 @@ void lg_members_plan(const struct lg_members_view *v, const struct lg_members_pa
         }
         if (best != NULL) {
             act(out, LG_MEMBERS_VOTER, best->s->id,
-                voters_down > 0 ? "replaces a voter dead past the grace period"
+                voters_down > 0 ? "replaces a voter down past the grace period"
                                 : "voters below the target count");
             out->replaces_id = first_down_voter;
             return;
         }
     }
 
-    /* 3. Remove a voter dead past grace once the target is kept without it and the live
-     * voters left are a majority of the new configuration. */
-    if (voters_down > 0 && voters - 1u >= p->voters_target &&
-        voters_alive >= (voters - 1u) / 2u + 1u) {
+    /* A down voter is not live: removing it leaves voters - 1, of which voters_live live. */
+    bool majority_left = voters_down > 0 && voters_live >= (voters - 1u) / 2u + 1u;
+
+    /* 3. Remove a voter down once the target is kept without it and the live voters left
+     * are a majority of the new configuration. */
+    if (majority_left && voters - 1u >= p->voters_target) {
         act(out, LG_MEMBERS_REMOVE, first_down_voter,
-            "voter dead past the grace period, replacement in place");
+            "voter down past the grace period, replacement in place");
         out->replaces_id = first_down_voter;
         return;
     }
 
-    /* 4. Remove a standby or spare dead past grace; 5. else an alive spare becomes a
-     * standby (it then replicates). Lowest id first. */
+    /* 4. Remove a voter down whose Raft address a new gossip member announces (a machine
+     * replaced under a new id): the new one can only be added once the old id is gone. */
+    if (majority_left) {
+        const struct lg_members_peer *by = NULL;
+        const struct seen *old = address_reused(v, n, seen, &by);
+        if (old != NULL) {
+            act(out, LG_MEMBERS_REMOVE, old->s->id,
+                "voter down past the grace period, its raft address reused by a new id");
+            out->replaces_id = old->s->id;
+            out->successor_id = by->id;
+            return;
+        }
+    }
+
+    /* 5. Remove a standby or spare down; 6. else an alive spare becomes a standby (it then
+     * replicates). Lowest id first. */
     const struct seen *gone = NULL;
     const struct seen *spare = NULL;
     for (uint32_t i = 0; i < n; i++) {
@@ -314,8 +374,8 @@ void lg_members_plan(const struct lg_members_view *v, const struct lg_members_pa
     }
     if (gone != NULL) {
         act(out, LG_MEMBERS_REMOVE, gone->s->id,
-            gone->s->role == LG_MEMBERS_ROLE_STANDBY ? "standby dead past the grace period"
-                                                     : "spare dead past the grace period");
+            gone->s->role == LG_MEMBERS_ROLE_STANDBY ? "standby down past the grace period"
+                                                     : "spare down past the grace period");
         return;
     }
     if (spare != NULL) {
@@ -323,6 +383,6 @@ void lg_members_plan(const struct lg_members_view *v, const struct lg_members_pa
         return;
     }
 
-    /* 6. Add an alive gossip member that is not configured. */
+    /* 7. Add an alive gossip member that is not configured. */
     plan_add(v, n, seen, out);
 }

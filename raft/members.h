@@ -4,29 +4,44 @@
  * - the gossip table: what discovery/ reported about each other node (id, cluster,
  *   addresses, state and since when), updated from lg_disc_member events;
  * - the planner: from the Raft configuration as the leader sees it (roles, each server's
- *   match index), the gossip table, the leader's last index, the clock and the parameters,
- *   at most ONE configuration change to make next (or none).
+ *   match index, whether Raft heard from it recently), the gossip table, the leader's
+ *   last index, the clock and the parameters, at most ONE configuration change to make
+ *   next (or none).
  * raft/node.c makes that change (raft_add / raft_assign / raft_remove), waits for its
  * callback, re-reads the configuration and plans again.
  *
+ * Down: a configured server is down when gossip has reported it dead or left for at least
+ * the grace period AND Raft has not heard from it recently (raft_recent: the leader's
+ * replication progress, sampled by node.c). Gossip loss alone (UDP blocked while Raft
+ * works) never makes a working server down. Alive: this node, or gossip reports it alive
+ * at its configured Raft address (a member announcing another Raft address than the one
+ * configured is not healthy: it is never promoted). Live (counted for a majority): alive,
+ * or Raft heard from it recently.
+ *
  * Rules (in priority order; the first that applies is the action):
  * 1. Not leader, or a change is in flight or uncommitted: nothing.
- * 2. Fewer healthy voters than the target (healthy: not dead or left for longer than the
- *    grace period): promote the most caught-up standby that gossip reports alive and whose
- *    match index is within catchup_entries of the last index. A standby still catching up
- *    is waited for (later rules may still act).
- * 3. A voter dead or left for longer than the grace period, while more voters than the
- *    target are configured (its replacement was promoted first) and the voters that would
- *    remain, less those gossip does not report alive, are still a majority of the new
- *    configuration: remove it. Otherwise it stays: the cluster never shrinks below the
+ * 2. Fewer healthy voters than the target (healthy: not down): promote the most caught-up
+ *    standby that is alive and whose match index is within catchup_entries of the last
+ *    index. A standby still catching up is waited for (later rules may still act).
+ * 3. A voter down, while more voters than the target are configured (its replacement was
+ *    promoted first) and the live voters that would remain are still a majority of the
+ *    new configuration: remove it. Otherwise it stays: the cluster never shrinks below the
  *    target, nor below a majority of live voters, by its own action.
- * 4. A standby or spare dead or left for longer than the grace period: remove it.
- * 5. A spare gossip reports alive: make it a standby.
- * 6. A node gossip reports alive, of this cluster, whose id is not configured: add it (as
+ * 4. A voter down whose Raft address an alive, unconfigured gossip member now announces
+ *    (a dead machine replaced under a new id, same stable address): remove the old id
+ *    when the live voters that remain are a majority of the new configuration (the same
+ *    arithmetic as rule 3, without the target: the new id is added by rule 7 and promoted
+ *    by rule 2). Addresses cannot be edited, so the old id must go first.
+ * 5. A standby or spare down: remove it.
+ * 6. A spare that is alive: make it a standby.
+ * 7. A node gossip reports alive, of this cluster, whose id is not configured: add it (as
  *    a spare). One whose Raft address is configured under another id is skipped and
- *    reported (addresses cannot be edited: remove the old id first).
+ *    reported (until rule 4 or 5 removes that id, or the operator does).
  * A node that came back alive is never removed; a server gossip never reported is never
  * acted on; this node (the leader) is never removed. Ties go to the lowest id.
+ *
+ * node.c runs the planner only when gossip is authenticated (a cluster key): without one
+ * any host that can send UDP could get itself made a voter (docs/raft.md).
  *
  * Threading: none (pure functions on caller-owned values). */
 #ifndef LG_RAFT_MEMBERS_H
@@ -89,6 +104,7 @@ struct lg_members_server {
     const char *raft_address; /* borrowed for the call */
     uint8_t role;             /* enum lg_members_role */
     uint64_t match_index;     /* leader's progress; 0 unknown */
+    bool raft_recent;         /* the leader heard from it over Raft recently (node.c) */
 };
 
 struct lg_members_view {
@@ -105,7 +121,7 @@ struct lg_members_view {
 
 struct lg_members_params {
     unsigned voters_target;    /* odd, 1..7 */
-    uint64_t dead_grace_ms;    /* dead or left this long before a voter is replaced */
+    uint64_t dead_grace_ms;    /* dead or left this long (and no Raft contact): down */
     uint64_t catchup_entries;  /* see LG_MEMBERS_CATCHUP_ENTRIES_DEFAULT */
 };
 
@@ -115,6 +131,7 @@ struct lg_members_action {
     const char *raft_address; /* ADD: the peer's (a view into the table) */
     const char *reason;       /* static text for the log */
     uint64_t replaces_id;     /* VOTER or REMOVE on behalf of this dead voter; 0 none */
+    uint64_t successor_id;    /* REMOVE by rule 4: the new id announcing its address */
     /* A gossip member skipped because its Raft address is configured under another id
      * (0: none): for the log. */
     uint64_t conflict_id;

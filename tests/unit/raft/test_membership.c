@@ -385,3 +385,104 @@ Test(membership, table_follows_events)
     m.id = 5001;
     cr_assert_null(lg_members_table_update(&t, LG_DISC_EV_JOINED, &m, 100));
 }
+
+/* Finding: gossip loss alone (UDP blocked while Raft works) made a working voter "dead".
+ * A voter gossip reports dead past grace is not down while Raft heard from it recently:
+ * no promotion on its behalf, no removal; once Raft is silent too, it is replaced. */
+Test(membership, voter_raft_still_hears_is_not_down)
+{
+    struct world w;
+    world_init(&w);
+    three_voters(&w);
+    server(&w, 4, LG_MEMBERS_ROLE_STANDBY, LAST_INDEX);
+    alive(&w, 4);
+    dead_since(&w, 3, 10u * LG_MEMBERS_DEAD_GRACE_MS_DEFAULT);
+    w.servers[2].raft_recent = true;
+    expect(&w, LG_MEMBERS_NONE, 0);
+    server(&w, 5, LG_MEMBERS_ROLE_VOTER, LAST_INDEX); /* 4 voters: 3 is not removed either */
+    alive(&w, 5);
+    expect(&w, LG_MEMBERS_NONE, 0);
+    w.servers[2].raft_recent = false;
+    expect(&w, LG_MEMBERS_REMOVE, 3);
+    w.n--; /* back to 3 voters + standby 4: the standby replaces 3 */
+    w.v.n_servers = w.n;
+    expect(&w, LG_MEMBERS_VOTER, 4);
+}
+
+/* Raft contact also counts a voter as live for the majority of a removal: five voters,
+ * target 3, 3..5 dead in gossip past grace but 4 and 5 still heard over Raft: 3 goes. */
+Test(membership, raft_contact_counts_for_the_majority)
+{
+    struct world w;
+    world_init(&w);
+    three_voters(&w);
+    server(&w, 4, LG_MEMBERS_ROLE_VOTER, LAST_INDEX);
+    server(&w, 5, LG_MEMBERS_ROLE_VOTER, LAST_INDEX);
+    dead_since(&w, 2, 2u * LG_MEMBERS_DEAD_GRACE_MS_DEFAULT);
+    dead_since(&w, 3, 2u * LG_MEMBERS_DEAD_GRACE_MS_DEFAULT);
+    dead_since(&w, 4, 2u * LG_MEMBERS_DEAD_GRACE_MS_DEFAULT);
+    dead_since(&w, 5, 2u * LG_MEMBERS_DEAD_GRACE_MS_DEFAULT);
+    expect(&w, LG_MEMBERS_NONE, 0);
+    w.servers[3].raft_recent = true;
+    w.servers[4].raft_recent = true;
+    expect(&w, LG_MEMBERS_REMOVE, 2);
+}
+
+/* A standby that gossip reports alive under another Raft address than the configured one
+ * is not healthy: never promoted. */
+Test(membership, standby_at_another_address_is_not_promoted)
+{
+    struct world w;
+    world_init(&w);
+    server(&w, 1, LG_MEMBERS_ROLE_VOTER, LAST_INDEX);
+    server(&w, 2, LG_MEMBERS_ROLE_STANDBY, LAST_INDEX);
+    gossip_at(&w, 2, LG_DISC_EV_JOINED, LG_DISC_ALIVE, NOW_MS, "otherhost:9002");
+    expect(&w, LG_MEMBERS_NONE, 0);
+    gossip_at(&w, 2, LG_DISC_EV_UPDATED, LG_DISC_ALIVE, NOW_MS, NULL);
+    expect(&w, LG_MEMBERS_VOTER, 2);
+}
+
+/* Finding: a dead machine replaced under a new id at the same (stable DNS) Raft address
+ * deadlocked: the new id conflicts, the old one could not be removed (no standby, target
+ * not kept). Past the grace period the old id is removed (the live voters left are a
+ * majority), then the new one is added as usual. */
+Test(membership, replaced_machine_at_the_same_address)
+{
+    struct world w;
+    world_init(&w);
+    three_voters(&w);
+    gossip_at(&w, 7, LG_DISC_EV_JOINED, LG_DISC_ALIVE, NOW_MS, "localhost:9003");
+    dead_since(&w, 3, LG_MEMBERS_DEAD_GRACE_MS_DEFAULT - 1u);
+    struct lg_members_action a = plan(&w);
+    cr_assert_eq(a.op, LG_MEMBERS_NONE, "within grace: %s", lg_members_op_name(a.op));
+    cr_assert_eq(a.conflict_id, 7u);
+    w.v.now_ms++; /* the grace period has passed */
+    w.servers[2].raft_recent = true; /* Raft still hears the old one: kept */
+    expect(&w, LG_MEMBERS_NONE, 0);
+    w.servers[2].raft_recent = false;
+    a = plan(&w);
+    cr_assert_eq(a.op, LG_MEMBERS_REMOVE, "got %s", lg_members_op_name(a.op));
+    cr_assert_eq(a.id, 3u);
+    cr_assert_eq(a.replaces_id, 3u);
+    cr_assert_eq(a.successor_id, 7u);
+    w.n--; /* removed */
+    w.v.n_servers = w.n;
+    a = plan(&w);
+    cr_assert_eq(a.op, LG_MEMBERS_ADD, "then added: %s", lg_members_op_name(a.op));
+    cr_assert_eq(a.id, 7u);
+    cr_assert_str_eq(a.raft_address, "localhost:9003");
+}
+
+/* The same, but the voters left would have no live majority: kept. */
+Test(membership, replaced_machine_keeps_a_live_majority)
+{
+    struct world w;
+    world_init(&w);
+    three_voters(&w);
+    gossip_at(&w, 7, LG_DISC_EV_JOINED, LG_DISC_ALIVE, NOW_MS, "localhost:9003");
+    dead_since(&w, 3, 2u * LG_MEMBERS_DEAD_GRACE_MS_DEFAULT);
+    dead_since(&w, 2, 2u * LG_MEMBERS_DEAD_GRACE_MS_DEFAULT); /* 1 of 2 left: no majority */
+    struct lg_members_action a = plan(&w);
+    cr_assert_eq(a.op, LG_MEMBERS_NONE, "got %s %llu", lg_members_op_name(a.op),
+                 (unsigned long long)a.id);
+}
