@@ -10,9 +10,11 @@
  * Storage (docs/verification.md): one append-only file, <dir>/.merkle (hidden, so the
  * journal ignores it when dir is the journal directory), holding a 64-byte header and then
  * the hash of every complete subtree of level >= 1 (2, 4, 8 ... leaves, aligned) in the
- * order they complete: about 32 bytes per record. Leaf hashes are not stored: a proof reads
- * at most two record bodies through the source (below) and recomputes them. Every root,
- * inclusion proof and consistency proof costs O(log n) hash reads; nothing walks the tree.
+ * order they complete: about 32 bytes per record. Leaf hashes are not stored: a root reads
+ * at most one record body through the source (below), an inclusion proof two, a
+ * consistency proof three, and recomputes their leaf hashes. Every root, inclusion proof
+ * and consistency proof costs O(log n) hash reads (memory reads through a read-only
+ * mapping of the file); nothing walks the tree.
  *
  * The file is derived data: appends are buffered and written without fsync on the hot
  * path; lg_merkle_sync() writes, fdatasyncs and then records in the header how many
