@@ -25,13 +25,16 @@ enum lg_disc_state {
     LG_DISC_LEFT = 4,    /* announced a graceful leave */
 };
 
+/* The first event about a member is joined when it is first heard of alive; a member
+ * first heard of suspect, dead or left (this node started after it failed or left) is
+ * first reported by that state's event, with no joined before it. */
 enum lg_disc_event {
-    LG_DISC_EV_JOINED = 1,  /* first heard of (state alive) */
+    LG_DISC_EV_JOINED = 1,  /* first heard of, alive */
     LG_DISC_EV_UPDATED = 2, /* metadata changed, or back to alive (a refuted suspicion,
                              * a dead or left node that came back) */
-    LG_DISC_EV_SUSPECT = 3,
-    LG_DISC_EV_DEAD = 4,
-    LG_DISC_EV_LEFT = 5,
+    LG_DISC_EV_SUSPECT = 3, /* became suspect, or first heard of as suspect */
+    LG_DISC_EV_DEAD = 4,    /* became dead, or first heard of as dead */
+    LG_DISC_EV_LEFT = 5,    /* left, or first heard of as left */
 };
 
 struct lg_disc_member {
@@ -43,7 +46,8 @@ struct lg_disc_member {
     char version[LG_DISC_VERSION_MAX + 1];
     uint8_t state;          /* enum lg_disc_state */
     uint64_t incarnation;
-    uint64_t state_since_ms; /* the observer's clock (uv_now) when state last changed */
+    uint64_t state_since_ms; /* the observer's clock (uv_now) when state last changed, or
+                              * when the observer first heard of the member */
 };
 
 /* Called on the loop thread, never from inside a call the subscriber made into

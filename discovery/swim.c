@@ -328,6 +328,7 @@ static bool read_record(struct lg_mpread *r, struct lg_swim_record *rec)
     if (lg_mpread_array(r, LG_MPREAD_ANY, &n) != LG_MPREAD_OK || n < 7 || n > 16 ||
         lg_mpread_uint(r, LG_MPREAD_ANY, &rec->id) != LG_MPREAD_OK || rec->id == 0 ||
         lg_mpread_uint(r, LG_MPREAD_ANY, &rec->incarnation) != LG_MPREAD_OK ||
+        rec->incarnation > LG_SWIM_INCARNATION_MAX ||
         lg_mpread_uint(r, LG_MPREAD_ANY, &state) != LG_MPREAD_OK ||
         state < LG_DISC_ALIVE || state > LG_DISC_LEFT ||
         !read_text(r, rec->gossip_address, sizeof rec->gossip_address, true, true) ||
@@ -623,6 +624,12 @@ static void set_state(struct swim_member *m, uint8_t state, uint64_t now_ms)
     }
 }
 
+/* inc + 1, but never past LG_SWIM_INCARNATION_MAX (records above it are refused). */
+static uint64_t next_incarnation(uint64_t inc)
+{
+    return inc < LG_SWIM_INCARNATION_MAX ? inc + 1u : LG_SWIM_INCARNATION_MAX;
+}
+
 /* This node hears about itself: refute anything but alive at our incarnation (§4.2). */
 static void apply_self(struct lg_swim *s, const struct lg_swim_record *rec)
 {
@@ -633,11 +640,46 @@ static void apply_self(struct lg_swim *s, const struct lg_swim_record *rec)
     bool refute = rec->state != LG_DISC_ALIVE || rec->incarnation > me->m.incarnation ||
                   meta_differs(&me->m, rec);
     if (refute) {
-        me->m.incarnation = rec->incarnation + 1u;
+        /* At the bound (only a forged record gets there) the refutation cannot win. */
+        me->m.incarnation = next_incarnation(rec->incarnation);
         enqueue(s, me->m.id);
         lg_log(LG_LOG_INFO, "gossip_refute", "heard=%s incarnation=%llu",
                lg_disc_state_name(rec->state), (unsigned long long)me->m.incarnation);
     }
+}
+
+static void start_suspicion(struct lg_swim *s, struct swim_member *m, uint64_t now_ms)
+{
+    m->suspect_deadline_ms = now_ms + lg_swim_suspicion_ms(s->cfg.suspicion_mult,
+                                                           s->cfg.probe_interval_ms,
+                                                           live_count(s));
+    m->suspect_ping_ms = now_ms;
+}
+
+/* A member first heard of as suspect, dead or left (this node started after it failed or
+ * left): added in that state, since now, and reported by that state's event (no joined
+ * before it). A suspect is probed and times out as any other; a dead or left one is not
+ * probed. Its slot is taken as an alive newcomer's (a free one, else the longest dead or
+ * left). */
+static void add_unknown(struct lg_swim *s, const struct lg_swim_record *rec, uint8_t state,
+                        uint64_t now_ms)
+{
+    struct swim_member *m = add_slot(s);
+    if (m == NULL) {
+        return;
+    }
+    memset(m, 0, sizeof *m);
+    record_to_member(s, rec, &m->m);
+    m->m.state = state;
+    m->m.state_since_ms = now_ms;
+    if (state == LG_DISC_SUSPECT) {
+        start_suspicion(s, m, now_ms);
+    }
+    enqueue(s, m->m.id);
+    enum lg_disc_event ev = LG_DISC_EV_LEFT;
+    ev = state == LG_DISC_SUSPECT ? LG_DISC_EV_SUSPECT : ev;
+    ev = state == LG_DISC_DEAD ? LG_DISC_EV_DEAD : ev;
+    emit(s, ev, m);
 }
 
 /* Merge one record (§4.2 rules). from_sync: a push-pull state, where dead is taken as
@@ -680,7 +722,11 @@ static void apply_record(struct lg_swim *s, const struct lg_swim_record *rec, bo
         }
         return;
     }
-    if (m == NULL || rec->incarnation < m->m.incarnation || m->m.state == LG_DISC_LEFT) {
+    if (m == NULL) {
+        add_unknown(s, rec, state, now_ms);
+        return;
+    }
+    if (rec->incarnation < m->m.incarnation || m->m.state == LG_DISC_LEFT) {
         return;
     }
     if (state == LG_DISC_SUSPECT) {
@@ -690,10 +736,7 @@ static void apply_record(struct lg_swim *s, const struct lg_swim_record *rec, bo
         }
         m->m.incarnation = rec->incarnation;
         set_state(m, LG_DISC_SUSPECT, now_ms);
-        m->suspect_deadline_ms = now_ms + lg_swim_suspicion_ms(s->cfg.suspicion_mult,
-                                                               s->cfg.probe_interval_ms,
-                                                               live_count(s));
-        m->suspect_ping_ms = now_ms;
+        start_suspicion(s, m, now_ms);
         enqueue(s, m->m.id);
         emit(s, LG_DISC_EV_SUSPECT, m);
         return;
@@ -1292,7 +1335,7 @@ void lg_swim_leave(struct lg_swim *s, uint64_t now_ms)
         return;
     }
     struct swim_member *me = self(s);
-    me->m.incarnation++;
+    me->m.incarnation = next_incarnation(me->m.incarnation);
     me->m.state = LG_DISC_LEFT;
     me->m.state_since_ms = now_ms;
     s->left = true;
@@ -1317,7 +1360,7 @@ int lg_swim_set_client_address(struct lg_swim *s, const char *client_address,
     }
     struct swim_member *me = self(s);
     copy_text(me->m.client_address, sizeof me->m.client_address, client_address);
-    me->m.incarnation++;
+    me->m.incarnation = next_incarnation(me->m.incarnation);
     enqueue(s, me->m.id);
     return LG_OK;
 }

@@ -41,6 +41,10 @@
 #define LG_SWIM_WIRE_VERSION 1u
 /* HMAC-SHA-256 tag bytes. */
 #define LG_SWIM_TAG_BYTES 32u
+/* Highest incarnation: a record above it is malformed (dropped and counted), and this
+ * node's own never goes past it, so incarnation + 1 never wraps. One per refutation or
+ * metadata change, a real node never comes near it. */
+#define LG_SWIM_INCARNATION_MAX (UINT64_C(1) << 62)
 
 /* Message types (the body's "type" on the wire: their names). */
 enum lg_swim_type {

@@ -583,6 +583,217 @@ Test(swim, bad_packets_are_dropped_and_counted)
     sim_free(&s);
 }
 
+/* A node started after one member died and another left learns of both (from its seed's
+ * sync, where dead reads as suspect, or a piggybacked update): the dead one is added in
+ * its reported state, probed, and dead here after the suspicion timeout; the left one is
+ * left and never probed. Each is reported by its state's event, never as joined, with
+ * state_since_ms when this node first heard. (Before: such records about an unknown id
+ * were dropped, and the late node never had them in its table.) */
+Test(swim, a_late_node_learns_of_dead_and_left_members)
+{
+    struct sim s;
+    sim_init(&s, 5);
+    s.n = 4; /* node 5 starts later */
+    sim_start_all(&s);
+    CHECK(run_until(&s, pred_converged, NULL, 5000) != UINT64_MAX, "converge");
+    s.nodes[2].up = false; /* node 3 crashes */
+    lg_swim_leave(s.nodes[1].core, s.now_ms); /* node 2 leaves (its packets are out) */
+    s.nodes[1].up = false;
+    struct seen dead = {3, LG_DISC_DEAD};
+    CHECK(run_until(&s, pred_all_see, &dead, 15000) != UINT64_MAX, "node 3 dead");
+    sim_run(&s, 40000); /* every update's piggyback budget spent, a push-pull round done */
+    s.n = 5;
+    unsigned seed = 0;
+    uint64_t started = s.now_ms;
+    sim_start(&s, 4, &seed, 1);
+    const struct sim_node *late = &s.nodes[4];
+    uint64_t limit = 1000u + 1000u + lg_swim_suspicion_ms(4, 1000, 4) + 3000u;
+    while (view(&s, 4, 3).state != LG_DISC_DEAD && s.now_ms - started < limit) {
+        sim_step(&s);
+    }
+    struct lg_disc_member m3 = view(&s, 4, 3);
+    CHECK(m3.state == LG_DISC_DEAD, "node 5 sees node 3 %s, not dead, after %llu ms",
+          lg_disc_state_name(m3.state), (unsigned long long)(s.now_ms - started));
+    CHECK(m3.state_since_ms >= started, "since: when node 5 heard");
+    CHECK(strcmp(m3.raft_address, "10.0.0.3:7001") == 0, "metadata: %s", m3.raft_address);
+    CHECK(late->events[3][LG_DISC_EV_DEAD] == 1u, "one dead event");
+    CHECK(late->events[3][LG_DISC_EV_JOINED] == 0u && late->events[3][LG_DISC_EV_UPDATED] == 0u,
+          "a dead member is not reported joined");
+    struct lg_disc_member m2 = view(&s, 4, 2);
+    CHECK(m2.state == LG_DISC_LEFT, "node 5 sees node 2 %s", lg_disc_state_name(m2.state));
+    CHECK(m2.state_since_ms >= started, "since: when node 5 heard");
+    CHECK(late->events[2][LG_DISC_EV_LEFT] == 1u && late->events[2][LG_DISC_EV_JOINED] == 0u,
+          "node 2: one left event, no joined");
+    sim_run(&s, 40000);
+    CHECK(view(&s, 4, 3).state == LG_DISC_DEAD && view(&s, 4, 2).state == LG_DISC_LEFT,
+          "still dead and left");
+    CHECK(late->events[2][LG_DISC_EV_SUSPECT] == 0u && late->events[2][LG_DISC_EV_DEAD] == 0u,
+          "a left member is not probed (never suspected)");
+    CHECK(view(&s, 4, 1).state == LG_DISC_ALIVE && view(&s, 4, 4).state == LG_DISC_ALIVE &&
+          view(&s, 0, 5).state == LG_DISC_ALIVE, "the live ones meet as usual");
+    struct lg_swim_stats st;
+    lg_swim_stats(late->core, &st);
+    CHECK(st.alive == 3u && st.dead == 1u && st.left == 1u, "stats %u/%u/%u", st.alive,
+          st.dead, st.left);
+    sim_free(&s);
+}
+
+/* A hand-made body builder (msgpack): a map of type, from (seq 0 for an ack) and updates. */
+struct hand {
+    uint8_t b[LG_SWIM_PACKET_MAX];
+    size_t len;
+};
+
+static void h_byte(struct hand *h, unsigned v)
+{
+    cr_assert(h->len < sizeof h->b);
+    h->b[h->len++] = (uint8_t)v;
+}
+
+static void h_str(struct hand *h, const char *str)
+{
+    size_t n = strlen(str);
+    cr_assert(n <= 31);
+    h_byte(h, 0xa0u | (unsigned)n);
+    for (size_t i = 0; i < n; i++) {
+        h_byte(h, (unsigned char)str[i]);
+    }
+}
+
+static void h_u64(struct hand *h, uint64_t v)
+{
+    h_byte(h, 0xcf);
+    for (int sh = 56; sh >= 0; sh -= 8) {
+        h_byte(h, (unsigned)(v >> sh) & 0xffu);
+    }
+}
+
+static void make_ack(struct hand *h, uint64_t from, const struct lg_swim_record *recs,
+                     unsigned n)
+{
+    h->len = 0;
+    h_byte(h, 0x84);
+    h_str(h, "type");
+    h_str(h, "ack");
+    h_str(h, "from");
+    h_u64(h, from);
+    h_str(h, "seq");
+    h_byte(h, 0);
+    h_str(h, "updates");
+    cr_assert(n <= 15);
+    h_byte(h, 0x90u | n);
+    for (unsigned i = 0; i < n; i++) {
+        h_byte(h, 0x97);
+        h_u64(h, recs[i].id);
+        h_u64(h, recs[i].incarnation);
+        h_byte(h, recs[i].state);
+        h_str(h, recs[i].gossip_address);
+        h_str(h, recs[i].raft_address);
+        h_str(h, recs[i].client_address);
+        h_str(h, recs[i].version);
+    }
+}
+
+static struct lg_swim_record rec_of(uint64_t id, uint64_t inc, uint8_t state)
+{
+    struct lg_swim_record r;
+    memset(&r, 0, sizeof r);
+    r.id = id;
+    r.incarnation = inc;
+    r.state = state;
+    snprintf(r.gossip_address, sizeof r.gossip_address, "10.1.%u.%u:1",
+             (unsigned)(id / 250u % 250u), (unsigned)(id % 250u));
+    return r;
+}
+
+/* Deliver a hand-made ack from id 2 holding recs to core, under the sim's key. */
+static void deliver(const struct sim *s, struct lg_swim *core,
+                    const struct lg_swim_record *recs, unsigned n)
+{
+    static struct hand h;
+    uint8_t pkt[LG_SWIM_PACKET_MAX];
+    make_ack(&h, 2, recs, n);
+    size_t len = lg_swim_envelope_encode(h.b, h.len, "ledger", s->base.key, s->base.key_len,
+                                         pkt, sizeof pkt);
+    cr_assert(len > 0);
+    lg_swim_receive(core, "10.1.0.2:1", pkt, len, s->now_ms);
+}
+
+/* Incarnations above LG_SWIM_INCARNATION_MAX are malformed, and this node's own never goes
+ * past it: a forged dead record at 2^64 - 1 no longer wraps the refutation to 0 (after
+ * which the node could never refute). */
+Test(swim, incarnations_above_the_bound_are_refused)
+{
+    struct sim s;
+    sim_init(&s, 1);
+    sim_start_all(&s);
+    struct lg_swim *core = s.nodes[0].core;
+    static struct hand h;
+    static struct lg_swim_msg msg;
+    struct lg_swim_record r = rec_of(1, LG_SWIM_INCARNATION_MAX + 1u, LG_DISC_DEAD);
+    make_ack(&h, 2, &r, 1);
+    CHECK(lg_swim_body_decode(h.b, h.len, &msg) == LG_EBADREQ, "above the bound: malformed");
+    r.incarnation = LG_SWIM_INCARNATION_MAX;
+    make_ack(&h, 2, &r, 1);
+    CHECK(lg_swim_body_decode(h.b, h.len, &msg) == LG_OK, "at the bound: accepted");
+    /* Dead at 2^64 - 1 and 2^64 - 2 about this node: dropped, counted, nothing refuted. */
+    struct lg_swim_record forged[2] = {rec_of(1, UINT64_MAX, LG_DISC_DEAD),
+                                       rec_of(1, UINT64_MAX - 1u, LG_DISC_DEAD)};
+    deliver(&s, core, &forged[0], 1);
+    deliver(&s, core, &forged[1], 1);
+    struct lg_swim_stats st;
+    lg_swim_stats(core, &st);
+    CHECK(st.dropped_malformed == 2u, "dropped_malformed %llu",
+          (unsigned long long)st.dropped_malformed);
+    struct lg_disc_member me = view(&s, 0, 1);
+    CHECK(me.incarnation == 0u && me.state == LG_DISC_ALIVE, "incarnation %llu",
+          (unsigned long long)me.incarnation);
+    /* Suspected just below the bound: refuted at the bound. At it: stays there. */
+    r = rec_of(1, LG_SWIM_INCARNATION_MAX - 1u, LG_DISC_SUSPECT);
+    deliver(&s, core, &r, 1);
+    CHECK(view(&s, 0, 1).incarnation == LG_SWIM_INCARNATION_MAX, "refuted at the bound");
+    r.incarnation = LG_SWIM_INCARNATION_MAX;
+    deliver(&s, core, &r, 1);
+    CHECK(view(&s, 0, 1).incarnation == LG_SWIM_INCARNATION_MAX, "never past it (refute)");
+    CHECK(lg_swim_set_client_address(core, "10.0.0.1:7003", s.now_ms) == LG_OK, "set");
+    CHECK(view(&s, 0, 1).incarnation == LG_SWIM_INCARNATION_MAX, "never past it (metadata)");
+    lg_swim_leave(core, s.now_ms);
+    me = view(&s, 0, 1);
+    CHECK(me.incarnation == LG_SWIM_INCARNATION_MAX && me.state == LG_DISC_LEFT,
+          "never past it (leave)");
+    sim_free(&s);
+}
+
+/* Records of unknown dead members never grow the table past LG_SWIM_MEMBERS_MAX: they take
+ * free slots, then the slots of the longest dead or left; live members are never evicted. */
+Test(swim, unknown_dead_members_keep_the_table_bound)
+{
+    struct sim s;
+    sim_init(&s, 1);
+    sim_start_all(&s);
+    struct lg_swim *core = s.nodes[0].core;
+    struct lg_swim_record r = rec_of(2, 0, LG_DISC_ALIVE);
+    deliver(&s, core, &r, 1);
+    struct lg_swim_record recs[15];
+    uint64_t id = 1000;
+    for (unsigned pk = 0; pk < 30; pk++) { /* 450 dead ids, one packet per 10 ms */
+        for (unsigned k = 0; k < 15; k++) {
+            recs[k] = rec_of(id++, 7, LG_DISC_DEAD);
+        }
+        deliver(&s, core, recs, 15);
+        s.now_ms += 10;
+    }
+    struct lg_swim_stats st;
+    lg_swim_stats(core, &st);
+    CHECK(st.alive == 2u && st.dead == LG_SWIM_MEMBERS_MAX - 2u, "alive %u dead %u",
+          st.alive, st.dead);
+    CHECK(view(&s, 0, 2).state == LG_DISC_ALIVE, "the live member kept");
+    CHECK(view(&s, 0, id - 1u).state == LG_DISC_DEAD, "the newest dead one added");
+    CHECK(view(&s, 0, 1000).state == 0, "the oldest dead one reclaimed");
+    CHECK(view(&s, 0, id - 1u).incarnation == 7u, "in its reported incarnation");
+    sim_free(&s);
+}
+
 /* The codec: bodies under the right key, mutated byte by byte, never crash the core and
  * never add a member with bad fields; the envelope refuses a flipped tag bit. */
 Test(swim, mutated_packets_never_crash)
