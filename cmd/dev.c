@@ -3,14 +3,16 @@
  *   ledger-node dev [--nodes 3|5] [--dir DIR] [--transfers N] [--exit-after-demo]
  *
  * Starts N `ledger-node serve` processes (this binary) on 127.0.0.1 with free ports and
- * data under DIR (default: a new /tmp/ledger-dev-XXXXXX), waits for a leader, prints each
- * node's addresses and how to talk to it, runs a short demo workload through the client
- * library (accounts funded from `world`, transfers in batches with a progress line, a
- * rejected overdraft, an idempotent retry and a conflicting one), prints balances and
- * every node's chain head, then stays in the foreground until SIGINT/SIGTERM, which
- * stops every node with SIGTERM (a leader hands over first) and waits for each. A node
- * that exits on its own is reported and stops the cluster. Children also get SIGTERM when
- * this process dies (PR_SET_PDEATHSIG), so no node outlives it. */
+ * data under DIR (default: a new /tmp/ledger-dev-XXXXXX) and a fresh random cluster key in
+ * DIR/gossip.key (mode 0600, --key-file of every node: gossip is authenticated, so the
+ * leader manages the membership), waits for a leader, prints each node's addresses and
+ * how to talk to it, runs a short demo workload through the client library (accounts
+ * funded from `world`, transfers in batches with a progress line, a rejected overdraft,
+ * an idempotent retry and a conflicting one), prints balances and every node's chain
+ * head, then stays in the foreground until SIGINT/SIGTERM, which stops every node with
+ * SIGTERM (a leader hands over first) and waits for each. A node that exits on its own is
+ * reported and stops the cluster. Children also get SIGTERM when this process dies
+ * (PR_SET_PDEATHSIG), so no node outlives it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -69,6 +72,7 @@ struct dev {
     unsigned n;
     char dir[DEV_PATH_MAX];
     char binary[DEV_PATH_MAX];
+    char key_file[DEV_PATH_MAX + 16u]; /* <dir>/gossip.key, passed as --key-file */
     uint64_t transfers;
     bool exit_after_demo;
     struct dev_node nodes[DEV_NODES_MAX];
@@ -165,6 +169,32 @@ static int parse_flags(int argc, char **argv, struct dev *d)
     return 0;
 }
 
+/* A fresh random cluster key for this run: 64 hex characters, mode 0600. Without a key
+ * the nodes' gossip is unauthenticated and the leader makes no membership change. */
+static int write_key_file(struct dev *d)
+{
+    uint8_t raw[32];
+    char hex[2u * sizeof raw + 2u];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        return lg_cmd_fail(LG_CMD_EXIT_FAILED, "dev: getrandom: %s", strerror(errno));
+    }
+    for (size_t i = 0; i < sizeof raw; i++) {
+        snprintf(hex + 2u * i, 3, "%02x", raw[i]);
+    }
+    hex[2u * sizeof raw] = '\n';
+    hex[2u * sizeof raw + 1u] = '\0';
+    snprintf(d->key_file, sizeof d->key_file, "%s/gossip.key", d->dir);
+    int fd = open(d->key_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && fchmod(fd, 0600) == 0 &&
+              write(fd, hex, 2u * sizeof raw + 1u) == (ssize_t)(2u * sizeof raw + 1u);
+    int err = errno;
+    ok = (fd < 0 || close(fd) == 0) && ok;
+    if (!ok) {
+        return lg_cmd_fail(LG_CMD_EXIT_FAILED, "dev: %s: %s", d->key_file, strerror(err));
+    }
+    return 0;
+}
+
 static int prepare(struct dev *d)
 {
     ssize_t len = readlink("/proc/self/exe", d->binary, sizeof d->binary - 1u);
@@ -199,7 +229,7 @@ static int prepare(struct dev *d)
         snprintf(nd->log, sizeof nd->log, "%s/node-%u.log", d->dir, i + 1u);
         d->client_list[i] = nd->client;
     }
-    return 0;
+    return write_key_file(d);
 }
 
 static int spawn(struct dev *d, unsigned i, const char *initial)
@@ -237,6 +267,7 @@ static int spawn(struct dev *d, unsigned i, const char *initial)
             d->binary, "serve", "--id", id, "--data", nd->data, "--raft", nd->raft,
             "--client", nd->client, "--gossip", nd->gossip, "--initial-cluster",
             (char *)initial, "--cluster", "dev", "--metrics", nd->metrics,
+            "--key-file", d->key_file,
         };
         for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++) {
             argv[a++] = fixed[k];

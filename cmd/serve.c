@@ -1,5 +1,7 @@
 /* serve: `ledger-node serve`, one node: flags (DESIGN §10), the loop, signals. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <stddef.h>
@@ -38,13 +40,15 @@ static const char serve_usage[] =
     "                         are resolved at every connect)\n"
     "  --client HOST:PORT     client protocol address (DESIGN §8)\n"
     "  --gossip HOST:PORT     gossip address (UDP): listened on, and announced to peers\n"
+    "                         (so the address peers reach, never 0.0.0.0 or [::])\n"
     "  --initial-cluster LIST the bootstrap voters, ID=HOST:PORT (Raft addresses), the same\n"
     "                         on every initial node; ignored once the node has data\n"
     "  --join HOST:PORT       gossip seed of a running cluster (repeatable)\n"
     "  --cluster NAME         cluster name (default \"ledger\")\n"
     "  --key-file PATH        gossip key file, mode 0600 (its bytes less one trailing\n"
     "                         newline are the HMAC key; without it gossip is\n"
-    "                         unauthenticated)\n"
+    "                         unauthenticated and the leader makes no membership\n"
+    "                         change: no node is added, promoted or removed)\n"
     "\n"
     "tuning (also LEDGER_<NAME> with '-' as '_', e.g. LEDGER_ELECTION_TIMEOUT_MS):\n"
     "  --advertise-client HOST:PORT  client address named in not_leader answers (default:\n"
@@ -56,9 +60,10 @@ static const char serve_usage[] =
     "  --voters N                    voters the leader keeps: 1, 3, 5 or 7 (default 3); nodes\n"
     "                                found by gossip become voters while there are fewer,\n"
     "                                else standbys\n"
-    "  --dead-voter-grace-ms N       a voter gossip reports dead or left for this long is\n"
-    "                                replaced by a caught-up standby, then removed (default\n"
-    "                                30000)\n"
+    "  --dead-voter-grace-ms N       a voter gossip reports dead or left for this long, and\n"
+    "                                the leader has not heard from over Raft, is replaced\n"
+    "                                by a caught-up standby then removed, or removed for a\n"
+    "                                new id at its Raft address (default 30000)\n"
     "  --log-level LEVEL             debug, info (default), warn, error\n"
     "  --audit-interval-ms N         cross-replica audit of Merkle roots, default 30000;\n"
     "                                0: off (docs/protocol.md)\n"
@@ -323,6 +328,28 @@ static int parse_address(const char *s, const char *name)
     return LG_CMD_EXIT_OK;
 }
 
+/* The gossip address is announced to peers as given: a wildcard host (0.0.0.0, ::) would
+ * make them send to themselves and declare this node dead. */
+static int check_gossip_not_wildcard(const char *s)
+{
+    char host[LG_RAFT_ADDRESS_BYTES_MAX];
+    char port[8];
+    if (lg_addr_split(s, host, sizeof host, port, sizeof port, 0, NULL) != 0) {
+        return parse_address(s, "--gossip");
+    }
+    struct in6_addr a6;
+    struct in_addr a4;
+    bool wildcard = (inet_pton(AF_INET, host, &a4) == 1 && a4.s_addr == htonl(INADDR_ANY)) ||
+                    (inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_UNSPECIFIED(&a6));
+    if (wildcard) {
+        return lg_cmd_fail(LG_CMD_EXIT_USAGE, "serve: --gossip %s is a wildcard address, but "
+                           "it is also announced to peers, which would send to themselves: "
+                           "give the address peers reach this node at (e.g. 10.0.0.5:%s)",
+                           s, port);
+    }
+    return LG_CMD_EXIT_OK;
+}
+
 /* DESIGN §9: the key file must not be readable by others. */
 static int check_key_file(const char *path)
 {
@@ -439,6 +466,7 @@ int lg_cmd_serve(int argc, char **argv)
         (rc = parse_address(f.raft, "--raft")) != 0 ||
         (rc = parse_address(f.client, "--client")) != 0 ||
         (rc = parse_address(f.gossip, "--gossip")) != 0 ||
+        (rc = check_gossip_not_wildcard(f.gossip)) != 0 ||
         (f.advertise_client != NULL &&
          (rc = parse_address(f.advertise_client, "--advertise-client")) != 0) ||
         (rc = parse_uint(f.election_timeout_ms, 10, 600000, "--election-timeout-ms",
@@ -537,6 +565,7 @@ int lg_cmd_serve(int argc, char **argv)
     cfg.voters_target = (unsigned)voters;
     cfg.dead_voter_grace_ms = (unsigned)grace_ms;
     cfg.cluster = f.cluster != NULL ? f.cluster : "ledger";
+    cfg.gossip_authenticated = f.key_file != NULL;
     if (cfg.n_initial > 0) {
         bool self = false;
         for (uint32_t i = 0; i < cfg.n_initial; i++) {

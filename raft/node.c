@@ -113,6 +113,11 @@ struct lg_node {
     uint64_t change_id;
     uint64_t change_started_ms;
     uint64_t members_due_ms;
+    bool members_enabled; /* gossip is authenticated (lg_node_config.gossip_authenticated) */
+    /* When the leader last saw libraft's recent_recv set for each server (sampled every
+     * loop turn: libraft clears it every election timeout), by id; 0: free slot. */
+    uint64_t contact_id[LG_MEMBERS_SERVERS_MAX];
+    uint64_t contact_ms[LG_MEMBERS_SERVERS_MAX];
 
     /* What the log said last. */
     int last_state;
@@ -724,18 +729,75 @@ static void log_changes(struct lg_node *n)
 static void change_cb(struct raft_change *req, int status)
 {
     struct lg_node *n = req->data;
-    LG_ASSERT(n->change_inflight);
-    n->change_inflight = false;
     uint64_t now = uv_now(n->loop);
+    char q[96];
+    if (!n->change_inflight) {
+        /* libraft 0.15: raft_assign that fails synchronously can leave leader_state.change
+         * pointing at our request; a later step-down then calls us with nothing in
+         * flight. Nothing of ours to finish. */
+        lg_log(LG_LOG_WARN, "membership_change_unexpected", "result=%s action=ignored",
+               status == 0 ? "committed" : lg_log_quote(raft_strerror(status), q, sizeof q));
+        return;
+    }
+    n->change_inflight = false;
     /* RAFT_LEADERSHIPLOST: the change may still commit; the next leader re-reads its
      * configuration and plans from that, never retrying this one blind. */
-    char q[96];
     lg_log(status == 0 ? LG_LOG_INFO : LG_LOG_WARN, "membership_change_done",
            "op=%s id=%llu result=%s took_ms=%llu", lg_members_op_name(n->change_op),
            (unsigned long long)n->change_id,
            status == 0 ? "committed" : lg_log_quote(raft_strerror(status), q, sizeof q),
            (unsigned long long)(now - n->change_started_ms));
     n->members_due_ms = status == 0 ? now : now + LG_MEMBERS_BACKOFF_MS;
+}
+
+void lg_node_test_stale_change(struct lg_node *n)
+{
+    if (raft_state(&n->raft) != RAFT_LEADER || n->change_inflight ||
+        n->raft.leader_state.change != NULL) {
+        return;
+    }
+    n->change.data = n;
+    n->change.cb = change_cb;
+    n->raft.leader_state.change = &n->change;
+}
+
+/* The leader samples libraft's recent_recv (an AppendEntries result since the last
+ * election timeout) into contact_ms, so that a reset just before planning does not read
+ * as silence. */
+static void members_sample_contact(struct lg_node *n, uint64_t now)
+{
+    if (raft_state(&n->raft) != RAFT_LEADER || n->raft.leader_state.progress == NULL) {
+        return;
+    }
+    const struct raft_configuration *conf = &n->raft.configuration;
+    for (unsigned i = 0; i < conf->n; i++) {
+        if (!n->raft.leader_state.progress[i].recent_recv) {
+            continue;
+        }
+        uint64_t id = conf->servers[i].id;
+        unsigned slot = LG_MEMBERS_SERVERS_MAX;
+        unsigned oldest = 0;
+        for (unsigned k = 0; k < LG_MEMBERS_SERVERS_MAX && slot == LG_MEMBERS_SERVERS_MAX; k++) {
+            slot = n->contact_id[k] == id || n->contact_id[k] == 0 ? k : slot;
+            oldest = n->contact_ms[k] < n->contact_ms[oldest] ? k : oldest;
+        }
+        slot = slot < LG_MEMBERS_SERVERS_MAX ? slot : oldest;
+        n->contact_id[slot] = id;
+        n->contact_ms[slot] = now;
+    }
+}
+
+/* Raft heard from server id within two election timeouts (libraft's window, and one more
+ * for the sampling). */
+static bool members_raft_recent(const struct lg_node *n, uint64_t id, uint64_t now)
+{
+    uint64_t window = 2u * (uint64_t)n->raft.election_timeout + TICK_MS;
+    for (unsigned k = 0; k < LG_MEMBERS_SERVERS_MAX; k++) {
+        if (n->contact_id[k] == id) {
+            return now - n->contact_ms[k] <= window;
+        }
+    }
+    return false;
 }
 
 static uint8_t members_role(int role)
@@ -756,7 +818,8 @@ static void members_report_conflict(struct lg_node *n, const struct lg_members_a
             char q[LG_RAFT_ADDRESS_BYTES_MAX + 8];
             lg_log(LG_LOG_WARN, "membership_conflict",
                    "id=%llu raft=%s configured_id=%llu action=skipped reason=\"raft address "
-                   "configured under another id: remove that id first\"",
+                   "configured under another id: added once that id is removed (by the "
+                   "leader when it is a voter down past the grace period)\"",
                    (unsigned long long)p->id, lg_log_quote(p->raft_address, q, sizeof q),
                    (unsigned long long)a->conflict_with_id);
         }
@@ -769,7 +832,7 @@ static void members_report_conflict(struct lg_node *n, const struct lg_members_a
 static void members_turn(struct lg_node *n)
 {
     uint64_t now = uv_now(n->loop);
-    if (now < n->members_due_ms || n->change_inflight) {
+    if (!n->members_enabled || now < n->members_due_ms || n->change_inflight) {
         return;
     }
     n->members_due_ms = now + LG_MEMBERS_INTERVAL_MS;
@@ -787,6 +850,7 @@ static void members_turn(struct lg_node *n)
         s->match_index = n->raft.leader_state.progress != NULL
                              ? n->raft.leader_state.progress[i].match_index
                              : 0;
+        s->raft_recent = members_raft_recent(n, s->id, now);
     }
     struct lg_members_view v;
     memset(&v, 0, sizeof v);
@@ -847,14 +911,15 @@ static void members_turn(struct lg_node *n)
     n->change_id = a.id;
     n->change_started_ms = now;
     lg_log(LG_LOG_INFO, "membership_change",
-           "op=%s id=%llu raft=%s gossip=%s replaces=%llu voters_target=%u reason=%s",
+           "op=%s id=%llu raft=%s gossip=%s replaces=%llu successor=%llu voters_target=%u "
+           "reason=%s",
            lg_members_op_name(a.op), (unsigned long long)a.id,
            lg_log_quote(p != NULL ? p->raft_address : "", q, sizeof q),
            p != NULL && lg_members_state_name(p->state)[0] != '\0'
                ? lg_members_state_name(p->state)
                : "unknown",
-           (unsigned long long)a.replaces_id, n->members_params.voters_target,
-           lg_log_quote(a.reason, r, sizeof r));
+           (unsigned long long)a.replaces_id, (unsigned long long)a.successor_id,
+           n->members_params.voters_target, lg_log_quote(a.reason, r, sizeof r));
 }
 
 void lg_node_disc_event(void *node, enum lg_disc_event ev, const struct lg_disc_member *m)
@@ -899,6 +964,7 @@ static void node_turn(struct lg_node *n)
         lg_raft_queue_flush(&n->queue);
     }
     if (!n->closing && !n->stopping) {
+        members_sample_contact(n, uv_now(n->loop));
         members_turn(n);
     }
     reads_process(n);
@@ -1056,6 +1122,7 @@ int lg_node_start(struct lg_node **out, uv_loop_t *loop, const struct lg_node_co
     if (cfg->dead_voter_grace_ms != 0) {
         n->members_params.dead_grace_ms = cfg->dead_voter_grace_ms;
     }
+    n->members_enabled = cfg->gossip_authenticated;
     snprintf(n->cluster, sizeof n->cluster, "%s", cfg->cluster != NULL ? cfg->cluster : "");
     n->last_state = -1;
     const char *fault = getenv("LEDGER_FAULT_APPEND_FAIL_AT");
@@ -1194,6 +1261,11 @@ int lg_node_start(struct lg_node **out, uv_loop_t *loop, const struct lg_node_co
            (unsigned long long)lg_fsm_last_seq(n->fsm), hex, election, heartbeat,
            n->members_params.voters_target,
            (unsigned long long)n->members_params.dead_grace_ms);
+    if (!n->members_enabled) {
+        lg_log(LG_LOG_WARN, "membership_disabled",
+               "reason=no_key detail=\"gossip is unauthenticated (no --key-file): the leader "
+               "makes no membership change from it; add nodes with a cluster key\"");
+    }
     if (n->raft.configuration.n == 0) {
         lg_log(LG_LOG_INFO, "waiting_to_be_added",
                "reason=\"no Raft configuration yet (no --initial-cluster, no Raft data): the "

@@ -67,6 +67,11 @@ struct lg_node_config {
     const char *cluster;          /* cluster name; gossip members of another are ignored */
     unsigned voters_target;       /* voters the leader keeps (odd, 1..7); 0: 3 */
     unsigned dead_voter_grace_ms; /* a voter dead this long is replaced; 0: 30000 */
+    /* Gossip is authenticated (serve --key-file): only then does the leader change the
+     * membership from it. False: no automatic change at all (event=membership_disabled
+     * reason=no_key at start), as unauthenticated gossip would let any host that can send
+     * UDP make itself a voter and receive the ledger. */
+    bool gossip_authenticated;
 };
 
 struct lg_node; /* opaque */
@@ -177,7 +182,14 @@ uint32_t lg_node_members(struct lg_node *n, struct lg_node_member *out, uint32_t
  * time (raft_add as spare, raft_assign standby/voter, raft_remove), planned by
  * raft/members.h every LG_MEMBERS_INTERVAL_MS and shortly after each event, each logged
  * (event=membership_change, membership_change_done, membership_change_failed,
- * membership_conflict). Ignored once the node stops. */
+ * membership_conflict). Ignored once the node stops. Without gossip_authenticated the
+ * events are kept (client addresses, the members list) but no change is ever made. */
 void lg_node_disc_event(void *node, enum lg_disc_event ev, const struct lg_disc_member *m);
+
+/* Test seam: leave this leader in the state libraft 0.15 leaves after raft_assign failed
+ * synchronously (leader_state.change still pointing at the node's idle request), so that
+ * the next step-down runs the change callback with nothing in flight. No-op unless
+ * leader with nothing in flight. */
+void lg_node_test_stale_change(struct lg_node *n);
 
 #endif /* LG_RAFT_NODE_H */

@@ -41,7 +41,12 @@ grep -q "identical chain heads" "$dir/out" || fail "chain heads not identical"
 all_gone "${ps[@]}" || fail "a node outlived dev --exit-after-demo"
 for i in 1 2 3; do
     grep -q "event=exit code=0" "$dir/a/node-$i.log" || fail "node $i did not exit 0"
+    # A cluster key for every node: gossip authenticated, membership managed.
+    grep -q "event=membership_disabled" "$dir/a/node-$i.log" &&
+        fail "node $i runs without a cluster key (membership disabled)"
 done
+[ "$(stat -c %a "$dir/a/gossip.key")" = 600 ] || fail "gossip.key is not mode 0600"
+grep -qx '[0-9a-f]\{64\}' "$dir/a/gossip.key" || fail "gossip.key is not 64 hex characters"
 
 # 2. Ctrl-C: stays up until SIGINT, then every node exits 0.
 "$bin" dev --nodes 3 --dir "$dir/b" --transfers 100 >"$dir/out" 2>&1 &

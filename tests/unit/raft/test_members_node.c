@@ -6,7 +6,10 @@
  * voter has been reported dead for longer than the grace period promotes the standby and
  * removes the dead voter, one change at a time; a node knows the client addresses of peers
  * it never talked to from gossip metadata; a dead voter with no standby to replace it
- * is kept (no shrinking). Nothing of discovery/ runs: this checks the Raft side alone.
+ * is kept (no shrinking); a voter gossip reports dead while Raft still hears it is kept;
+ * without an authenticated gossip (no key) nothing is ever changed; a stale libraft change
+ * request seen at step-down is logged and ignored, not fatal. Nothing of discovery/ runs:
+ * this checks the Raft side alone.
  * Method: four lg_node instances (raft_uv, the node's TCP transport on 127.0.0.1, data in
  * a temporary directory) on one libuv loop in the test process; every wait is bounded in
  * loop iterations and milliseconds. */
@@ -37,6 +40,7 @@ struct cluster {
     char client[NODES][64];
     struct lg_node *node[NODES];
     bool stopped[NODES];
+    bool keyless; /* nodes started without gossip_authenticated (no --key-file) */
 };
 
 static unsigned free_port(void)
@@ -100,14 +104,16 @@ static void start_node(struct cluster *c, unsigned i, const struct lg_node_peer 
     cfg.cluster = "ledger";
     cfg.voters_target = 3;
     cfg.dead_voter_grace_ms = GRACE_MS;
+    cfg.gossip_authenticated = !c->keyless;
     char err[LG_ERRMSG_SIZE] = "";
     cr_assert_eq(lg_node_start(&c->node[i], &c->loop, &cfg, err), LG_OK, "node %u: %s",
                  i + 1u, err);
 }
 
-static void cluster_start(struct cluster *c)
+static void cluster_start_keyed(struct cluster *c, bool keyed)
 {
     memset(c, 0, sizeof *c);
+    c->keyless = !keyed;
     lg_log_setup(0, LG_LOG_WARN);
     signal(SIGPIPE, SIG_IGN); /* as serve: a peer that went away is an error, not a kill */
     cr_assert_eq(uv_loop_init(&c->loop), 0);
@@ -126,6 +132,11 @@ static void cluster_start(struct cluster *c)
         start_node(c, i, peers, 3);
     }
     start_node(c, 3, NULL, 0); /* the joiner: no bootstrap */
+}
+
+static void cluster_start(struct cluster *c)
+{
+    cluster_start_keyed(c, true);
 }
 
 static void stopped_cb(struct lg_node *n, void *arg)
@@ -291,5 +302,62 @@ Test(members_node, dead_voter_without_standby_is_kept, .timeout = 60)
     struct role_want kept = {.observer = leader, .id = victim + 1u, .role = "voter",
                              .voters = 3};
     cr_assert(role_is(&c, &kept), "the cluster shrank below its target");
+    cluster_stop(&c);
+}
+
+/* Finding: liveness was gossip-only. A voter gossip reports dead (UDP lost) while the
+ * leader still hears it over Raft is neither replaced nor removed. */
+Test(members_node, gossip_loss_alone_keeps_a_working_voter, .timeout = 60)
+{
+    static struct cluster c;
+    cluster_start(&c);
+    unsigned leader = 0;
+    cr_assert(run_until(&c, has_leader, &leader, 10000), "no leader");
+    for (unsigned k = 0; k < NODES; k++) {
+        gossip_all(&c, k, LG_DISC_EV_JOINED, LG_DISC_ALIVE);
+    }
+    struct role_want w = {.observer = leader, .id = 4, .role = "standby", .voters = 3};
+    cr_assert(run_until(&c, role_is, &w, 10000), "node 4 did not become a standby");
+    unsigned victim = (leader + 1u) % 3u;
+    gossip_all(&c, victim, LG_DISC_EV_DEAD, LG_DISC_DEAD); /* but it runs */
+    run_until(&c, flag_is_set, &(bool){false}, 10u * GRACE_MS);
+    struct role_want kept = {.observer = leader, .id = victim + 1u, .role = "voter",
+                             .voters = 3};
+    cr_assert(role_is(&c, &kept), "a voter Raft still hears was replaced or removed");
+    cr_assert(role_is(&c, &w), "the standby was promoted for a working voter");
+    cluster_stop(&c);
+}
+
+/* Finding: without a key gossip is unauthenticated, and any host that can send UDP got
+ * itself added. Keyless, the leader adds nobody (and, here, keeps everything as is). */
+Test(members_node, keyless_gossip_changes_no_membership, .timeout = 60)
+{
+    static struct cluster c;
+    cluster_start_keyed(&c, false);
+    unsigned leader = 0;
+    cr_assert(run_until(&c, has_leader, &leader, 10000), "no leader");
+    for (unsigned k = 0; k < NODES; k++) {
+        gossip_all(&c, k, LG_DISC_EV_JOINED, LG_DISC_ALIVE);
+    }
+    run_until(&c, flag_is_set, &(bool){false}, 3000);
+    struct role_want absent = {.observer = leader, .id = 4, .role = "", .voters = 3};
+    cr_assert(role_is(&c, &absent), "keyless: node 4 was added");
+    cluster_stop(&c);
+}
+
+/* Finding: libraft 0.15's raft_assign can leave leader_state.change set after failing
+ * synchronously; the next step-down calls the change callback with nothing in flight,
+ * which asserted. Now it is logged and ignored: the leader stops normally. */
+Test(members_node, stale_change_at_step_down_is_ignored, .timeout = 60)
+{
+    static struct cluster c;
+    cluster_start(&c);
+    unsigned leader = 0;
+    cr_assert(run_until(&c, has_leader, &leader, 10000), "no leader");
+    lg_node_test_stale_change(c.node[leader]);
+    stop_node(&c, leader); /* steps down: libraft runs the callback */
+    unsigned next = leader;
+    cr_assert(run_until(&c, has_leader, &next, 10000), "no leader after the stop");
+    cr_assert_neq(next, leader);
     cluster_stop(&c);
 }
