@@ -121,7 +121,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     if (ai != NULL && ai->ai_addrlen <= sizeof e->sa) {
         memcpy(&e->sa, ai->ai_addr, ai->ai_addrlen);
         e->resolved = true;
-    } else if (status != UV_ECANCELED) {
+    } else if (status != UV_ECANCELED && status != UV_EAI_CANCELED) {
+        /* A lookup cancelled by lg_gossip_close reports UV_EAI_CANCELED: no failure. */
         char q[LG_ADDR_BYTES_MAX + 8];
         lg_log(LG_LOG_WARN, "gossip_resolve_failed", "address=%s error=%s",
                lg_log_quote(e->name, q, sizeof q), uv_err_name(status));
@@ -157,7 +158,14 @@ static void resolve(struct lg_gossip *g, struct gossip_name *e)
         e->resolving = true;
         g->open++;
     } else {
+        /* Failed at once (no callback will come): the waiting packet is dropped here, or
+         * the next send to this name would overwrite it. */
         e->resolved_ms = uv_now(g->loop);
+        free(e->pending);
+        e->pending = NULL;
+        char q[LG_ADDR_BYTES_MAX + 8];
+        lg_log(LG_LOG_WARN, "gossip_resolve_failed", "address=%s error=%s",
+               lg_log_quote(e->name, q, sizeof q), uv_err_name(rc));
     }
 }
 

@@ -10,7 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #include "../../../discovery/gossip.h"
 #include "../../../lib/err.h"
@@ -192,4 +196,130 @@ Test(gossip, bad_configurations_are_refused)
     cr_assert_null(g);
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_eq(uv_loop_close(&loop), 0, "a handle is still open");
+}
+
+/* stderr (where lg_log writes) captured in a temporary file between capture_start and
+ * capture_end, which returns what was written (static; at most 64 KiB). */
+static int saved_stderr = -1;
+static FILE *captured;
+
+static void capture_start(void)
+{
+    fflush(stderr);
+    captured = tmpfile();
+    cr_assert_not_null(captured);
+    saved_stderr = dup(STDERR_FILENO);
+    cr_assert(saved_stderr >= 0 && dup2(fileno(captured), STDERR_FILENO) >= 0);
+}
+
+static const char *capture_end(void)
+{
+    static char text[65536];
+    fflush(stderr);
+    cr_assert(dup2(saved_stderr, STDERR_FILENO) >= 0);
+    close(saved_stderr);
+    rewind(captured);
+    size_t n = fread(text, 1, sizeof text - 1u, captured);
+    text[n] = '\0';
+    fclose(captured);
+    fputs(text, stderr); /* still shown */
+    return text;
+}
+
+/* Thread pool work that waits until released: the pool's threads are all busy, so a
+ * lookup queued after them is still queued when it is cancelled. */
+static uv_sem_t pool_gate;
+
+static void blocked_work(uv_work_t *w)
+{
+    (void)w;
+    uv_sem_wait(&pool_gate);
+}
+
+static void blocked_done(uv_work_t *w, int status)
+{
+    (void)w;
+    (void)status;
+}
+
+static bool one_closed(void *arg)
+{
+    return ((struct pair *)arg)->closed == 1;
+}
+
+/* A close while a name lookup is queued cancels it; libuv then reports UV_EAI_CANCELED
+ * (not UV_ECANCELED), which is no resolution failure: nothing is logged. */
+Test(gossip, a_close_with_a_lookup_pending_logs_no_failure, .timeout = 30)
+{
+    lg_log_setup(0, LG_LOG_WARN);
+    uv_loop_t loop;
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    cr_assert_eq(uv_sem_init(&pool_gate, 0), 0);
+    uv_work_t blockers[128]; /* the pool has at most 128 threads (libuv) */
+    const char *env = getenv("UV_THREADPOOL_SIZE");
+    unsigned n_block = env != NULL && atoi(env) > 4 ? (unsigned)atoi(env) : 4u;
+    n_block = n_block > 128u ? 128u : n_block;
+    for (unsigned i = 0; i < n_block; i++) {
+        cr_assert_eq(uv_queue_work(&loop, &blockers[i], blocked_work, blocked_done), 0);
+    }
+    const char *seeds[] = {"localhost:9"}; /* a name: its lookup goes to the pool */
+    struct lg_gossip_config cfg;
+    config(&cfg, 1, seeds, 1);
+    struct pair p;
+    memset(&p, 0, sizeof p);
+    char errmsg[LG_ERRMSG_SIZE];
+    capture_start();
+    cr_assert_eq(lg_gossip_start(&p.a, &loop, &cfg, errmsg), LG_OK, "%s", errmsg);
+    lg_gossip_close(p.a, false, closed, &p); /* the join's lookup is queued: cancelled */
+    for (unsigned i = 0; i < n_block; i++) {
+        uv_sem_post(&pool_gate);
+    }
+    bool done = run_until(&loop, one_closed, &p, 5000);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    const char *log = capture_end();
+    cr_assert(done, "close callback");
+    cr_assert(strstr(log, "gossip_resolve_failed") == NULL, "a cancelled lookup logged as "
+              "failed:\n%s", log);
+    lg_gossip_free(p.a);
+    cr_assert_eq(uv_loop_close(&loop), 0, "a handle is still open");
+    uv_sem_destroy(&pool_gate);
+}
+
+/* A name uv_getaddrinfo refuses at once (not valid UTF-8: no IDNA form): the failure is
+ * logged, and the packet that waited for it is freed then, not overwritten by the next
+ * send to that name (a leak; the sanitizer build checks for leaks here). */
+Test(gossip, a_lookup_failing_at_once_is_logged_and_leaks_nothing, .timeout = 30)
+{
+    lg_log_setup(0, LG_LOG_WARN);
+    uv_loop_t loop;
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    const char *seeds[] = {"\xff\xfe:9"};
+    struct lg_gossip_config cfg;
+    config(&cfg, 1, seeds, 1);
+    struct pair p;
+    memset(&p, 0, sizeof p);
+    char errmsg[LG_ERRMSG_SIZE];
+    capture_start();
+    cr_assert_eq(lg_gossip_start(&p.a, &loop, &cfg, errmsg), LG_OK, "%s", errmsg);
+    /* Joins are retried every 100 ms; the name again after each 1 s failure backoff. */
+    uv_update_time(&loop);
+    uint64_t start = uv_now(&loop);
+    while (uv_now(&loop) - start < 2500u) {
+        uv_run(&loop, UV_RUN_ONCE);
+        uv_update_time(&loop);
+    }
+    lg_gossip_close(p.a, false, closed, &p);
+    bool done = run_until(&loop, one_closed, &p, 2000);
+    const char *log = capture_end();
+    cr_assert(done, "close callback");
+    const char *hit = strstr(log, "gossip_resolve_failed");
+    cr_assert(hit != NULL && strstr(hit + 1, "gossip_resolve_failed") != NULL,
+              "each failure logged (two at least in 2.5 s):\n%s", log);
+    lg_gossip_free(p.a);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&loop), 0, "a handle is still open");
+#if defined(__SANITIZE_ADDRESS__)
+    cr_assert_eq(__lsan_do_recoverable_leak_check(), 0, "a packet waiting for a lookup "
+                 "leaked");
+#endif
 }
