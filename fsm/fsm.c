@@ -1467,9 +1467,15 @@ int lg_fsm_open(struct lg_fsm **out, const struct lg_fsm_options *opts, char *er
     lg_merkle_source_journal(&src, f->journal);
     rc = lg_merkle_open(&f->merkle, opts->journal_dir, &src, journal_last(f), errmsg);
     if (rc != LG_OK) {
+        /* A record the tree could not read: say what the journal found (file, seq). */
+        char why[LG_ERRMSG_SIZE];
+        snprintf(why, sizeof why, "%s", errmsg);
+        const char *jmsg = lg_journal_errmsg(f->journal);
+        lg_errmsg_printf(errmsg, rc, "merkle tree beside %s: %s%s%s", opts->journal_dir, why,
+                         jmsg[0] != '\0' ? "; journal: " : "", jmsg);
         f->merkle = NULL;
         fsm_free(f);
-        return lg_errmsg_wrap(errmsg, rc, "merkle tree beside %s", opts->journal_dir);
+        return rc;
     }
     rc = load(f);
     if (rc != LG_OK) {

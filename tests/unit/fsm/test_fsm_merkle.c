@@ -390,3 +390,27 @@ Test(fsm_merkle, close_during_a_gap_syncs_the_tree)
     fx_fini(&a);
     fx_fini(&b);
 }
+
+Test(fsm_merkle, damaged_record_stops_the_rebuild_with_the_journal_s_words)
+{
+    struct fx x;
+    fx_init(&x);
+    fx_apply(&x, 300, 10);
+    cr_assert_eq(lg_fsm_close(x.f), LG_OK);
+    x.f = NULL;
+    cr_assert_eq(unlink(x.tree), 0); /* the rebuild reads every record */
+    char seg[PATH_BYTES + 64];
+    snprintf(seg, sizeof seg, "%s/seg-00000000000000000001.log", x.jdir);
+    lgt_flip_bit(seg, lgt_file_size(seg) / 2u, 4);
+    struct lg_fsm_options o;
+    memset(&o, 0, sizeof o);
+    o.journal_dir = x.jdir;
+    o.state_dir = x.sdir;
+    o.journal.segment_bytes_max = 16u * 1024u;
+    char err[LG_ERRMSG_SIZE];
+    struct lg_fsm *f = NULL;
+    cr_assert_eq(lg_fsm_open(&f, &o, err), LG_ECORRUPT, "%s", err);
+    cr_assert_null(f);
+    cr_assert(strstr(err, "seg-00000000000000000001.log") != NULL, "%s", err);
+    fx_fini(&x);
+}
