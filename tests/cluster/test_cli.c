@@ -4,7 +4,8 @@
  * Goal: the real binary, as a user runs it, follows the leader from a follower, survives a
  * leader killed between two commands, prints JSON a program can parse (checked here with
  * lib/json), lists, totals and pages correctly, takes a transaction from a JSON file, and
- * exits with the documented codes: 2 usage, 3 rejected, 4 unavailable, 5 not found.
+ * exits with the documented codes: 2 usage, 3 rejected, 4 unavailable, 5 not found; serve
+ * refuses a wildcard --gossip address (exit 2, naming the fix).
  *
  * Method: each command is a child process (fork/exec of $LG_LEDGER_NODE) with stdout and
  * stderr in files of the cluster's directory, waited for with a bound and SIGKILLed if it
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -644,6 +646,34 @@ Test(cluster, cli_send_after_the_leader_is_killed, .fini = lgt_cluster_fini, .ti
                   ref1);
         LGT_CHECK(c, tx_on_node(c, i, ref2, index, &tx) && tx.tx_id == 1, "node %u: %s", i,
                   ref2);
+    }
+    lgt_cluster_pass(c);
+}
+
+/* serve refuses a wildcard --gossip (0.0.0.0:P, [::]:P): it is announced to peers as given,
+ * who would then send to themselves and declare the node dead. Usage error, exit 2, naming
+ * the fix; nothing is started (the data directory is not created). A specific address is
+ * accepted by the same check. */
+Test(cluster, cli_serve_refuses_a_wildcard_gossip_address, .fini = lgt_cluster_fini,
+     .timeout = 60)
+{
+    struct lgt_cluster_options o = {.n_nodes = 1};
+    struct lgt_cluster *c = lgt_cluster_new(&o);
+    char data[FILE_PATH_MAX];
+    snprintf(data, sizeof data, "%s/wild", c->dir);
+    static const char *const wild[] = {"0.0.0.0:7946", "[::]:7946", "[0:0::0]:7946"};
+    for (unsigned k = 0; k < 3; k++) {
+        struct cli_run r;
+        CLI(c, &r, NULL, "serve", "--id", "1", "--data", data, "--raft", "127.0.0.1:1",
+            "--client", "127.0.0.1:2", "--gossip", wild[k], "--initial-cluster",
+            "1=127.0.0.1:1");
+        cli_expect(c, &r, 2, false);
+        LGT_CHECK(c, strstr(r.err, "--gossip") != NULL && strstr(r.err, "wildcard") != NULL &&
+                         strstr(r.err, "address peers reach") != NULL,
+                  "%s: stderr does not name the problem and the fix: %s", wild[k], r.err);
+        cli_free(&r);
+        struct stat sb;
+        LGT_CHECK(c, stat(data, &sb) != 0, "%s: the data directory was created", wild[k]);
     }
     lgt_cluster_pass(c);
 }
