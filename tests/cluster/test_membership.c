@@ -155,6 +155,30 @@ static void member_role(struct lgt_cluster *c, unsigned i, uint64_t id, char *ro
     lg_arena_close(&arena);
 }
 
+/* How many members node i's `members` answer lists with gossip state "alive" (itself
+ * included). */
+static unsigned gossip_alive_count(struct lgt_cluster *c, unsigned i)
+{
+    struct lg_conn *conn = lgt_node_conn(c, i, 5000);
+    struct lg_arena arena;
+    lg_arena_init(&arena, 0);
+    struct lg_proto_request req;
+    memset(&req, 0, sizeof req);
+    req.id = 1;
+    req.op = LG_PROTO_OP_MEMBERS;
+    struct lg_proto_response resp;
+    char err[LG_ERRMSG_SIZE] = "";
+    LGT_CHECK(c, lg_conn_call(conn, &req, &arena, &resp, err) == LG_OK && resp.ok,
+              "members on node %u: %s", i + 1u, err);
+    unsigned alive = 0;
+    for (uint32_t k = 0; k < resp.u.members.n_items; k++) {
+        alive += lgt_str_is(resp.u.members.items[k].gossip, "alive") ? 1u : 0u;
+    }
+    lg_conn_close(conn);
+    lg_arena_close(&arena);
+    return alive;
+}
+
 /* Wait (bounded) until node i's configuration gives id the role want ("" absent). */
 static uint64_t wait_role(struct lgt_cluster *c, unsigned i, uint64_t id, const char *want,
                           unsigned timeout_ms)
@@ -406,8 +430,27 @@ Test(membership, replaced_machine_rejoins_under_a_new_id_at_the_same_address,
 {
     struct lgt_cluster_options o = {.n_nodes = 3, .voters = 3, .dead_voter_grace_ms = GRACE_MS};
     struct lgt_cluster *c = keyed_cluster(&o);
+    /* The initial nodes must gossip with each other before the kill (the leader acts only
+     * on a server gossip reported): seeds through LEDGER_JOIN, which a --join from the
+     * harness overrides. */
+    for (unsigned i = 0; i < 3; i++) {
+        char env[LGT_ENV_BYTES];
+        int w = snprintf(env, sizeof env, "LEDGER_JOIN=%s,%s",
+                         c->nodes[(i + 1u) % 3u].gossip_address,
+                         c->nodes[(i + 2u) % 3u].gossip_address);
+        LGT_CHECK(c, w > 0 && (size_t)w < sizeof env, "LEDGER_JOIN too long");
+        lgt_node_set_env(c, i, env);
+    }
     lgt_cluster_start(c);
     unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+    /* Wait until the leader's gossip reports every initial node alive. */
+    for (uint64_t start = lgt_now_ms(); lgt_now_ms() - start < STANDBY_TIMEOUT_MS;) {
+        if (gossip_alive_count(c, leader) >= 3u) {
+            break;
+        }
+        lgt_sleep_ms(100);
+    }
+    LGT_CHECK(c, gossip_alive_count(c, leader) >= 3u, "gossip did not form");
     struct lg_client *cl = lgt_cluster_client(c, NULL, 0, 5000, 40);
     struct lg_proto_tx_result r;
     struct lgt_transfer t = {.ledger = LEDGER, .source = "world", .destination = "users:a:main",
