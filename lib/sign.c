@@ -155,11 +155,16 @@ static int sync_parent(const char *path)
     return rc;
 }
 
-/* Generate a key and write it to path (temporary file 0600, fsync, rename, dir fsync). */
-static int key_create(const char *path, char *errmsg)
+/* Generate a key and write it to path: a temporary file of its own (path.tmp.XXXXXX, 0600,
+ * a unique name so concurrent first starts never touch each other's file), fsync, then
+ * link() to path, which never replaces an existing file, then unlink of the temporary name
+ * and fsync of the directory. *raced is set when path existed by then (another process
+ * created the key first): that key is the node's and the caller loads it. */
+static int key_create(const char *path, bool *raced, char *errmsg)
 {
+    *raced = false;
     char tmp[SIGN_PATH_BYTES_MAX];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
     if (n < 0 || (size_t)n >= sizeof tmp) {
         return lg_errmsg_printf(errmsg, LG_EINVAL, "key path too long");
     }
@@ -177,8 +182,7 @@ static int key_create(const char *path, char *errmsg)
         BIO_free(bio);
         return lg_errmsg_printf(errmsg, LG_ENOMEM, "key %s: encoding the key", path);
     }
-    (void)unlink(tmp); /* a leftover of a crash during an earlier first start */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600, O_EXCL */
     int rc = LG_OK;
     if (fd < 0) {
         rc = lg_errmsg_printf(errmsg, LG_EIO, "key %s: %s", tmp, strerror(errno));
@@ -188,16 +192,18 @@ static int key_create(const char *path, char *errmsg)
             rc = lg_errmsg_printf(errmsg, LG_EIO, "key %s: %s", tmp, strerror(errno));
         }
         close(fd);
-        if (rc == LG_OK && rename(tmp, path) != 0) {
-            rc = lg_errmsg_printf(errmsg, LG_EIO, "key %s: rename: %s", path,
-                                  strerror(errno));
+        if (rc == LG_OK && link(tmp, path) != 0) {
+            if (errno == EEXIST) {
+                *raced = true;
+            } else {
+                rc = lg_errmsg_printf(errmsg, LG_EIO, "key %s: link: %s", path,
+                                      strerror(errno));
+            }
         }
-        if (rc == LG_OK && sync_parent(path) != 0) {
+        (void)unlink(tmp);
+        if (rc == LG_OK && !*raced && sync_parent(path) != 0) {
             rc = lg_errmsg_printf(errmsg, LG_EIO, "key %s: fsync of its directory: %s", path,
                                   strerror(errno));
-        }
-        if (rc != LG_OK) {
-            (void)unlink(tmp);
         }
     }
     OPENSSL_cleanse(pem, (size_t)pem_len);
@@ -222,12 +228,13 @@ int lg_sign_key_open(struct lg_sign_key **out, const char *path, bool create, bo
     if (rc != LG_ENOTFOUND || !create) {
         return rc;
     }
-    rc = key_create(path, errmsg);
+    bool raced = false;
+    rc = key_create(path, &raced, errmsg);
     if (rc != LG_OK) {
         return rc;
     }
     if (created != NULL) {
-        *created = true;
+        *created = !raced;
     }
     return key_load(out, path, errmsg);
 }

@@ -10,8 +10,10 @@
  * (lg_sign_digest_text() formats exactly that). public_key is the raw 32-byte Ed25519 key.
  *
  * Key file (docs/verification.md): <data>/node.key, the private key as PKCS#8 PEM, mode
- * 0600, generated on first start (written to a temporary file with mode 0600, fsync'd,
- * renamed, directory fsync'd). A key file with any group or other permission bit is
+ * 0600, generated on first start (written to a temporary file of a unique name with mode
+ * 0600, fsync'd, link()ed to the key's name, which never replaces an existing file, unlinked,
+ * directory fsync'd; when the name exists by then, another starter won and its key is
+ * loaded instead, *created false). A key file with any group or other permission bit is
  * refused (LG_EINVAL: "chmod 600 it"), as is a file that is not an Ed25519 private key.
  *
  * Every OpenSSL object is freed before return; a key is one heap object. Threading: a key

@@ -4,7 +4,8 @@
  * <timestamp>:<node_id>"; signatures are RFC 8032 Ed25519 (a published test vector);
  * a digest verifies and stops verifying after any change of any field or signature bit;
  * the key file is generated with mode 0600, loaded again with the same public key, and
- * refused when group/other bits are set or when it is not an Ed25519 key.
+ * refused when group/other bits are set or when it is not an Ed25519 key; first starts
+ * racing on one key file all end with the one key the file holds (none replaces another's).
  *
  * Method: a private key written by the test from the RFC 8032 vector through OpenSSL's own
  * PEM writer; files edited and chmod'ed in a temporary directory. */
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -145,6 +147,74 @@ Test(sign, key_generated_0600_then_loaded)
     lg_sign_public_key(k, pub2);
     cr_assert(memcmp(pub1, pub2, 32) != 0);
     lg_sign_key_close(k);
+}
+
+/* Processes starting at once on a data directory without a key: each may generate one,
+ * but only the first to publish it wins; the others load that key (created false). Before
+ * the fix a later rename() replaced the file (two nodes' digests under different keys from
+ * one directory) or one starter unlinked another's temporary file (an open error). */
+#define RACERS 6
+#define RACE_ROUNDS 15
+
+Test(sign, concurrent_first_starts_agree_on_one_key)
+{
+    for (int round = 0; round < RACE_ROUNDS; round++) {
+        char path[PATH_BYTES + 16];
+        snprintf(path, sizeof path, "%s/race%d.key", dir, round);
+        int go[2];
+        int res[2];
+        cr_assert_eq(pipe(go), 0);
+        cr_assert_eq(pipe(res), 0);
+        pid_t kids[RACERS];
+        for (int i = 0; i < RACERS; i++) {
+            kids[i] = fork();
+            cr_assert_geq(kids[i], 0);
+            if (kids[i] == 0) {
+                close(go[1]);
+                char c;
+                (void)!read(go[0], &c, 1); /* all start together when the pipe closes */
+                uint8_t msg[1 + 32] = {0};
+                struct lg_sign_key *k = NULL;
+                bool created = false;
+                if (lg_sign_key_open(&k, path, true, &created, NULL) == LG_OK) {
+                    msg[0] = created ? 2 : 1;
+                    lg_sign_public_key(k, msg + 1);
+                    lg_sign_key_close(k);
+                }
+                (void)!write(res[1], msg, sizeof msg);
+                _exit(0);
+            }
+        }
+        close(go[0]);
+        close(go[1]);
+        close(res[1]);
+        uint8_t pubs[RACERS][32];
+        int creators = 0;
+        for (int i = 0; i < RACERS; i++) {
+            uint8_t msg[1 + 32];
+            cr_assert_eq(read(res[0], msg, sizeof msg), (ssize_t)sizeof msg);
+            cr_assert_neq(msg[0], 0, "round %d: a starter failed to open the key", round);
+            creators += msg[0] == 2;
+            memcpy(pubs[i], msg + 1, 32);
+        }
+        close(res[0]);
+        for (int i = 0; i < RACERS; i++) {
+            int st = 0;
+            cr_assert_eq(waitpid(kids[i], &st, 0), kids[i]);
+        }
+        struct lg_sign_key *k = NULL;
+        cr_assert_eq(lg_sign_key_open(&k, path, false, NULL, NULL), LG_OK);
+        uint8_t file_pub[32];
+        lg_sign_public_key(k, file_pub);
+        lg_sign_key_close(k);
+        cr_assert_eq(creators, 1, "round %d: %d starters say they created the key", round,
+                     creators);
+        for (int i = 0; i < RACERS; i++) {
+            cr_assert(memcmp(pubs[i], file_pub, 32) == 0,
+                      "round %d: starter %d signs with a key the file no longer holds", round,
+                      i);
+        }
+    }
 }
 
 Test(sign, key_readable_by_others_is_refused)
