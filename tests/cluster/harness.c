@@ -373,8 +373,8 @@ unsigned lgt_cluster_add_joiner(struct lgt_cluster *c)
 
 /* The membership flags of node n: --voters and --dead-voter-grace-ms when set, and for a
  * joiner --join with every initial node's gossip address instead of --initial-cluster (an
- * initial node gets them too with the option gossip_join); --key-file when set. Returns
- * the new argument count. */
+ * initial node gets --join with the other initial nodes' unless the option
+ * gossip_isolated); --key-file when set. Returns the new argument count. */
 static unsigned membership_args(const struct lgt_cluster *c, const struct lgt_node *n,
                                 const char **argv, unsigned a, char *voters, char *grace,
                                 size_t size)
@@ -389,8 +389,9 @@ static unsigned membership_args(const struct lgt_cluster *c, const struct lgt_no
     } else {
         argv[a++] = "--initial-cluster";
         argv[a++] = c->initial_cluster;
-        for (unsigned k = 0; c->o.gossip_join && k < c->o.n_nodes && a + 2u < ARGS_MAX; k++) {
-            if (!c->nodes[k].joiner) {
+        for (unsigned k = 0; !c->o.gossip_isolated && k < c->o.n_nodes && a + 2u < ARGS_MAX;
+             k++) {
+            if (!c->nodes[k].joiner && &c->nodes[k] != n) {
                 argv[a++] = "--join";
                 argv[a++] = c->nodes[k].gossip_address;
             }

@@ -58,8 +58,9 @@ struct lgt_cluster_options {
     const char *log_level;         /* NULL: "info" */
     unsigned voters;               /* --voters; 0: not passed (the node's default, 3) */
     unsigned dead_voter_grace_ms;  /* --dead-voter-grace-ms; 0: not passed (30000) */
-    bool gossip_join;              /* initial nodes get --join with every initial node's
-                                      gossip address (else they gossip with joiners only) */
+    bool gossip_isolated;          /* initial nodes get no --join (by default each gets
+                                      --join with the other initial nodes' gossip
+                                      addresses, as dev and the StatefulSet do) */
     const char *key_file;          /* --key-file for every node (mode 0600); NULL: none */
 };
 
