@@ -144,7 +144,7 @@ int main(int argc, char **argv)
         }
     }
     struct synth s = {body, 0};
-    struct lg_merkle_source src = {synth_read, &s};
+    struct lg_merkle_source src = {.read = synth_read, .arg = &s};
     struct lg_merkle *t = NULL;
     char err[LG_ERRMSG_SIZE];
     struct lg_journal *j = NULL;

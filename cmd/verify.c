@@ -93,6 +93,17 @@ static int verify_tree(struct lg_journal *j, const char *dir)
                "node extends it when it opens the journal)\n",
                (unsigned long long)rep.covered, (unsigned long long)n);
     }
+    if (rep.extra_hashes > 0) {
+        printf("note: the tree file holds %llu hashes beyond the %llu records (written for "
+               "records a torn journal tail lost, after the last sync; the node cuts them when "
+               "it opens the journal)\n",
+               (unsigned long long)rep.extra_hashes, (unsigned long long)n);
+    }
+    if (rep.partial_bytes > 0) {
+        printf("note: the tree file ends in %u bytes of a partial hash (a write cut by a "
+               "crash; the node cuts them when it opens the journal)\n",
+               (unsigned)rep.partial_bytes);
+    }
     return LG_CMD_EXIT_OK;
 }
 

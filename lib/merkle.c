@@ -10,8 +10,16 @@
  *
  *   header (64 bytes, offset 0)          hash at position p: offset 64 + 32 p
  *     0  u32 magic 0x4B4D474C ("LGMK")   8  u64 durable: hashes known durable (fdatasync'd)
- *     4  u16 version 1, 6 u16 flags 0    16 u64 leaves: the size at the last header write
- *     24..55 zero                        56 u32 CRC-32C of bytes 0..55, 60 u32 zero
+ *     4  u16 version 2, 6 u16 flags 0    16 u64 leaves: the records they cover,
+ *                                           durable == nodes(leaves)
+ *     24..55 the source's chain hash of record `leaves` (the journal's chained hash of
+ *            seq leaves; zero when leaves is 0 or the source has no chain)
+ *     56 u32 CRC-32C of bytes 0..55, 60 u32 zero
+ *
+ * The chain hash binds the durable hashes to one history: the journal's hash of record L
+ * covers every record up to L, so open trusts the durable part only when the journal's
+ * own hash of record L is the stored one (one lg_journal_read); otherwise the file belongs
+ * to another history and is rebuilt. Version 1 (no binding) files are rebuilt once.
  *
  * The frontier (the complete subtrees of the size's binary decomposition, one per set
  * bit) is kept in memory: appending is one leaf hash plus one node hash on average, and
@@ -37,7 +45,7 @@
 
 #define MK_HDR_BYTES 64u
 #define MK_MAGIC 0x4B4D474Cu /* "LGMK" little-endian */
-#define MK_VERSION 1u
+#define MK_VERSION 2u
 #define MK_HASH LG_MERKLE_HASH_BYTES
 /* Hashes buffered before one pwrite: 64 KiB, about 2048 appends. */
 #define MK_WBUF_HASHES 2048u
@@ -62,6 +70,9 @@ struct lg_merkle {
     uint64_t size;       /* leaves */
     uint64_t nodes_file; /* hashes in the file (positions below are on disk or in its cache) */
     uint64_t durable;    /* hashes the header says are durable */
+    uint64_t anchor_leaves;         /* records the durable hashes cover (header) */
+    uint8_t anchor[MK_HASH];        /* the source's chain hash of record anchor_leaves */
+    bool damaged;        /* lg_merkle_mark_damaged: the header trusts nothing until reopened */
     uint8_t (*wbuf)[MK_HASH]; /* hashes at positions nodes_file .. nodes_file + wbuf_n */
     /* A read-only shared mapping of the file's first map_bytes, reserved ahead of the
      * file's end (twice what is written, at least MK_MAP_BYTES_MIN): a proof's ~log2(n)
@@ -195,18 +206,23 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
-static void header_encode(uint8_t h[MK_HDR_BYTES], uint64_t durable, uint64_t leaves)
+static void header_encode(uint8_t h[MK_HDR_BYTES], uint64_t durable, uint64_t leaves,
+                          const uint8_t anchor[MK_HASH])
 {
     memset(h, 0, MK_HDR_BYTES);
     put_u32(h, MK_MAGIC);
     put_u16(h + 4, MK_VERSION);
     put_u64(h + 8, durable);
     put_u64(h + 16, leaves);
+    memcpy(h + 24, anchor, MK_HASH);
     put_u32(h + 56, lg_crc32c(0, h, 56));
 }
 
-/* NULL when valid, else why not. */
-static const char *header_decode(const uint8_t h[MK_HDR_BYTES], uint64_t *durable)
+static uint64_t nodes_of(uint64_t s);
+
+/* NULL when valid (durable, leaves and anchor set), else why not. */
+static const char *header_decode(const uint8_t h[MK_HDR_BYTES], uint64_t *durable,
+                                 uint64_t *leaves, uint8_t anchor[MK_HASH])
 {
     if (get_u32(h) != MK_MAGIC) {
         return "bad magic";
@@ -214,18 +230,23 @@ static const char *header_decode(const uint8_t h[MK_HDR_BYTES], uint64_t *durabl
     if (get_u32(h + 56) != lg_crc32c(0, h, 56)) {
         return "bad header CRC";
     }
+    if (h[4] == 1 && h[5] == 0) {
+        return "version 1 file (not bound to its journal)";
+    }
     if (h[4] != MK_VERSION || h[5] != 0 || h[6] != 0 || h[7] != 0) {
         return "unknown version or flags";
-    }
-    for (unsigned i = 24; i < 56; i++) {
-        if (h[i] != 0) {
-            return "non-zero reserved bytes";
-        }
     }
     if (get_u32(h + 60) != 0) {
         return "non-zero reserved bytes";
     }
-    *durable = get_u64(h + 8);
+    uint64_t d = get_u64(h + 8);
+    uint64_t l = get_u64(h + 16);
+    if (l > LG_MERKLE_SIZE_MAX || d != nodes_of(l)) {
+        return "durable hash count does not match its record count";
+    }
+    *durable = d;
+    *leaves = l;
+    memcpy(anchor, h + 24, MK_HASH);
     return NULL;
 }
 
@@ -279,11 +300,19 @@ static int pread_all(struct lg_merkle *t, void *buf, size_t len, uint64_t off)
     return LG_OK;
 }
 
-static int header_write(struct lg_merkle *t, uint64_t durable)
+static int header_write(struct lg_merkle *t)
 {
     uint8_t h[MK_HDR_BYTES];
-    header_encode(h, durable, t->size);
+    header_encode(h, t->durable, t->anchor_leaves, t->anchor);
     return pwrite_all(t, h, sizeof h, 0, "write header of");
+}
+
+/* Trust no stored hash at the next open: it recomputes every one and compares. */
+static void forget_durable(struct lg_merkle *t)
+{
+    t->durable = 0;
+    t->anchor_leaves = 0;
+    memset(t->anchor, 0, MK_HASH);
 }
 
 /* Write out the buffered hashes (no fsync). */
@@ -340,9 +369,9 @@ static int cut_file(struct lg_merkle *t, uint64_t n)
         return io_fail(t, errno, "truncate");
     }
     if (t->durable > n) {
-        t->durable = n;
+        forget_durable(t); /* not reached by reconcile, which forgets first: defensive */
     }
-    int rc = header_write(t, t->durable);
+    int rc = header_write(t);
     if (rc == LG_OK && fdatasync(t->fd) != 0) {
         rc = io_fail(t, errno, "fdatasync");
     }
@@ -697,19 +726,53 @@ int lg_merkle_sync(struct lg_merkle *t)
     if (rc != LG_OK) {
         return rc;
     }
-    if (t->durable == t->nodes_file) {
-        return LG_OK;
+    if (t->durable == t->nodes_file || t->damaged) {
+        return LG_OK; /* damaged: the header keeps trusting nothing (lg_merkle_mark_damaged) */
+    }
+    LG_ASSERT(t->nodes_file == nodes_of(t->size));
+    /* The chain hash of the last record: read before anything changes (a failed read
+     * leaves the old header, which is still right). */
+    uint8_t anchor[MK_HASH] = {0};
+    if (t->size > 0 && t->src.chain != NULL) {
+        rc = t->src.chain(t->src.arg, t->size - 1u, anchor);
+        if (rc != LG_OK) {
+            return lg_errmsg_printf(t->errmsg, rc, "sync %s: chain hash of record %llu: %s",
+                                    t->path, (unsigned long long)t->size, lg_err_message(rc));
+        }
     }
     if (fdatasync(t->fd) != 0) {
         return io_fail(t, errno, "fdatasync");
     }
     /* The header is written after the hashes are durable; it needs no fsync of its own: a
      * lost header write only makes the next open recompute more. */
-    rc = header_write(t, t->nodes_file);
-    if (rc == LG_OK) {
-        t->durable = t->nodes_file;
+    t->durable = t->nodes_file;
+    t->anchor_leaves = t->size;
+    memcpy(t->anchor, anchor, MK_HASH);
+    return header_write(t);
+}
+
+int lg_merkle_mark_damaged(struct lg_merkle *t)
+{
+    LG_PRE(t != NULL && !t->read_only);
+    if (t->damaged) {
+        return LG_OK;
+    }
+    t->damaged = true;
+    if (t->fail_code != LG_OK) {
+        return t->fail_code;
+    }
+    forget_durable(t);
+    int rc = header_write(t);
+    if (rc == LG_OK && fdatasync(t->fd) != 0) {
+        rc = io_fail(t, errno, "fdatasync");
     }
     return rc;
+}
+
+bool lg_merkle_damaged(const struct lg_merkle *t)
+{
+    LG_PRE(t != NULL);
+    return t->damaged;
 }
 
 /* ---- sources ---- */
@@ -745,10 +808,21 @@ static int journal_source_read(void *arg, uint64_t first, uint64_t count, lg_mer
     return LG_OK;
 }
 
+static int journal_source_chain(void *arg, uint64_t index, uint8_t out[LG_MERKLE_HASH_BYTES])
+{
+    struct lg_journal_record rec;
+    int rc = lg_journal_read(arg, index + 1u, &rec);
+    if (rc == LG_OK) {
+        memcpy(out, rec.hash, MK_HASH);
+    }
+    return rc;
+}
+
 void lg_merkle_source_journal(struct lg_merkle_source *src, struct lg_journal *j)
 {
     LG_PRE(src != NULL && j != NULL);
     src->read = journal_source_read;
+    src->chain = journal_source_chain;
     src->arg = j;
 }
 
@@ -900,14 +974,48 @@ static int reset_file(struct lg_merkle *t)
     t->check_end = 0;
     t->rbuf_n = 0;
     t->size = 0;
-    t->durable = 0;
+    t->damaged = false; /* everything is recomputed from the source */
+    forget_durable(t);
     return cut_file(t, 0);
+}
+
+/* Whether the header's durable hashes belong to the source's history: why[0] == '\0' when
+ * they do (or the source has no chain to tell, or fewer records than they cover: the
+ * caller then trusts none of them), else why not. Returns LG_OK or the source's error
+ * reading the chain hash (one record read). */
+static int binding_check(struct lg_merkle *t, uint64_t size, char *why, size_t cap)
+{
+    why[0] = '\0';
+    uint64_t l = t->anchor_leaves;
+    if (l == 0 || l > size || t->src.chain == NULL) {
+        return LG_OK;
+    }
+    uint8_t h[MK_HASH];
+    int rc = t->src.chain(t->src.arg, l - 1u, h);
+    if (rc != LG_OK) {
+        return lg_errmsg_printf(t->errmsg, rc, "reading the chain hash of seq %llu: %s",
+                                (unsigned long long)l, lg_err_message(rc));
+    }
+    if (memcmp(h, t->anchor, MK_HASH) != 0) {
+        snprintf(why, cap, "the journal's chain hash of seq %llu is not the one the tree file "
+                 "was synced with (the file belongs to another history)",
+                 (unsigned long long)l);
+    }
+    return LG_OK;
 }
 
 /* Reconcile the opened file with the source's size leaves (merkle.h). */
 static int reconcile(struct lg_merkle *t, uint64_t size, uint64_t fsize, const char *bad_why)
 {
     uint64_t target = nodes_of(size);
+    char why[LG_ERRMSG_SIZE];
+    if (bad_why == NULL) {
+        int rc = binding_check(t, size, why, sizeof why);
+        if (rc != LG_OK) {
+            return rc;
+        }
+        bad_why = why[0] != '\0' ? why : NULL;
+    }
     if (bad_why != NULL) {
         if (size > 0 || fsize > 0) {
             lg_log(LG_LOG_WARN, "merkle_rebuild", "file=%s records=%llu reason=\"%s\"", t->path,
@@ -920,6 +1028,24 @@ static int reconcile(struct lg_merkle *t, uint64_t size, uint64_t fsize, const c
         return extend_to(t, size, NULL, NULL);
     }
     uint64_t stored = (fsize - MK_HDR_BYTES) / MK_HASH;
+    if (t->anchor_leaves > size) {
+        /* The journal lost records the tree had synced (or is a shorter history): the
+         * binding cannot be checked; every stored hash within the records is compared. */
+        lg_log(LG_LOG_WARN, "merkle_repair",
+               "file=%s durable_records=%llu records=%llu msg=\"the tree's durable hashes "
+               "cover more records than the journal has; recomputing and comparing every "
+               "hash\"",
+               t->path, (unsigned long long)t->anchor_leaves, (unsigned long long)size);
+        forget_durable(t);
+    }
+    if (t->durable > stored) {
+        lg_log(LG_LOG_WARN, "merkle_repair",
+               "file=%s durable=%llu hashes=%llu msg=\"the file holds fewer hashes than its "
+               "header says are durable (cut or damaged); recomputing and comparing every "
+               "hash\"",
+               t->path, (unsigned long long)t->durable, (unsigned long long)stored);
+        forget_durable(t);
+    }
     if ((fsize - MK_HDR_BYTES) % MK_HASH != 0 || stored > target) {
         if (stored > target) {
             lg_log(LG_LOG_WARN, "merkle_truncate",
@@ -933,9 +1059,6 @@ static int reconcile(struct lg_merkle *t, uint64_t size, uint64_t fsize, const c
         if (rc != LG_OK) {
             return rc;
         }
-    }
-    if (t->durable > stored) {
-        t->durable = stored;
     }
     /* Trust the durable hashes; recompute and compare the rest, then extend. */
     uint64_t s0 = size_covered(t->durable, size);
@@ -995,7 +1118,8 @@ int lg_merkle_open(struct lg_merkle **out, const char *dir, const struct lg_merk
     } else {
         uint8_t h[MK_HDR_BYTES];
         rc = pread_all(t, h, sizeof h, 0);
-        bad_why = rc != LG_OK ? "header unreadable" : header_decode(h, &t->durable);
+        bad_why = rc != LG_OK ? "header unreadable"
+                              : header_decode(h, &t->durable, &t->anchor_leaves, t->anchor);
     }
     rc = reconcile(t, size, fsize, bad_why);
     if (rc != LG_OK) {
@@ -1067,7 +1191,8 @@ int lg_merkle_check(const char *dir, const struct lg_merkle_source *src, uint64_
     const char *why = "file shorter than its header";
     if (fsize >= MK_HDR_BYTES) {
         rc = pread_all(t, h, sizeof h, 0);
-        why = rc != LG_OK ? "header unreadable" : header_decode(h, &report->durable);
+        why = rc != LG_OK ? "header unreadable"
+                          : header_decode(h, &t->durable, &t->anchor_leaves, t->anchor);
     }
     if (why != NULL) {
         rc = lg_errmsg_printf(errmsg, LG_ECORRUPT, "%s: %s", t->path, why);
@@ -1075,10 +1200,35 @@ int lg_merkle_check(const char *dir, const struct lg_merkle_source *src, uint64_
         merkle_free(t);
         return rc;
     }
+    report->durable = t->durable;
     uint64_t stored = (fsize - MK_HDR_BYTES) / MK_HASH;
     report->hashes_stored = stored;
-    /* A file longer than the records' tree (a torn journal tail a node would cut) is
-     * compared as far as the records go. */
+    report->partial_bytes = (fsize - MK_HDR_BYTES) % MK_HASH;
+    /* Damage open would repair but that a synced file must not show: a history the header
+     * is not bound to, durable hashes missing. */
+    char bwhy[LG_ERRMSG_SIZE];
+    uint64_t where = 24;
+    rc = binding_check(t, size, bwhy, sizeof bwhy);
+    if (rc == LG_OK && bwhy[0] == '\0' && t->durable > stored) {
+        where = 8;
+        snprintf(bwhy, sizeof bwhy, "the header says %llu hashes are durable but the file "
+                 "holds %llu (cut or damaged)", (unsigned long long)t->durable,
+                 (unsigned long long)stored);
+    }
+    if (rc != LG_OK || bwhy[0] != '\0') {
+        if (rc == LG_OK) {
+            rc = lg_errmsg_printf(errmsg, LG_ECORRUPT, "%s: %s", t->path, bwhy);
+            report->bad_offset = where;
+            report->bad_seq = t->anchor_leaves;
+        } else {
+            lg_errmsg_printf(errmsg, rc, "%s", t->errmsg);
+        }
+        merkle_free(t);
+        return rc;
+    }
+    /* A file longer than the records' tree (hashes of a torn journal tail a node would
+     * cut, beyond the durable part) is compared as far as the records go. */
+    report->extra_hashes = stored > nodes_of(size) ? stored - nodes_of(size) : 0;
     t->check_end = stored < nodes_of(size) ? stored : nodes_of(size);
     report->covered = size_covered(stored, size);
     rc = extend_to(t, size, progress, progress_arg);

@@ -18,13 +18,20 @@
  *
  * The file is derived data: appends are buffered and written without fsync on the hot
  * path; lg_merkle_sync() writes, fdatasyncs and then records in the header how many
- * hashes are durable. Open reconciles the file with the source (the journal): a missing,
- * foreign or damaged header means a full rebuild; hashes beyond the source's size (the
- * journal was cut by recovery) are truncated; hashes written after the last sync are
- * recomputed from the records and compared (a mismatch is overwritten); a short file is
- * extended. Each of these says so in one log line (lib/log.h, event merkle_*).
- * Damage inside the synced part (bit rot, tampering) is found by lg_merkle_check()
- * (`ledger-node verify`) and by the cross-replica audit; delete the file to rebuild it.
+ * hashes are durable, the records L they cover and the source's chain hash of record L
+ * (the journal's chained hash of seq L, which covers every record up to L). Open
+ * reconciles the file with the source (the journal): a missing, foreign, damaged or
+ * version-1 header, or a chain hash of record L that is not the source's (a file left
+ * beside another history) mean a full rebuild; durable hashes covering more records than
+ * the source has (it lost synced records) or a file holding fewer hashes than its header
+ * calls durable mean that every stored hash is recomputed and compared; hashes beyond the source's size (the journal was cut by recovery)
+ * are truncated; hashes written after the last sync are recomputed from the records and
+ * compared (a mismatch is overwritten); a short file is extended. Each of these says so in
+ * one log line (lib/log.h, event merkle_*).
+ * Damage inside the synced part (bit rot, tampering) is trusted by open; it is found by
+ * lg_merkle_check() (`ledger-node verify`), by the server's check of every answer against
+ * the current root (cmd/server.c: it then calls lg_merkle_mark_damaged, so the next open
+ * recomputes everything) and by the cross-replica audit; deleting the file rebuilds it.
  *
  * Errors: LG_OK; LG_ERANGE (a size or index outside the tree); LG_EINVAL (bad arguments,
  * e.g. a proof buffer too small: LG_MERKLE_PROOF_MAX always suffices); LG_EIO/LG_ENOSPC
@@ -67,6 +74,11 @@ struct lg_merkle_source {
     int (*read)(void *arg, uint64_t first, uint64_t count, lg_merkle_leaf_cb leaf,
                 void *leaf_arg);
     void *arg;
+    /* Optional (NULL: the file is not bound to the source's history): the chain hash of
+     * leaf index's record (the journal's chained hash of seq index + 1), which depends on
+     * every record up to it. Read once per lg_merkle_sync and per open. LG_OK or the
+     * source's error. */
+    int (*chain)(void *arg, uint64_t index, uint8_t out[32]);
 };
 
 /* A source over a journal (borrowed; must outlive the tree): leaf i = record seq i + 1.
@@ -122,6 +134,17 @@ int lg_merkle_inclusion(struct lg_merkle *t, uint64_t leaf_index, uint64_t size,
 int lg_merkle_consistency(struct lg_merkle *t, uint64_t from_size, uint64_t to_size,
                           uint8_t (*path)[LG_MERKLE_HASH_BYTES], size_t cap, size_t *len);
 
+/* The tree was found to serve a stored hash that is wrong (a check of an answer against
+ * the current root failed): write a header that trusts no stored hash, so the next open
+ * recomputes every hash from the source and compares (repairing from the first
+ * difference), and keep it so (lg_merkle_sync no longer records hashes as durable) until
+ * then. The tree keeps working (no rebuild on the hot path). Idempotent. Returns LG_OK or
+ * LG_EIO/LG_ENOSPC (sticky). */
+int lg_merkle_mark_damaged(struct lg_merkle *t);
+
+/* Whether lg_merkle_mark_damaged was called since open (or the last rebuild). */
+bool lg_merkle_damaged(const struct lg_merkle *t);
+
 /* Throw the stored hashes away and recompute the whole tree from the source (a full read
  * of the records). Returns like lg_merkle_open. */
 int lg_merkle_rebuild(struct lg_merkle *t);
@@ -145,6 +168,10 @@ struct lg_merkle_check_report {
     uint64_t durable;       /* hashes the header says are durable */
     uint64_t covered;       /* leaves the stored hashes cover (< size: the file is short,
                                which open extends; not damage) */
+    uint64_t extra_hashes;  /* hashes beyond the records' tree (written for records a torn
+                               journal tail lost; open cuts them): a note, not damage */
+    uint32_t partial_bytes; /* bytes of a partial trailing hash (a write a crash tore; open
+                               cuts it): a note, not damage */
     /* On LG_ECORRUPT: the first stored hash that differs from the records' tree. */
     uint32_t bad_level;     /* subtree level (1: two leaves) */
     uint64_t bad_index;     /* subtree index at that level */
@@ -156,9 +183,14 @@ struct lg_merkle_check_report {
 /* Read <dir>/.merkle without changing anything and compare every stored hash with the
  * tree recomputed from src's size leaves (one sequential read of src). progress (may be
  * NULL) is called about every 1% with the leaves done. Returns LG_OK (every stored hash
- * matches; report->covered may be < size); LG_ENOTFOUND (no tree file); LG_ECORRUPT (bad
- * header, a file longer than the records' tree, or a hash that differs: report says which,
- * errmsg says it in words); LG_EIO; src's errors. */
+ * within the records' tree matches; notes, not damage: report->covered < size, a file
+ * longer than the records' tree beyond its durable part (extra_hashes), a partial trailing
+ * hash (partial_bytes)); LG_ENOTFOUND (no tree file); LG_ECORRUPT (damage: a bad or
+ * version-1 header; a chain hash of the last record the durable hashes cover that is not
+ * src's (another history); fewer hashes than the header calls durable; or a hash that
+ * differs: report says which, errmsg says it in words; durable hashes covering more
+ * records than src has are compared like the rest);
+ * LG_EIO; src's errors. */
 int lg_merkle_check(const char *dir, const struct lg_merkle_source *src, uint64_t size,
                     void (*progress)(void *arg, uint64_t done, uint64_t total),
                     void *progress_arg, struct lg_merkle_check_report *report, char *errmsg);

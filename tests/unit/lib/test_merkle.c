@@ -73,7 +73,7 @@ static int mem_read(void *arg, uint64_t first, uint64_t count, lg_merkle_leaf_cb
 
 static struct lg_merkle_source mem_source(void)
 {
-    struct lg_merkle_source s = {mem_read, &B};
+    struct lg_merkle_source s = {.read = mem_read, .arg = &B};
     return s;
 }
 
@@ -571,7 +571,7 @@ Test(merkle, journal_recovery_cut_truncates_the_tree)
     cr_assert_eq(lg_merkle_sync(t), LG_OK);
     lg_merkle_close(t);
     /* the journal lost its tail: the tree follows, then grows with other records */
-    reopen_and_check(N_MAX - 77u, 1);
+    reopen_and_check(N_MAX - 77u, N_MAX - 77u); /* synced records lost: all compared */
     struct bodies keep = B;
     bodies_fill(&B, N_MAX, 2); /* new bodies from seq 224 on */
     memcpy(B.data, keep.data, sizeof B.data[0] * (N_MAX - 77u));
@@ -703,4 +703,150 @@ Test(merkle, journal_source_gives_the_record_bodies)
     /* the hidden tree file does not disturb the journal */
     cr_assert_eq(lg_journal_open(&j, jdir, &o, err, NULL), LG_OK, "%s", err);
     lg_journal_close(j);
+}
+
+/* A journal of n records in dir/name with bodies: the first `shared` from salt 3, the rest
+ * from salt 4 (B holds them afterwards); its tree synced and closed. */
+static struct lg_journal *journal_with(const char *name, uint64_t n, uint64_t shared,
+                                       char *jdir)
+{
+    snprintf(jdir, PATH_BYTES, "%s/%s", dir, name);
+    struct lg_journal_options o = {.segment_bytes_max = 4096, .create = true};
+    struct lg_journal *j = NULL;
+    char err[LG_ERRMSG_SIZE];
+    cr_assert_eq(lg_journal_open(&j, jdir, &o, err, NULL), LG_OK, "%s", err);
+    static struct bodies other;
+    bodies_fill(&B, n, 3);
+    bodies_fill(&other, n, 4);
+    for (uint64_t i = shared; i < n; i++) {
+        memcpy(B.data[i], other.data[i], other.len[i]);
+        B.len[i] = other.len[i];
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        cr_assert_eq(lg_journal_append(j, B.data[i], B.len[i], NULL, NULL), LG_OK);
+    }
+    cr_assert_eq(lg_journal_sync(j), LG_OK);
+    return j;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t len = 0;
+    uint8_t *bytes = lgt_read_file(from, &len);
+    cr_assert_not_null(bytes);
+    unlink(to);
+    lgt_write_at_create(to, bytes, len);
+    free(bytes);
+}
+
+/* Goal: a tree file is bound to the history it was synced with. Method: a synced .merkle of
+ * one journal copied beside another journal of the same length (wholly different, or
+ * sharing the first 100 records): open rebuilds (the journal's chain hash of the last
+ * covered record differs), so every root is the new journal's; lg_merkle_check calls it
+ * damage. Without the binding, open trusted the foreign hashes and served wrong roots. */
+Test(merkle, a_tree_file_beside_another_history_is_rebuilt)
+{
+    static const uint64_t shared[] = {0, 100, 149};
+    for (size_t c = 0; c < sizeof shared / sizeof shared[0]; c++) {
+        char adir[PATH_BYTES];
+        char bdir[PATH_BYTES];
+        char aname[32];
+        char bname[32];
+        snprintf(aname, sizeof aname, "a%zu", c);
+        snprintf(bname, sizeof bname, "b%zu", c);
+        struct lg_journal *ja = journal_with(aname, 150, 150, adir);
+        struct lg_merkle_source src;
+        lg_merkle_source_journal(&src, ja);
+        struct lg_merkle *t = NULL;
+        char err[LG_ERRMSG_SIZE];
+        cr_assert_eq(lg_merkle_open(&t, adir, &src, 150, err), LG_OK, "%s", err);
+        cr_assert_eq(lg_merkle_sync(t), LG_OK, "%s", lg_merkle_errmsg(t));
+        cr_assert_eq(lg_merkle_close(t), LG_OK);
+        lg_journal_close(ja);
+
+        struct lg_journal *jb = journal_with(bname, 150, shared[c], bdir);
+        naive_roots(150);
+        char from[PATH_BYTES + 16];
+        char to[PATH_BYTES + 16];
+        snprintf(from, sizeof from, "%s/%s", adir, LG_MERKLE_FILE);
+        snprintf(to, sizeof to, "%s/%s", bdir, LG_MERKLE_FILE);
+        copy_file(from, to);
+        lg_merkle_source_journal(&src, jb);
+        struct lg_merkle_check_report rep;
+        cr_assert_eq(lg_merkle_check(bdir, &src, 150, NULL, NULL, &rep, err), LG_ECORRUPT,
+                     "shared %llu", (unsigned long long)shared[c]);
+        cr_assert_eq(rep.bad_offset, 24);
+        cr_assert_eq(rep.bad_seq, 150);
+        cr_assert(strstr(err, "another history") != NULL, "%s", err);
+        cr_assert_eq(lg_merkle_open(&t, bdir, &src, 150, err), LG_OK, "%s", err);
+        for (uint64_t m = 0; m <= 150; m++) {
+            assert_root(t, m);
+        }
+        cr_assert_eq(lg_merkle_sync(t), LG_OK);
+        cr_assert_eq(lg_merkle_close(t), LG_OK);
+        cr_assert_eq(lg_merkle_check(bdir, &src, 150, NULL, NULL, &rep, err), LG_OK, "%s", err);
+        lg_journal_close(jb);
+    }
+}
+
+/* Goal: lg_merkle_check's notes and damage match merkle.h: a partial trailing hash and hashes
+ * beyond the records' tree (past the durable part) are notes; fewer hashes than the header
+ * calls durable is damage (open recomputes and compares everything). */
+Test(merkle, check_reports_partial_extra_and_missing_durable_hashes)
+{
+    struct lg_merkle *t = build(200);
+    cr_assert_eq(lg_merkle_sync(t), LG_OK); /* durable: 200 records */
+    bodies_fill(&B, N_MAX, 1);
+    for (uint64_t i = 200; i < N_MAX; i++) {
+        B.n = i + 1u;
+        cr_assert_eq(lg_merkle_append(t, B.data[i], B.len[i]), LG_OK);
+    }
+    lg_merkle_close(t); /* written, not synced */
+    uint64_t n_hashes = N_MAX - (uint64_t)__builtin_popcountll(N_MAX);
+    struct lg_merkle_source src = mem_source();
+    struct lg_merkle_check_report rep;
+    char err[LG_ERRMSG_SIZE];
+    /* a partial trailing hash: a note */
+    lgt_truncate(file, 64 + 32 * n_hashes - 7);
+    cr_assert_eq(lg_merkle_check(dir, &src, N_MAX, NULL, NULL, &rep, err), LG_OK, "%s", err);
+    cr_assert_eq(rep.partial_bytes, 25);
+    cr_assert_eq(rep.hashes_stored, n_hashes - 1u);
+    cr_assert_eq(rep.durable, 200u - 3u);
+    /* the records' tree is shorter than the file (a journal tail lost after the durable
+     * part): a note */
+    B.n = 250;
+    cr_assert_eq(lg_merkle_check(dir, &src, 250, NULL, NULL, &rep, err), LG_OK, "%s", err);
+    cr_assert_eq(rep.extra_hashes, (n_hashes - 1u) - (250u - 6u));
+    cr_assert_eq(rep.partial_bytes, 25);
+    /* fewer hashes than the header calls durable: damage, and open recomputes all */
+    B.n = N_MAX;
+    lgt_truncate(file, 64 + 32 * 150);
+    cr_assert_eq(lg_merkle_check(dir, &src, N_MAX, NULL, NULL, &rep, err), LG_ECORRUPT);
+    cr_assert_eq(rep.bad_offset, 8);
+    cr_assert(strstr(err, "durable") != NULL, "%s", err);
+    reopen_and_check(N_MAX, N_MAX);
+}
+
+/* Goal: lg_merkle_mark_damaged makes the next open recompute every stored hash, and a sync
+ * in between does not undo it. Method: a byte flipped inside the synced part (open trusts
+ * it: an older root is wrong); mark, sync, close; reopen: every root and proof is right.
+ * Without the mark the damage survives the reopen. */
+Test(merkle, marked_damage_is_recomputed_at_the_next_open)
+{
+    struct lg_merkle *t = build(N_MAX);
+    cr_assert_eq(lg_merkle_sync(t), LG_OK);
+    lg_merkle_close(t);
+    naive_roots(N_MAX);
+    lgt_flip_bit(file, 64 + 32 * 2 + 5, 1); /* level-1 subtree of leaves 4, 5 (seq 6) */
+    t = topen(N_MAX);
+    hash_t r;
+    cr_assert_eq(lg_merkle_root(t, 6, r), LG_OK);
+    cr_assert(memcmp(r, roots[6], H) != 0, "open trusts the synced part");
+    cr_assert(!lg_merkle_damaged(t));
+    cr_assert_eq(lg_merkle_mark_damaged(t), LG_OK);
+    cr_assert(lg_merkle_damaged(t));
+    cr_assert_eq(lg_merkle_mark_damaged(t), LG_OK); /* idempotent */
+    cr_assert_eq(lg_merkle_sync(t), LG_OK);
+    cr_assert_eq(lg_merkle_close(t), LG_OK);
+    reopen_and_check(N_MAX, N_MAX);
 }
