@@ -24,10 +24,10 @@
  * version-1 header, or a chain hash of record L that is not the source's (a file left
  * beside another history) mean a full rebuild; durable hashes covering more records than
  * the source has (it lost synced records) or a file holding fewer hashes than its header
- * calls durable mean that every stored hash is recomputed and compared; hashes beyond the source's size (the journal was cut by recovery)
- * are truncated; hashes written after the last sync are recomputed from the records and
- * compared (a mismatch is overwritten); a short file is extended. Each of these says so in
- * one log line (lib/log.h, event merkle_*).
+ * calls durable mean that every stored hash is recomputed and compared; hashes beyond the
+ * source's size (the journal was cut by recovery) are truncated; hashes written after the
+ * last sync are recomputed from the records and compared (a mismatch is overwritten); a
+ * short file is extended. Each of these says so in one log line (lib/log.h, merkle_*).
  * Damage inside the synced part (bit rot, tampering) is trusted by open; it is found by
  * lg_merkle_check() (`ledger-node verify`), by the server's check of every answer against
  * the current root (cmd/server.c: it then calls lg_merkle_mark_damaged, so the next open
