@@ -333,6 +333,13 @@ bool lg_metrics_node_page(struct lg_node *node, struct lg_server *server,
                                 (double)st.journal_gap);
     ok = ok && lg_metrics_gauge(out, "ledger_client_connections", "Open client connections.",
                                 "", (double)ss.conns);
+    static const char damaged_head[] = "# HELP ledger_merkle_damaged_total Verifiable answers "
+                                       "refused because a stored Merkle hash failed the check "
+                                       "against the current root.\n"
+                                       "# TYPE ledger_merkle_damaged_total counter\n";
+    ok = ok && lg_buf_append(out, damaged_head, sizeof damaged_head - 1u);
+    ok = ok && lg_metrics_sample(out, "ledger_merkle_damaged_total", "",
+                                 (double)ss.merkle_damaged);
     if (gossip != NULL) {
         struct lg_gossip_stats gs;
         lg_gossip_stats(gossip, &gs);

@@ -66,6 +66,7 @@
 #include "../lib/limits.h"
 #include "../lib/log.h"
 #include "../lib/metrics.h"
+#include "../lib/proofcheck.h"
 #include "../lib/proto.h"
 #include "../lib/tx.h"
 
@@ -1455,9 +1456,65 @@ struct server_digest {
     struct lg_proto_digest wire;
 };
 
-/* The tree of the first size records, signed now. LG_OK or a code with errmsg. */
-static int verifiable_digest(struct lg_server *s, struct lg_merkle *t, uint64_t size,
-                             struct server_digest *out, char *errmsg)
+/* A stored hash of the tree failed the check of an answer (below): the answer is refused
+ * (`internal`, LG_ECORRUPT), the damage logged once (merkle_damaged) and counted, and the
+ * tree file marked so that the next start recomputes every hash from the journal (no
+ * rebuild here: it would block the loop for a read of the whole journal). */
+static int tree_damaged(struct lg_server *s, struct lg_merkle *t, const char *op,
+                        const char *check, uint64_t size, char *errmsg)
+{
+    s->stats.merkle_damaged++;
+    if (!lg_merkle_damaged(t)) {
+        int mrc = lg_merkle_mark_damaged(t);
+        lg_log(LG_LOG_ERROR, "merkle_damaged",
+               "op=%s check=%s tree_size=%llu current_size=%llu marked=%s msg=\"a stored hash "
+               "of the Merkle tree file is wrong: answers using it are refused (internal); "
+               "the tree is recomputed from the journal at the next start (or delete "
+               "journal/.merkle and restart)\"",
+               op, check, (unsigned long long)size, (unsigned long long)lg_merkle_size(t),
+               mrc == LG_OK ? "yes" : lg_err_name(mrc));
+    }
+    return lg_errmsg_printf(errmsg, LG_ECORRUPT,
+                            "%s: this node's Merkle tree file is damaged (the answer at "
+                            "tree_size %llu failed its %s check against the current root); it "
+                            "is recomputed at the node's next start: ask another node",
+                            op, (unsigned long long)size, check);
+}
+
+/* Check a root of the tree of size records against the in-memory current root: a
+ * consistency proof from size to the current size, checked with lib/proofcheck (O(log n)).
+ * A root at the current size is the current root itself (the frontier, no stored hash). */
+static int verifiable_check_prefix(struct lg_server *s, struct lg_merkle *t, const char *op,
+                                   uint64_t size, const uint8_t root[LG_MERKLE_HASH_BYTES],
+                                   char *errmsg)
+{
+    uint64_t n = lg_merkle_size(t);
+    if (size == 0 || size == n) {
+        return LG_OK;
+    }
+    static uint8_t proof[LG_MERKLE_PROOF_MAX][LG_MERKLE_HASH_BYTES];
+    uint8_t cur[LG_MERKLE_HASH_BYTES];
+    size_t len = 0;
+    int rc = lg_merkle_root(t, n, cur);
+    if (rc == LG_OK) {
+        rc = lg_merkle_consistency(t, size, n, proof, LG_MERKLE_PROOF_MAX, &len);
+    }
+    if (rc != LG_OK) {
+        return lg_errmsg_printf(errmsg, rc == LG_ERANGE ? LG_EIO : rc,
+                                "%s: checking tree_size %llu against %llu: %s", op,
+                                (unsigned long long)size, (unsigned long long)n,
+                                lg_merkle_errmsg(t));
+    }
+    if (lg_proofcheck_consistency(size, n, root, cur, &proof[0][0], len) != LG_OK) {
+        return tree_damaged(s, t, op, "consistency", size, errmsg);
+    }
+    return LG_OK;
+}
+
+/* The tree of the first size records, checked against the current root, signed now.
+ * LG_OK or a code with errmsg. */
+static int verifiable_digest(struct lg_server *s, struct lg_merkle *t, const char *op,
+                             uint64_t size, struct server_digest *out, char *errmsg)
 {
     LG_PRE(s->key != NULL);
     memset(out, 0, sizeof *out);
@@ -1466,6 +1523,10 @@ static int verifiable_digest(struct lg_server *s, struct lg_merkle *t, uint64_t 
     if (rc != LG_OK) {
         return lg_errmsg_printf(errmsg, rc, "digest: root at tree_size %llu: %s",
                                 (unsigned long long)size, lg_merkle_errmsg(t));
+    }
+    rc = verifiable_check_prefix(s, t, op, size, out->sd.root, errmsg);
+    if (rc != LG_OK) {
+        return rc;
     }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -1552,9 +1613,16 @@ static int verifiable_proof(struct lg_server *s, struct lg_fsm *fsm, struct lg_m
                                 (unsigned long long)q->seq, (unsigned long long)size,
                                 lg_merkle_errmsg(t));
     }
-    rc = verifiable_digest(s, t, size, dg, errmsg);
+    rc = verifiable_digest(s, t, "proof", size, dg, errmsg);
     if (rc != LG_OK) {
         return rc;
+    }
+    /* The path must prove the body against the (checked) root it is sent with. */
+    uint8_t leaf[LG_MERKLE_HASH_BYTES];
+    lg_proofcheck_leaf_hash(body, rec.body_len, leaf);
+    if (lg_proofcheck_inclusion(q->seq - 1u, size, leaf, &path[0][0], n, dg->sd.root) !=
+        LG_OK) {
+        return tree_damaged(s, t, "proof", "inclusion", size, errmsg);
     }
     struct lg_proto_proof *f = &r->u.proof;
     f->seq = q->seq;
@@ -1567,7 +1635,7 @@ static int verifiable_proof(struct lg_server *s, struct lg_fsm *fsm, struct lg_m
     return LG_OK;
 }
 
-static int verifiable_consistency(struct lg_merkle *t, bool gap,
+static int verifiable_consistency(struct lg_server *s, struct lg_merkle *t, bool gap,
                                   const struct lg_proto_consistency_req *q,
                                   struct lg_proto_response *r,
                                   uint8_t (*path)[LG_MERKLE_HASH_BYTES], char *errmsg)
@@ -1585,6 +1653,27 @@ static int verifiable_consistency(struct lg_merkle *t, bool gap,
                                 "consistency: %llu to %llu: %s",
                                 (unsigned long long)q->from_size, (unsigned long long)size,
                                 lg_merkle_errmsg(t));
+    }
+    /* The path must link the two roots, and the newer one the current root. */
+    uint8_t from_root[LG_MERKLE_HASH_BYTES];
+    uint8_t to_root[LG_MERKLE_HASH_BYTES];
+    rc = lg_merkle_root(t, q->from_size, from_root);
+    if (rc == LG_OK) {
+        rc = lg_merkle_root(t, size, to_root);
+    }
+    if (rc != LG_OK) {
+        return lg_errmsg_printf(errmsg, rc == LG_ERANGE ? LG_EIO : rc,
+                                "consistency: roots at %llu and %llu: %s",
+                                (unsigned long long)q->from_size, (unsigned long long)size,
+                                lg_merkle_errmsg(t));
+    }
+    if (lg_proofcheck_consistency(q->from_size, size, from_root, to_root, &path[0][0], n) !=
+        LG_OK) {
+        return tree_damaged(s, t, "consistency", "consistency", q->from_size, errmsg);
+    }
+    rc = verifiable_check_prefix(s, t, "consistency", size, to_root, errmsg);
+    if (rc != LG_OK) {
+        return rc;
     }
     r->u.consistency.from_size = q->from_size;
     r->u.consistency.to_size = size;
@@ -1622,12 +1711,13 @@ static void serve_verifiable(struct pending *p, struct lg_fsm *fsm)
     struct lg_proto_response r;
     memset(&r, 0, sizeof r);
     uint64_t size = 0;
+    uint64_t damaged_before = s->stats.merkle_damaged;
     switch (p->op) {
     case LG_PROTO_OP_DIGEST:
         rc = verifiable_size(t, gap, p->req.u.digest.has_tree_size, p->req.u.digest.tree_size,
                              "tree_size", &size, errmsg);
         if (rc == LG_OK) {
-            rc = verifiable_digest(s, t, size, &dg, errmsg);
+            rc = verifiable_digest(s, t, "digest", size, &dg, errmsg);
             r.u.digest = dg.wire;
         }
         break;
@@ -1636,11 +1726,13 @@ static void serve_verifiable(struct pending *p, struct lg_fsm *fsm)
         break;
     default:
         LG_ASSERT(p->op == LG_PROTO_OP_CONSISTENCY);
-        rc = verifiable_consistency(t, gap, &p->req.u.consistency, &r, path, errmsg);
+        rc = verifiable_consistency(s, t, gap, &p->req.u.consistency, &r, path, errmsg);
         break;
     }
     if (rc == LG_OK) {
         pending_respond(p, &r);
+    } else if (s->stats.merkle_damaged != damaged_before) {
+        pending_fail(p, rc, errmsg, NULL); /* logged once as merkle_damaged */
     } else {
         pending_fail_query(p, rc, errmsg);
     }

@@ -103,6 +103,8 @@ struct lg_server_stats {
     uint64_t idle_timeouts;    /* connections ended over idle_timeout_ms */
     uint64_t budget_pauses;    /* times a connection stopped being read: total_in_bytes_max */
     size_t in_bytes;           /* input held now (what total_in_bytes_max bounds) */
+    uint64_t merkle_damaged;   /* digest/proof/consistency answers refused because a stored
+                                  Merkle hash failed the check against the current root */
 };
 
 struct lg_server; /* opaque */

@@ -9,8 +9,11 @@
  * `verify --tx` / `verify --from --to` prove what they should and fail (exit 1) on a
  * tampered digest file (root, tree_size, signature), on swapped files, and on a digest
  * whose signature is valid but whose root is forged (signed with the node's own key: the
- * proof itself must catch it); the cross-replica audit finds a follower whose stored tree
- * history was damaged on disk (status counts it, the log has the error event).
+ * proof itself must catch it); a follower whose stored tree history was damaged on disk
+ * refuses (`internal`) every answer the damage reaches instead of serving or signing it
+ * (the server checks each answer against its current root), logs merkle_damaged once, and
+ * recomputes its tree at the next start; the cross-replica audit finds the damage too
+ * (status counts it, the log has the error event).
  *
  * Method: requests through lib/client.h to chosen nodes; the CLI as child processes of
  * $LG_LEDGER_NODE (bounded, SIGKILLed if they hang); digest files edited in place; the
@@ -741,12 +744,32 @@ static bool frontier_position(uint64_t n, uint64_t p)
     return false;
 }
 
+/* Count of needle in node i's log (every run). */
+static unsigned log_count(struct lgt_cluster *c, unsigned i, const char *needle)
+{
+    size_t len = 0;
+    char *text = (char *)lgt_read_file(c->nodes[i].log_path, &len);
+    LGT_CHECK(c, text != NULL, "cannot read node %u's log", i);
+    unsigned n = 0;
+    for (const char *at = text; (at = memmem(at, len - (size_t)(at - text), needle,
+                                             strlen(needle))) != NULL;
+         at++) {
+        n++;
+    }
+    free(text);
+    return n;
+}
+
 /* Every node audits its peers every 200 ms. With healthy replicas: checks, no mismatch.
  * Then a follower is stopped, the stored subtree hashes of its tree file (its history, on
  * disk beside the journal) are damaged, all but the current root's, and it is started
- * again: its current root still agrees, so only the spot check at older sizes can see it;
- * the audit finds its roots at older sizes differ from the others': an error event in the
- * logs, and status counts the mismatch and names the peer and an older size. */
+ * again: its current root still agrees. Every answer the damage reaches fails the check
+ * against that current root: a digest at an older size (it would sign a wrong root), a
+ * proof (its path), a consistency proof: each is refused `internal` naming the damage,
+ * merkle_damaged is logged once. The audit: the damaged follower finds its roots at older
+ * sizes differ from the leader's (an error event, status counts the mismatch and names the
+ * peer and an older size); the leader's spot checks of it fail (errors, never a wrong root
+ * accepted). After a restart the follower recomputes its tree: its older roots agree. */
 Test(verify, audit_detects_a_damaged_follower, .fini = lgt_cluster_fini, .timeout = 180)
 {
     struct lgt_cluster *c = cluster_up(true);
@@ -793,47 +816,80 @@ Test(verify, audit_detects_a_damaged_follower, .fini = lgt_cluster_fini, .timeou
                 (unsigned long long)((size - MERKLE_HDR_BYTES) / 32u), path);
     lgt_node_start(c, bad);
     lgt_node_wait_ready(c, bad, LGT_READY_TIMEOUT_MS);
-    /* The damage is in the stored history only: the current roots agree, a root at an older
-     * size does not (so only the audit's spot check at older sizes can find it). */
+    /* The damage is in the stored history only: the current roots agree; every answer that
+     * reads a damaged hash fails the check against the current root and is refused. */
     struct lg_sign_digest dl;
     struct lg_sign_digest db;
     digest_of(c, leader, true, N_AUDIT, LG_PROTO_READ_STALE, &dl);
     digest_of(c, bad, true, N_AUDIT, LG_PROTO_READ_STALE, &db);
     LGT_CHECK(c, memcmp(dl.root, db.root, 32) == 0, "the damaged follower's current root "
               "differs: the damage reached the frontier");
-    digest_of(c, leader, true, 2, LG_PROTO_READ_STALE, &dl);
-    digest_of(c, bad, true, 2, LG_PROTO_READ_STALE, &db);
-    LGT_CHECK(c, memcmp(dl.root, db.root, 32) != 0, "the damaged follower's root at 2 is "
-              "intact");
-    /* The leader audits the follower (it knows every follower's client address). */
-    deadline = lgt_now_ms() + AUDIT_WAIT_MS;
-    do {
-        lgt_sleep_ms(100);
-        status_of(c, leader, &st, NULL);
-    } while (st.audit.mismatches == 0 && lgt_now_ms() < deadline);
-    LGT_CHECK(c, st.audit.mismatches > 0, "the leader found no mismatch in %u ms (checks "
-              "%llu, errors %llu)", AUDIT_WAIT_MS, (unsigned long long)st.audit.checks,
-              (unsigned long long)st.audit.errors);
-    LGT_CHECK(c, st.audit.last_mismatch_peer == c->nodes[bad].id &&
-                     st.audit.last_mismatch_size >= 2 && st.audit.last_mismatch_size < N_AUDIT,
-              "the leader's last mismatch: peer %llu size %llu (want peer %llu, an older size)",
-              (unsigned long long)st.audit.last_mismatch_peer,
-              (unsigned long long)st.audit.last_mismatch_size,
-              (unsigned long long)c->nodes[bad].id);
+    struct lg_proto_request req;
+    struct lg_proto_response resp;
+    struct lg_arena arena;
+    lg_arena_init(&arena, 0);
+    memset(&req, 0, sizeof req);
+    req.op = LG_PROTO_OP_DIGEST;
+    req.consistency = LG_PROTO_READ_STALE;
+    req.u.digest.has_tree_size = true;
+    req.u.digest.tree_size = 2;
+    call_expect(c, bad, &req, &arena, &resp, LG_EIO, "Merkle tree file is damaged",
+                "damaged follower: digest at 2");
+    memset(&req, 0, sizeof req);
+    req.op = LG_PROTO_OP_PROOF;
+    req.consistency = LG_PROTO_READ_STALE;
+    req.u.proof.seq = 1;
+    call_expect(c, bad, &req, &arena, &resp, LG_EIO, "Merkle tree file is damaged",
+                "damaged follower: proof of seq 1");
+    memset(&req, 0, sizeof req);
+    req.op = LG_PROTO_OP_CONSISTENCY;
+    req.consistency = LG_PROTO_READ_STALE;
+    req.u.consistency.from_size = 3;
+    req.u.consistency.to_size = N_AUDIT;
+    call_expect(c, bad, &req, &arena, &resp, LG_EIO, "Merkle tree file is damaged",
+                "damaged follower: consistency 3 to the current size");
+    lg_arena_close(&arena);
     char needle[64];
-    snprintf(needle, sizeof needle, "level=error node=%llu event=audit_mismatch peer=%llu",
-             (unsigned long long)c->nodes[leader].id, (unsigned long long)c->nodes[bad].id);
-    LGT_CHECK(c, lgt_node_log_contains(c, leader, needle, true), "the leader's log lacks "
-              "\"%s\"", needle);
-    /* The damaged node finds it too, against the leader. */
+    snprintf(needle, sizeof needle, "level=error node=%llu event=merkle_damaged",
+             (unsigned long long)c->nodes[bad].id);
+    LGT_CHECK(c, log_count(c, bad, needle) == 1, "the damaged follower logged \"%s\" %u "
+              "times, want once", needle, log_count(c, bad, needle));
+    /* The damaged node finds it against the leader: its roots at older sizes differ. */
     deadline = lgt_now_ms() + AUDIT_WAIT_MS;
     do {
         lgt_sleep_ms(100);
         status_of(c, bad, &st, NULL);
     } while (st.audit.mismatches == 0 && lgt_now_ms() < deadline);
     LGT_CHECK(c, st.audit.mismatches > 0, "the damaged follower found no mismatch");
+    LGT_CHECK(c, st.audit.last_mismatch_peer == c->nodes[leader].id &&
+                     st.audit.last_mismatch_size >= 2 && st.audit.last_mismatch_size < N_AUDIT,
+              "the follower's last mismatch: peer %llu size %llu (want peer %llu, an older "
+              "size)", (unsigned long long)st.audit.last_mismatch_peer,
+              (unsigned long long)st.audit.last_mismatch_size,
+              (unsigned long long)c->nodes[leader].id);
     LGT_CHECK(c, lgt_node_log_contains(c, bad, "event=audit_mismatch", true),
               "the damaged follower's log lacks the mismatch");
+    /* The leader's spot checks of the follower are refused: errors, and never a mismatch
+     * (the follower signs no wrong root). */
+    deadline = lgt_now_ms() + AUDIT_WAIT_MS;
+    do {
+        lgt_sleep_ms(100);
+        status_of(c, leader, &st, NULL);
+    } while (st.audit.errors == 0 && lgt_now_ms() < deadline);
+    LGT_CHECK(c, st.audit.errors > 0 && st.audit.mismatches == 0, "the leader's audit: "
+              "errors %llu mismatches %llu (want errors, no mismatch)",
+              (unsigned long long)st.audit.errors, (unsigned long long)st.audit.mismatches);
+    /* A restart recomputes the follower's tree from its journal: its history agrees again. */
+    lgt_node_signal(c, bad, SIGTERM);
+    LGT_CHECK(c, lgt_node_wait_exit(c, bad, LGT_EXIT_TIMEOUT_MS, &status), "no clean stop");
+    lgt_node_start(c, bad);
+    lgt_node_wait_ready(c, bad, LGT_READY_TIMEOUT_MS);
+    LGT_CHECK(c, lgt_node_log_contains(c, bad, "event=merkle_repair", true),
+              "the restarted follower did not recompute its tree");
+    digest_of(c, leader, true, 2, LG_PROTO_READ_STALE, &dl);
+    digest_of(c, bad, true, 2, LG_PROTO_READ_STALE, &db);
+    LGT_CHECK(c, memcmp(dl.root, db.root, 32) == 0, "the restarted follower's root at 2 "
+              "still differs");
     /* The healthy follower never disagrees with the leader. */
     unsigned good = (leader + 2u) % c->o.n_nodes;
     status_of(c, good, &st, NULL);
