@@ -297,6 +297,28 @@ out:
     return rc;
 }
 
+/* The answering node's tree is smaller than a signed size (not_found). Only a
+ * linearizable read proves that the cluster's history does not reach it (the node first
+ * caught up with everything committed): exit 1. With --consistency stale or after, the
+ * node may only lag behind: exit 4, retry elsewhere or linearizable. */
+static int tree_smaller(struct lg_cmd_cli *c, const char *whose, uint64_t size)
+{
+    bool linearizable = c->after_index == 0 && (c->consistency == LG_PROTO_READ_DEFAULT ||
+                                                c->consistency == LG_PROTO_READ_LINEARIZABLE);
+    if (linearizable) {
+        return lg_cmd_cli_error(c, LG_CMD_EXIT_FAILED, NOT_PROVEN,
+                                "the cluster's tree is smaller than %s (%llu records): its "
+                                "history does not extend what was signed",
+                                whose, (unsigned long long)size);
+    }
+    return lg_cmd_cli_error(c, LG_CMD_EXIT_UNAVAIL, "unavailable",
+                            "%s has a tree smaller than %s (%llu records), but the read was "
+                            "not linearizable: that node may only lag behind; nothing is "
+                            "proven either way (retry with --consistency linearizable, the "
+                            "default)",
+                            lg_client_current(c->client), whose, (unsigned long long)size);
+}
+
 /* ---- ledger-node verify --tx ------------------------------------------------------------- */
 
 /* Does body decode to the record of transaction tx_id of ledger at seq? Returns NULL, or
@@ -361,10 +383,7 @@ static int verify_tx(struct lg_cmd_cli *c)
     lg_arena_reset(&c->arena);
     rc = lg_cmd_cli_call(c, &req, &resp, NULL);
     if (rc == LG_CMD_EXIT_NOTFOUND) {
-        return lg_cmd_cli_error(c, LG_CMD_EXIT_FAILED, NOT_PROVEN,
-                                "the cluster's tree is smaller than the digest's (%llu "
-                                "records): its history does not extend what was signed",
-                                (unsigned long long)d.tree_size);
+        return tree_smaller(c, "the digest's", d.tree_size);
     }
     if (rc >= 0) {
         return rc;
@@ -471,10 +490,7 @@ static int verify_consistency(struct lg_cmd_cli *c)
         lg_cmd_cli_read_options(c, &req);
         rc = lg_cmd_cli_call(c, &req, &resp, NULL);
         if (rc == LG_CMD_EXIT_NOTFOUND) {
-            return lg_cmd_cli_error(c, LG_CMD_EXIT_FAILED, NOT_PROVEN,
-                                    "the cluster's tree is smaller than --to's (%llu records): "
-                                    "its history does not extend what was signed",
-                                    (unsigned long long)b.tree_size);
+            return tree_smaller(c, "--to's", b.tree_size);
         }
         if (rc >= 0) {
             return rc;

@@ -718,6 +718,55 @@ Test(verify, cli_verify_from_to, .fini = lgt_cluster_fini, .timeout = 180)
     lgt_cluster_pass(c);
 }
 
+/* A node that lags behind a digest answers a stale read of a larger size not_found: that
+ * proves nothing about the cluster's history, so verify --tx and verify --from --to exit 4
+ * (unavailable, "may only lag") instead of 1. The lagging node: a follower stopped while
+ * four more transactions commit, restarted with the other two nodes SIGSTOPped (no leader:
+ * it cannot catch up). Before the fix both exited 1 ("does not extend what was signed"). */
+Test(verify, cli_stale_reads_on_a_lagging_node_prove_nothing, .fini = lgt_cluster_fini,
+     .timeout = 180)
+{
+    struct lgt_cluster *c = cluster_up(false);
+    uint64_t index = write_txs(c, 5, 9);
+    lgt_cluster_wait_converged(c, index, LGT_CONVERGE_TIMEOUT_MS, NULL);
+    char d5[FILE_PATH_MAX];
+    char d9[FILE_PATH_MAX];
+    snprintf(d5, sizeof d5, "%s/d5.json", c->dir);
+    snprintf(d9, sizeof d9, "%s/d9.json", c->dir);
+    struct cli_run r;
+    CLI(c, &r, "digest", "--save", d5);
+    cli_expect(c, &r, 0, "saved to");
+    unsigned leader = lgt_cluster_leader(c, LGT_LEADER_TIMEOUT_MS);
+    unsigned lag = (leader + 1u) % c->o.n_nodes;
+    unsigned other = (leader + 2u) % c->o.n_nodes;
+    lgt_node_signal(c, lag, SIGTERM);
+    int status = 0;
+    LGT_CHECK(c, lgt_node_wait_exit(c, lag, LGT_EXIT_TIMEOUT_MS, &status), "no clean stop");
+    static char up[2 * (LGT_ADDRESS_BYTES + 1u)];
+    snprintf(up, sizeof up, "%s,%s", c->nodes[leader].client_address,
+             c->nodes[other].client_address);
+    cli_nodes_override = up;
+    write_txs(c, 4, 10);
+    CLI(c, &r, "digest", "--save", d9, "--json");
+    cli_expect(c, &r, 0, "\"tree_size\":9,");
+    lgt_node_signal(c, leader, SIGSTOP);
+    lgt_node_signal(c, other, SIGSTOP);
+    lgt_node_start(c, lag);
+    lgt_node_wait_ready(c, lag, LGT_READY_TIMEOUT_MS);
+    cli_nodes_override = c->nodes[lag].client_address;
+    CLI(c, &r, "verify", "--tx", "1", "--digest", d9, "--consistency", "stale");
+    cli_expect(c, &r, 4, "may only lag");
+    CLI(c, &r, "verify", "--from", d5, "--to", d9, "--consistency", "stale");
+    cli_expect(c, &r, 4, "may only lag");
+    /* What the lagging node holds still proves. */
+    CLI(c, &r, "verify", "--tx", "1", "--digest", d5, "--consistency", "stale");
+    cli_expect(c, &r, 0, "verified: transaction");
+    cli_nodes_override = NULL;
+    lgt_node_signal(c, leader, SIGCONT);
+    lgt_node_signal(c, other, SIGCONT);
+    lgt_cluster_pass(c);
+}
+
 /* ---- the cross-replica audit ----------------------------------------------------------------- */
 
 /* Records of the audit test's ledger. */
