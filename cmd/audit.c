@@ -39,6 +39,10 @@ struct audit_peer {
     uint8_t root[LG_PROTO_HASH_BYTES];
     uint64_t old_size;
     uint8_t old_root[LG_PROTO_HASH_BYTES];
+    /* The peer answered `unavailable` (filling a catch-up gap, shutting down): not a fault
+     * of its tree; counted as skipped, not as an error. With rc LG_OK: only the spot check
+     * was skipped. */
+    bool skipped;
 };
 
 struct lg_audit {
@@ -97,6 +101,9 @@ static int audit_call(struct lg_conn *conn, struct audit_peer *p, bool has_size,
     int rc = lg_conn_call(conn, &req, arena, resp, msg);
     if (rc != LG_OK) {
         return lg_errmsg_printf(p->msg, rc, "digest: %s", msg);
+    }
+    if (!resp->ok && resp->error.code == LG_EUNAVAIL) {
+        p->skipped = true;
     }
     if (!resp->ok) {
         return lg_errmsg_printf(p->msg, resp->error.code, "digest: %s: %.*s",
@@ -191,6 +198,9 @@ static int audit_ask(struct lg_audit *a, struct audit_peer *p, uint64_t size,
         rc = audit_call(conn, p, true, old, arena, &resp);
         if (rc == LG_OK) {
             rc = audit_check_digest(p, &resp.u.digest, true, old, &p->old_size, p->old_root);
+        } else if (p->skipped) {
+            rc = LG_OK; /* the current roots still compare; no spot check this round */
+            p->old_size = 0;
         }
     }
     lg_conn_close(conn);
@@ -220,6 +230,7 @@ static void audit_thread(void *arg)
             p->msg[0] = '\0';
             p->size = 0;
             p->old_size = 0;
+            p->skipped = false;
             p->rc = audit_stopping(a) ? LG_ESHUTDOWN : audit_ask(a, p, size, &arena, &rnd);
         }
         uv_mutex_lock(&a->mu);
@@ -275,6 +286,16 @@ static void audit_compare_at(struct lg_audit *a, struct lg_merkle *t,
 /* Compare peer p's answers with this node's tree (loop thread). */
 static void audit_compare(struct lg_audit *a, struct lg_merkle *t, const struct audit_peer *p)
 {
+    if (p->skipped) {
+        a->stats.skipped++;
+        char q[LG_ERRMSG_SIZE + 8];
+        lg_log(LG_LOG_INFO, "audit_peer_skipped", "peer=%llu address=%s what=%s msg=%s",
+               (unsigned long long)p->id, p->address,
+               p->rc == LG_OK ? "spot_check" : "round", lg_log_quote(p->msg, q, sizeof q));
+    }
+    if (p->rc != LG_OK && p->skipped) {
+        return;
+    }
     if (p->rc != LG_OK) {
         a->stats.errors++;
         char q[LG_ERRMSG_SIZE + 8];
@@ -451,13 +472,15 @@ void lg_audit_stats(void *audit, struct lg_proto_audit *out)
 
 bool lg_audit_metrics(const struct lg_audit *a, struct lg_buf *out)
 {
-    static const char *const names[] = {"checks", "mismatches", "errors"};
+    static const char *const names[] = {"checks", "mismatches", "errors", "skipped"};
     static const char *const helps[] = {
         "Peer Merkle roots compared with this node's by the cross-replica audit.",
         "Peer Merkle roots that differed from this node's at the same tree size.",
-        "Peers the audit could not ask or whose answer did not check, and local failures."};
-    const uint64_t values[] = {a->stats.checks, a->stats.mismatches, a->stats.errors};
-    for (size_t i = 0; i < 3; i++) {
+        "Peers the audit could not ask or whose answer did not check, and local failures.",
+        "Peer checks skipped because the peer answered unavailable (catch-up gap)."};
+    const uint64_t values[] = {a->stats.checks, a->stats.mismatches, a->stats.errors,
+                               a->stats.skipped};
+    for (size_t i = 0; i < 4; i++) {
         char text[512];
         int n = snprintf(text, sizeof text,
                          "# HELP ledger_audit_%s_total %s\n# TYPE ledger_audit_%s_total "

@@ -8,14 +8,22 @@
  * not_found; it is then asked for its current digest and the comparison is made at its
  * size. Then the same peer is asked for its root at a random older size (the spot check:
  * a current root comes from the tree's in-memory frontier, an older one from the subtree
- * hashes stored on disk and at most one record, so damage to stored history shows there;
- * over many rounds the checks spread over the whole history). Each peer's signature over
+ * hashes stored on disk and at most one record). One older root reads only the ~log2(m)
+ * stored hashes of m's decomposition, so the spot check samples stored history; it does
+ * not cover it all (a damaged hash that only right-hand siblings in proofs use is never on
+ * a root's fold). What covers every answer is the server's own check (cmd/server.c: each
+ * digest, proof and consistency answer is checked against the current root before it is
+ * sent, and refused `internal` if a stored hash is wrong); `ledger-node verify --data`
+ * covers every stored hash offline. Each peer's signature over
  * its digest is checked, then its root is compared with this node's root at the same
  * size. Replicas hold byte-identical journals (DESIGN §1.7),
  * so any difference means one of the two trees or journals is damaged or was changed:
  * logged at error level (`event=audit_mismatch peer=ID tree_size=S local_root=..
  * peer_root=..`), counted, and shown by `status` (`audit`). A peer that cannot be asked,
- * or answers something that does not check, is counted in `errors` and logged at warn;
+ * or answers something that does not check, is counted in `errors` and logged at warn; a
+ * peer that answers `unavailable` (filling a catch-up gap) is counted in `skipped` and
+ * logged at info (when only its spot check was unavailable, its current root is still
+ * compared);
  * this node failing to compute its own root (a damaged record) is logged at error level
  * (`event=audit_local_failed`) and counted in `errors`.
  *
@@ -71,7 +79,8 @@ void lg_audit_free(struct lg_audit *a);
 void lg_audit_stats(void *audit, struct lg_proto_audit *out);
 
 /* Append the audit's counters to a Prometheus page (docs/metrics.md):
- * ledger_audit_checks_total, ledger_audit_mismatches_total, ledger_audit_errors_total.
+ * ledger_audit_checks_total, ledger_audit_mismatches_total, ledger_audit_errors_total,
+ * ledger_audit_skipped_total.
  * Returns false when out could not grow. */
 bool lg_audit_metrics(const struct lg_audit *a, struct lg_buf *out);
 

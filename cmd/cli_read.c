@@ -513,14 +513,14 @@ static void status_json_verifiable(struct lg_cmd_cli *c, const struct lg_proto_s
     if (!s->has_audit) {
         return;
     }
-    const char *names[] = {"interval_ms", "checks", "mismatches", "errors",
+    const char *names[] = {"interval_ms", "checks", "mismatches", "errors", "skipped",
                            "last_mismatch_peer", "last_mismatch_size"};
     const uint64_t values[] = {s->audit.interval_ms, s->audit.checks, s->audit.mismatches,
-                               s->audit.errors, s->audit.last_mismatch_peer,
+                               s->audit.errors, s->audit.skipped, s->audit.last_mismatch_peer,
                                s->audit.last_mismatch_size};
     lg_cmd_jw_key(&c->jw, "audit");
     lg_cmd_jw_open(&c->jw, '{');
-    for (unsigned k = 0; k < 6; k++) {
+    for (unsigned k = 0; k < 7; k++) {
         lg_cmd_jw_key(&c->jw, names[k]);
         lg_cmd_jw_u64(&c->jw, values[k]);
     }

@@ -1593,7 +1593,7 @@ static int p_consistency(struct wr *w, const struct lg_proto_consistency_proof *
 /* status's audit map. */
 static void p_audit(struct wr *w, const struct lg_proto_audit *a)
 {
-    p_map(w, 6);
+    p_map(w, 7);
     p_cstr(w, "interval_ms");
     p_u64(w, a->interval_ms);
     p_cstr(w, "checks");
@@ -1602,6 +1602,8 @@ static void p_audit(struct wr *w, const struct lg_proto_audit *a)
     p_u64(w, a->mismatches);
     p_cstr(w, "errors");
     p_u64(w, a->errors);
+    p_cstr(w, "skipped");
+    p_u64(w, a->skipped);
     p_cstr(w, "last_mismatch_peer");
     p_u64(w, a->last_mismatch_peer);
     p_cstr(w, "last_mismatch_size");
@@ -2218,6 +2220,7 @@ static const struct field audit_fields[] = {
     FLD(struct lg_proto_audit, checks, F_U64, false),
     FLD(struct lg_proto_audit, mismatches, F_U64, false),
     FLD(struct lg_proto_audit, errors, F_U64, false),
+    FLD(struct lg_proto_audit, skipped, F_U64, true), /* absent from older nodes */
     FLD(struct lg_proto_audit, last_mismatch_peer, F_U64, false),
     FLD(struct lg_proto_audit, last_mismatch_size, F_U64, false),
 };
@@ -2254,7 +2257,7 @@ static int status_custom(struct dec *d, void *base, const char *name, const char
         return dec_fields(d, &st->gossip, gossip_fields, 7, NULL, path);
     }
     st->has_audit = true;
-    return dec_fields(d, &st->audit, audit_fields, 6, NULL, path);
+    return dec_fields(d, &st->audit, audit_fields, 7, NULL, path);
 }
 
 static const struct field digest_fields[] = {

@@ -240,6 +240,7 @@ struct lg_proto_audit {
     uint64_t checks;             /* peer roots compared */
     uint64_t mismatches;         /* ... that differed from this node's */
     uint64_t errors;             /* peers that could not be asked or answered wrongly */
+    uint64_t skipped;            /* peer checks skipped: it answered unavailable (catch-up) */
     uint64_t last_mismatch_peer; /* node id; 0: no mismatch yet */
     uint64_t last_mismatch_size; /* tree size of that comparison */
 };

@@ -1216,11 +1216,15 @@ Test(proto, verifiable_ledger_responses)
     r.u.status.role = LG_PROTO_ROLE_LEADER;
     r.u.status.public_key = S("\x11\x22\x33");
     r.u.status.has_audit = true;
-    r.u.status.audit = (struct lg_proto_audit){30000, 12, 1, 2, 3, 40};
+    r.u.status.audit = (struct lg_proto_audit){.interval_ms = 30000, .checks = 12,
+                                               .mismatches = 1, .errors = 2, .skipped = 5,
+                                               .last_mismatch_peer = 3,
+                                               .last_mismatch_size = 40};
     s = round_trip_response(LG_PROTO_OP_STATUS, &r);
     cr_assert_eq(s.u.status.public_key.len, 3u);
     cr_assert(s.u.status.has_audit);
     cr_assert_eq(s.u.status.audit.mismatches, 1u);
+    cr_assert_eq(s.u.status.audit.skipped, 5u);
     cr_assert_eq(s.u.status.audit.last_mismatch_peer, 3u);
     cr_assert_eq(s.u.status.audit.last_mismatch_size, 40u);
     r.u.status.public_key.len = 0;
