@@ -6,8 +6,9 @@
 # a non-negative balance CHECK, a transfers table with a unique reference), runs pgbench
 # with one of two scripts, and stops and removes the cluster.
 #   single: one transfer per SQL transaction (debit, credit, insert the transfer).
-#   batch:  100 transfers per SQL transaction (one statement: 100 random transfers, the
-#           balances updated by their net change, the transfers inserted).
+#   batch:  100 transfers per SQL transaction (one statement: 100 random transfers, their
+#           accounts locked in id order, the balances updated by their net change, the
+#           transfers inserted).
 # Deadlocks between concurrent transfers are retried (pgbench --max-tries 10) and counted.
 #   usage: bench/peers/postgres.sh single|batch [CLIENTS] [SECONDS] [ACCOUNTS] [--json]
 set -euo pipefail
@@ -71,8 +72,12 @@ WITH t AS (
 d AS (
   SELECT id, sum(delta) AS delta FROM (
     SELECT a AS id, -amt AS delta FROM t UNION ALL SELECT b, amt FROM t) x GROUP BY id),
+l AS (  -- lock the rows in id order first: concurrent batches do not deadlock
+  SELECT accounts.id FROM accounts WHERE accounts.id IN (SELECT id FROM d)
+  ORDER BY accounts.id FOR UPDATE),
 u AS (
-  UPDATE accounts SET balance = accounts.balance + d.delta FROM d WHERE accounts.id = d.id
+  UPDATE accounts SET balance = accounts.balance + d.delta FROM d
+  WHERE accounts.id = d.id AND (SELECT count(*) FROM l) >= 0
   RETURNING accounts.id)
 INSERT INTO transfers (src, dst, amount, reference)
   SELECT a, b, amt, md5(random()::text) FROM t;
