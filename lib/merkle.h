@@ -107,8 +107,12 @@ int lg_merkle_close(struct lg_merkle *t);
 int lg_merkle_append(struct lg_merkle *t, const void *body, uint32_t len);
 
 /* Write out buffered hashes, fdatasync the file, then record in its header that they are
- * durable (open trusts them without recomputing). Call after lg_journal_sync(): the tree
- * must never claim more than the journal keeps. Returns LG_OK or LG_EIO/LG_ENOSPC (sticky). */
+ * durable (open trusts them without recomputing), with the source's chain hash of the last
+ * record (one source read; none when the source has no chain). Call after
+ * lg_journal_sync(): the tree must never claim more than the journal keeps. After
+ * lg_merkle_mark_damaged it only writes the hashes out. Returns LG_OK; LG_EIO/LG_ENOSPC
+ * (sticky); the source's error reading the chain hash (not sticky: the header keeps its
+ * previous, still true, contents). */
 int lg_merkle_sync(struct lg_merkle *t);
 
 /* Number of leaves (= records). */
