@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# cluster.sh: start a local 3-node cluster, run bench-cluster against it, stop it.
+# cluster.sh: start a local 3-node cluster, run `ledger-node bench` against it (TX transfers,
+# CONNECTIONS connections x PIPELINE in flight each), check the replicas, stop it.
 #   bench/cluster.sh [BUILD_DIR] [TX] [CONNECTIONS] [PIPELINE] [-- extra serve flags]
 # Data in a fresh directory under $TMPDIR or /tmp (removed afterwards); ports from 27100.
 # Every node started here is stopped by its PID on exit. Figures go to docs/benchmarks.md.
@@ -11,8 +12,7 @@ pipeline=${4:-64}
 shift $(( $# < 4 ? $# : 4 ))
 [ "${1:-}" = "--" ] && shift
 bin="$build/cmd/ledger-node"
-bench="$build/bench/bench-cluster"
-[ -x "$bin" ] && [ -x "$bench" ] || { echo "build first (ninja -C $build)" >&2; exit 2; }
+[ -x "$bin" ] || { echo "build first (ninja -C $build)" >&2; exit 2; }
 dir=$(mktemp -d "${TMPDIR:-/tmp}/cluster-bench-XXXXXX")
 base=${LG_BENCH_PORT:-27100}
 pids=()
@@ -42,7 +42,33 @@ for _ in $(seq 100); do
     grep -q 'event=leader_elected' "$dir"/log* 2>/dev/null && break
     sleep 0.1
 done
-"$bench" --nodes "$nodes" --tx "$tx" --connections "$conns" --pipeline "$pipeline"
+"$bin" bench --nodes "$nodes" --transfers "$tx" --connections "$conns" \
+    --concurrency $((conns * pipeline)) --accounts 1000
+# Every replica applied the same index and holds the same chain head (bounded wait).
+"$bin" status --nodes "$nodes" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+nodes = d.get("nodes", d) if isinstance(d, dict) else d
+for n in nodes:
+    print("node %s %-9s applied_index=%s journal_seq=%s chain_head=%s" % (
+        n.get("node_id"), n.get("role"), n.get("applied_index"), n.get("journal_seq"),
+        n.get("chain_head")))
+' || true
+same=0
+for _ in $(seq 50); do
+    if "$bin" status --nodes "$nodes" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+nodes = d.get("nodes", d) if isinstance(d, dict) else d
+sys.exit(0 if len({(n.get("applied_index"), n.get("chain_head")) for n in nodes}) == 1
+         and len(nodes) == 3 else 1)'; then
+        same=1
+        break
+    fi
+    sleep 0.1
+done
+[ "$same" = 1 ] && echo "replicas identical (same applied index and chain head)" ||
+    { echo "replicas DIFFER or did not answer" >&2; exit 1; }
 grep -h 'event=snapshot_taken' "$dir"/log* | wc -l | sed 's/^/snapshots taken (all nodes): /'
 if [ "${LG_CLUSTER_DEMO:-0}" = 1 ]; then
     # The command-line client against the same cluster (scripts/run.sh sets this).
