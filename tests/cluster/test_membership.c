@@ -40,7 +40,10 @@
 #define STAYS_STANDBY_MS 1500u
 #define REPLACED_TIMEOUT_MS 60000u
 #define PHASE_MIN_MS 500u
-#define WRITES_MAX 20000u
+/* The writer paces itself (WRITER_PAUSE_MS after each answer) so that WRITES_MAX lasts
+ * longer than every phase on a fast machine (it ran out before phase 3 once). */
+#define WRITES_MAX 100000u
+#define WRITER_PAUSE_MS 1u
 #define PHASES 4u
 
 /* A cluster with a key file for every node: gossip is authenticated, so the leader manages
@@ -118,6 +121,11 @@ static void *writer_run(void *arg)
         } else {
             snprintf(w->unknown[w->n_unknown++], LGT_REFERENCE_BYTES, "%s", ref);
         }
+        if (k + 1u == WRITES_MAX) {
+            snprintf(w->failure, sizeof w->failure, "the writer used all %u references",
+                     WRITES_MAX);
+        }
+        lgt_sleep_ms(WRITER_PAUSE_MS);
     }
     lg_arena_close(&arena);
     lg_client_close(cl);
