@@ -23,6 +23,7 @@ trap - INT
 echo
 echo "== every node's journal, checked offline (ledger-node verify) =="
 for d in "$dir"/node-*/; do
-    build/cmd/ledger-node verify --data "$d" | tail -1
+    echo "${d%/}:"
+    build/cmd/ledger-node verify --data "$d" | tail -2 | sed "s/^/  /"
 done
 echo "data kept in $dir"
