@@ -170,6 +170,7 @@ struct worker {
     uint64_t late;     /* open loop: sends after their schedule because the window was full */
     uint64_t rng;
     int fatal;         /* transport failure that ended this worker */
+    bool joined;       /* the main thread joined it */
     char errmsg[LG_ERRMSG_SIZE];
 };
 
@@ -626,12 +627,14 @@ int lg_cmd_bench(int argc, char **argv)
     uint64_t last_n = 0;
     for (;;) {
         usleep(100000);
+        /* Each worker is joined exactly once (a second join of a joined thread is
+         * undefined: it crashed when workers finished at different times). */
         bool all = true;
         for (unsigned i = 0; i < o.connections; i++) {
-            all = all && pthread_tryjoin_np(w[i].thread, NULL) == 0;
-            if (all) {
-                w[i].thread = 0;
+            if (!w[i].joined && pthread_tryjoin_np(w[i].thread, NULL) == 0) {
+                w[i].joined = true;
             }
+            all = all && w[i].joined;
         }
         uint64_t t = now_ns();
         if (t - last_t >= 1000000000u || all) {
@@ -646,11 +649,7 @@ int lg_cmd_bench(int argc, char **argv)
             break;
         }
     }
-    for (unsigned i = 0; i < o.connections; i++) {
-        if (w[i].thread != 0) {
-            pthread_join(w[i].thread, NULL);
-        }
-    }
+
     if (tty) {
         fputc('\n', stderr);
     }
