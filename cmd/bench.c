@@ -429,24 +429,14 @@ static int find_leader(const struct opts *o, char *out, size_t size)
     int rc = -1;
     for (int round = 0; round < 50 && rc != 0; round++) {
         for (uint32_t i = 0; i < o->n_nodes && rc != 0; i++) {
-            struct lg_conn *c = NULL;
-            char err[LG_ERRMSG_SIZE];
-            if (lg_conn_open(&c, o->nodes[i], 2000, err) != LG_OK) {
-                continue;
-            }
-            struct lg_proto_request r;
-            memset(&r, 0, sizeof r);
-            r.id = 1;
-            r.op = LG_PROTO_OP_STATUS;
-            struct lg_proto_response resp;
+            struct lg_proto_status st;
             lg_arena_reset(&arena);
-            if (lg_conn_call(c, &r, &arena, &resp, err) == LG_OK && resp.ok &&
-                resp.u.status.leader_client.len > 0 && resp.u.status.leader_client.len < size) {
-                memcpy(out, resp.u.status.leader_client.ptr, resp.u.status.leader_client.len);
-                out[resp.u.status.leader_client.len] = '\0';
+            if (lg_cmd_cli_node_status(o->nodes[i], &arena, &st) == LG_OK &&
+                st.leader_client.len > 0 && st.leader_client.len < size) {
+                memcpy(out, st.leader_client.ptr, st.leader_client.len);
+                out[st.leader_client.len] = '\0';
                 rc = 0;
             }
-            lg_conn_close(c);
         }
         if (rc != 0) {
             usleep(100000);

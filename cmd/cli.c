@@ -779,3 +779,26 @@ void lg_cmd_table_free(struct lg_cmd_table *t)
     t->n_rows = 0;
     t->cap_rows = 0;
 }
+
+int lg_cmd_cli_node_status(const char *address, struct lg_arena *arena,
+                           struct lg_proto_status *out)
+{
+    struct lg_conn *c = NULL;
+    char errmsg[LG_ERRMSG_SIZE];
+    if (lg_conn_open(&c, address, 500, errmsg) != LG_OK) {
+        return LG_EUNAVAIL;
+    }
+    lg_conn_set_timeout(c, 2000);
+    struct lg_proto_request req;
+    memset(&req, 0, sizeof req);
+    req.id = 1;
+    req.op = LG_PROTO_OP_STATUS;
+    struct lg_proto_response resp;
+    int rc = lg_conn_call(c, &req, arena, &resp, errmsg);
+    lg_conn_close(c);
+    if (rc != LG_OK || !resp.ok) {
+        return rc != LG_OK ? rc : LG_EUNAVAIL;
+    }
+    *out = resp.u.status;
+    return LG_OK;
+}

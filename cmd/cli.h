@@ -167,6 +167,12 @@ int lg_cmd_cli_finish(struct lg_cmd_cli *c);
 /* A view of a NUL-terminated string. */
 struct lg_str lg_cmd_cli_str(const char *s);
 
+/* One node's status over one connection (connect 500 ms, answer 2 s): LG_OK with *out
+ * (views into arena), or why not (LG_EUNAVAIL when refused or answered with an error).
+ * For dev's and bench's waits; the `status` command reports per node itself. */
+int lg_cmd_cli_node_status(const char *address, struct lg_arena *arena,
+                           struct lg_proto_status *out);
+
 /* Parse unsigned decimal text (no sign, no spaces) into *out. false when invalid or over
  * max. */
 bool lg_cmd_cli_u64(const char *s, uint64_t max, uint64_t *out);

@@ -352,28 +352,6 @@ static int call(struct dev *d, struct lg_proto_request *req, struct lg_proto_res
     return rc;
 }
 
-static int node_status(const char *address, struct lg_arena *arena, struct lg_proto_status *out)
-{
-    struct lg_conn *c = NULL;
-    char errmsg[LG_ERRMSG_SIZE];
-    if (lg_conn_open(&c, address, 500, errmsg) != LG_OK) {
-        return LG_EUNAVAIL;
-    }
-    lg_conn_set_timeout(c, 2000);
-    struct lg_proto_request req;
-    memset(&req, 0, sizeof req);
-    req.id = 1;
-    req.op = LG_PROTO_OP_STATUS;
-    struct lg_proto_response resp;
-    int rc = lg_conn_call(c, &req, arena, &resp, errmsg);
-    lg_conn_close(c);
-    if (rc != LG_OK || !resp.ok) {
-        return rc != LG_OK ? rc : LG_EUNAVAIL;
-    }
-    *out = resp.u.status;
-    return LG_OK;
-}
-
 /* Wait until every node answers and they agree on a leader. */
 static int wait_ready(struct dev *d)
 {
@@ -387,7 +365,7 @@ static int wait_ready(struct dev *d)
             }
             struct lg_proto_status st;
             lg_arena_reset(&d->arena);
-            if (node_status(d->nodes[i].client, &d->arena, &st) == LG_OK && st.leader_id != 0 &&
+            if (lg_cmd_cli_node_status(d->nodes[i].client, &d->arena, &st) == LG_OK && st.leader_id != 0 &&
                 (leader == 0 || leader == st.leader_id)) {
                 leader = st.leader_id;
                 agree++;
@@ -650,7 +628,7 @@ static int chain_heads(struct dev *d)
         same = true;
         for (unsigned i = 0; i < d->n; i++) {
             lg_arena_reset(&d->arena);
-            if (node_status(d->nodes[i].client, &d->arena, &st[i]) != LG_OK) {
+            if (lg_cmd_cli_node_status(d->nodes[i].client, &d->arena, &st[i]) != LG_OK) {
                 memset(&st[i], 0, sizeof st[i]);
                 same = false;
                 continue;
