@@ -365,8 +365,8 @@ static int wait_ready(struct dev *d)
             }
             struct lg_proto_status st;
             lg_arena_reset(&d->arena);
-            if (lg_cmd_cli_node_status(d->nodes[i].client, &d->arena, &st) == LG_OK && st.leader_id != 0 &&
-                (leader == 0 || leader == st.leader_id)) {
+            if (lg_cmd_cli_node_status(d->nodes[i].client, &d->arena, &st) == LG_OK &&
+                st.leader_id != 0 && (leader == 0 || leader == st.leader_id)) {
                 leader = st.leader_id;
                 agree++;
             }
