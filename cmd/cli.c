@@ -795,10 +795,22 @@ int lg_cmd_cli_node_status(const char *address, struct lg_arena *arena,
     req.op = LG_PROTO_OP_STATUS;
     struct lg_proto_response resp;
     int rc = lg_conn_call(c, &req, arena, &resp, errmsg);
-    lg_conn_close(c);
-    if (rc != LG_OK || !resp.ok) {
-        return rc != LG_OK ? rc : LG_EUNAVAIL;
+    if (rc == LG_OK && !resp.ok) {
+        rc = LG_EUNAVAIL;
     }
-    *out = resp.u.status;
-    return LG_OK;
+    if (rc == LG_OK) {
+        *out = resp.u.status;
+        /* The answer's strings are views into the connection's buffer: copy the one a
+         * caller may keep into the arena before the connection goes. */
+        struct lg_str lc = out->leader_client;
+        char *copy = lc.len > 0 ? lg_arena_alloc(arena, lc.len) : NULL;
+        if (lc.len > 0 && copy == NULL) {
+            rc = LG_ENOMEM;
+        } else if (lc.len > 0) {
+            memcpy(copy, lc.ptr, lc.len);
+            out->leader_client.ptr = copy;
+        }
+    }
+    lg_conn_close(c);
+    return rc;
 }

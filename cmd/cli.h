@@ -168,7 +168,8 @@ int lg_cmd_cli_finish(struct lg_cmd_cli *c);
 struct lg_str lg_cmd_cli_str(const char *s);
 
 /* One node's status over one connection (connect 500 ms, answer 2 s): LG_OK with *out
- * (views into arena), or why not (LG_EUNAVAIL when refused or answered with an error).
+ * (leader_client copied into arena; the connection is closed), or why not (LG_EUNAVAIL
+ * when refused or answered with an error, LG_ENOMEM).
  * For dev's and bench's waits; the `status` command reports per node itself. */
 int lg_cmd_cli_node_status(const char *address, struct lg_arena *arena,
                            struct lg_proto_status *out);
