@@ -446,6 +446,9 @@ static void out_try_next(struct outgoing *o)
         }
         tcp->data = o;
         o->tcp = tcp;
+        /* Raft messages are small and answered by small ones: Nagle + delayed ACK would
+         * hold them up to 40 ms (libuv applies the flag when the socket is created). */
+        (void)uv_tcp_nodelay(tcp, 1);
         rv = uv_tcp_connect(&o->connect_req, tcp, ai->ai_addr, out_connect_cb);
         if (rv != 0) {
             lg_errmsg_printf(o->tp->t->errmsg, RAFT_NOCONNECTION, "connect: %s",
@@ -700,6 +703,9 @@ static void listen_cb(uv_stream_t *server, int status)
         return;
     }
     rv = uv_accept(server, (uv_stream_t *)tcp);
+    if (rv == 0) {
+        (void)uv_tcp_nodelay(tcp, 1); /* see connect: no Nagle on Raft messages */
+    }
     struct incoming *in = NULL;
     if (rv == 0 && tp->n_incoming < LG_RAFT_INCOMING_MAX) {
         in = calloc(1, sizeof *in);
