@@ -5,11 +5,14 @@
  * through lg_fsm_apply_batch (decoding excluded) or, with --decode, through lg_fsm_apply
  * with canonical bytes (decoding included).
  *
- *   bench-fsm [--accounts N] [--tx N] [--tx5 N] [--batch N] [--decode] [--dir PATH]
+ *   bench-fsm [--accounts N] [--tx N] [--tx5 N] [--batch N] [--decode] [--references]
+ *             [--dir PATH]
  *
  * Phases: fund N accounts (one world -> account posting each; resident bytes per account
  * measured across this phase), then 1-posting transfers between random accounts, then
- * 5-posting transfers. Prints one line per phase. */
+ * 5-posting transfers. With --references every transaction carries a unique reference
+ * (the exactly-once index, as `ledger-node bench` sends by default). Prints one line per
+ * phase. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,7 @@
 #include "fsm.h"
 
 #define ADDR_MAX 32
+#define REF_MAX 24
 
 struct bench {
     struct lg_fsm *f;
@@ -26,6 +30,8 @@ struct bench {
     uint64_t ts;
     uint32_t batch;
     bool decode;
+    bool references;
+    uint64_t n_refs;
     struct lg_buf buf;
     char (*addr)[ADDR_MAX];
     uint32_t n_accounts;
@@ -106,7 +112,8 @@ static double phase(struct bench *b, uint64_t n, uint32_t k, bool fund, uint64_t
 {
     struct lg_cmd *cmds = calloc(b->batch, sizeof *cmds);
     struct lg_posting *p = calloc((size_t)b->batch * k, sizeof *p);
-    if (cmds == NULL || p == NULL) {
+    char (*refs)[REF_MAX] = calloc(b->batch, sizeof *refs);
+    if (cmds == NULL || p == NULL || refs == NULL) {
         exit(1);
     }
     double t0 = now_s();
@@ -132,6 +139,10 @@ static double phase(struct bench *b, uint64_t n, uint32_t k, bool fund, uint64_t
             cmds[c].timestamp_us = ++b->ts;
             cmds[c].u.submit = (struct lg_cmd_submit){.ledger = str("bench"), .postings = pp,
                                                       .n_postings = k};
+            if (b->references) {
+                snprintf(refs[c], REF_MAX, "r%llu", (unsigned long long)++b->n_refs);
+                cmds[c].u.submit.reference = str(refs[c]);
+            }
         }
         run_entry(b, cmds, m, ok);
         done += m;
@@ -140,6 +151,7 @@ static double phase(struct bench *b, uint64_t n, uint32_t k, bool fund, uint64_t
     *cpu = cpu_s() - c0;
     free(cmds);
     free(p);
+    free(refs);
     return t;
 }
 
@@ -164,11 +176,13 @@ int main(int argc, char **argv)
             b.batch = (uint32_t)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--decode") == 0) {
             b.decode = true;
+        } else if (strcmp(argv[i], "--references") == 0) {
+            b.references = true;
         } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
             dir = argv[++i];
         } else {
             fprintf(stderr, "usage: %s [--accounts N] [--tx N] [--tx5 N] [--batch N] "
-                            "[--decode] [--dir PATH]\n", argv[0]);
+                            "[--decode] [--references] [--dir PATH]\n", argv[0]);
             return 2;
         }
     }
@@ -200,8 +214,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "open: %s\n", err);
         return 1;
     }
-    printf("bench-fsm: %u accounts, batch %u, %s\n", accounts, b.batch,
-           b.decode ? "decoding included (lg_fsm_apply)" : "pre-decoded (lg_fsm_apply_batch)");
+    printf("bench-fsm: %u accounts, batch %u, %s%s\n", accounts, b.batch,
+           b.decode ? "decoding included (lg_fsm_apply)" : "pre-decoded (lg_fsm_apply_batch)",
+           b.references ? ", a reference on every transaction" : "");
     uint64_t ok = 0;
     long rss0 = rss_bytes();
     double cpu;

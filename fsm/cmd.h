@@ -32,6 +32,7 @@
 #ifndef LG_FSM_CMD_H
 #define LG_FSM_CMD_H
 
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -177,6 +178,10 @@ int lg_cmd_check_canonical(const struct lg_cmd *cmd, char *errmsg);
 /* Encode a journal record body canonically into out. */
 int lg_record_encode(const struct lg_record *rec, struct lg_buf *out, char *errmsg);
 
+/* The same for a record the caller built from validated parts (the state machine's
+ * commit): no validation outside -Ddebug_asserts builds. LG_OK or LG_ENOMEM. */
+int lg_record_encode_valid(const struct lg_record *rec, struct lg_buf *out, char *errmsg);
+
 /* Decode a record body (bytes from disk: validated like network input; LG_ECORRUPT when
  * the bytes are not a valid record). */
 int lg_record_decode(const void *buf, size_t len, struct lg_arena *arena,
@@ -188,5 +193,11 @@ int lg_record_decode(const void *buf, size_t len, struct lg_arena *arena,
  * submit are ignored). Two submits with the same reference are "identical" iff their
  * digests are equal. */
 int lg_cmd_submit_digest(const struct lg_cmd_submit *submit, uint8_t out[LG_HASH_BYTES]);
+
+/* The same digest of a submit that already passed lg_cmd_check (no validation here), with
+ * a caller-owned context and a fetched SHA-256 (no allocation or algorithm lookup per
+ * call: the state machine digests every referenced transaction). LG_OK or LG_EIO. */
+int lg_cmd_submit_digest_valid(EVP_MD_CTX *ctx, const EVP_MD *md,
+                               const struct lg_cmd_submit *submit, uint8_t out[LG_HASH_BYTES]);
 
 #endif /* LG_FSM_CMD_H */

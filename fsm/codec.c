@@ -420,6 +420,8 @@ int lg_cmd_check_canonical(const struct lg_cmd *cmd, char *errmsg)
     return check_cmd(&c, cmd, true);
 }
 
+static int record_pack(const struct lg_record *rec, struct lg_buf *out, char *errmsg);
+
 /* Validate and encode a record body, appended to out. LG_OK; LG_EINVAL when the record
  * is not well-formed (a programming error upstream; message in errmsg); LG_ENOMEM. */
 int lg_record_encode(const struct lg_record *rec, struct lg_buf *out, char *errmsg)
@@ -432,6 +434,22 @@ int lg_record_encode(const struct lg_record *rec, struct lg_buf *out, char *errm
     if (rc != LG_OK) {
         return lg_errmsg_wrap(c.errmsg, LG_EINVAL, "record encode");
     }
+    return record_pack(rec, out, c.errmsg);
+}
+
+int lg_record_encode_valid(const struct lg_record *rec, struct lg_buf *out, char *errmsg)
+{
+    LG_PRE(rec != NULL);
+    LG_PRE(out != NULL);
+    char local[LG_ERRMSG_SIZE];
+    char *msg = errmsg != NULL ? errmsg : local;
+    LG_DEBUG_ASSERT(check_record(&(struct lg_tx_ctx){msg, "record"}, rec, false) == LG_OK);
+    return record_pack(rec, out, msg);
+}
+
+/* Encode rec (already validated) appended to out: LG_OK or LG_ENOMEM. */
+static int record_pack(const struct lg_record *rec, struct lg_buf *out, char *errmsg)
+{
     size_t len0 = out->len;
     struct enc_sink sink = {out, false};
     msgpack_packer pk;
@@ -505,7 +523,7 @@ int lg_record_encode(const struct lg_record *rec, struct lg_buf *out, char *errm
     }
     if (sink.oom) {
         out->len = len0;
-        return lg_errmsg_printf(c.errmsg, LG_ENOMEM, "encoding a record: out of memory");
+        return lg_errmsg_printf(errmsg, LG_ENOMEM, "encoding a record: out of memory");
     }
     return LG_OK;
 }
@@ -543,6 +561,30 @@ static int digest_write(void *data, const char *bytes, size_t n)
     return 0;
 }
 
+int lg_cmd_submit_digest_valid(EVP_MD_CTX *ctx, const EVP_MD *md,
+                               const struct lg_cmd_submit *submit, uint8_t out[LG_HASH_BYTES])
+{
+    LG_PRE(ctx != NULL && md != NULL && submit != NULL && out != NULL);
+    struct digest_sink sink;
+    sink.md = ctx;
+    sink.failed = false;
+    sink.len = 0;
+    if (EVP_DigestInit_ex2(ctx, md, NULL) != 1) {
+        return LG_EIO;
+    }
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sink, digest_write);
+    msgpack_pack_map(&pk, submit_fields(submit));
+    pack_submit_fields(&pk, submit);
+    digest_flush(&sink);
+    unsigned int n = 0;
+    if (sink.failed || EVP_DigestFinal_ex(ctx, out, &n) != 1) {
+        return LG_EIO;
+    }
+    LG_POST(n == LG_HASH_BYTES);
+    return LG_OK;
+}
+
 /* SHA-256 over the canonical map {ledger, postings, metadata?, reference?, conditions?}
  * of a submit (no kind, no timestamp). LG_OK; LG_EBADREQ/LG_ETOOLARGE when the content is
  * invalid (duplicate metadata keys...); LG_ENOMEM/LG_EIO when OpenSSL fails. */
@@ -556,30 +598,13 @@ int lg_cmd_submit_digest(const struct lg_cmd_submit *submit, uint8_t out[LG_HASH
     if (rc != LG_OK) {
         return rc;
     }
-    struct digest_sink sink;
-    sink.md = EVP_MD_CTX_new();
-    sink.failed = false;
-    sink.len = 0;
-    if (sink.md == NULL) {
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
         return LG_ENOMEM;
     }
-    if (EVP_DigestInit_ex(sink.md, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(sink.md);
-        return LG_EIO;
-    }
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sink, digest_write);
-    msgpack_pack_map(&pk, submit_fields(submit));
-    pack_submit_fields(&pk, submit);
-    digest_flush(&sink);
-    unsigned int n = 0;
-    if (sink.failed || EVP_DigestFinal_ex(sink.md, out, &n) != 1) {
-        EVP_MD_CTX_free(sink.md);
-        return LG_EIO;
-    }
-    EVP_MD_CTX_free(sink.md);
-    LG_POST(n == LG_HASH_BYTES);
-    return LG_OK;
+    rc = lg_cmd_submit_digest_valid(ctx, EVP_sha256(), submit, out);
+    EVP_MD_CTX_free(ctx);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------

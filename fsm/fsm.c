@@ -209,7 +209,9 @@ static int mutate(struct lg_fsm *f, const struct lg_record *rec, bool state,
                         .n_metadata = rec->n_metadata,
                         .reference = rec->reference,
                     };
-                    if ((rc = lg_cmd_submit_digest(&sub, d)) != LG_OK) {
+                    /* a record read back was validated by lg_record_decode */
+                    rc = lg_cmd_submit_digest_valid(f->digest_ctx, f->sha256, &sub, d);
+                    if (rc != LG_OK) {
                         return rc;
                     }
                     digest = d;
@@ -275,14 +277,11 @@ static int commit(struct lg_fsm *f, struct lg_record *rec, const uint8_t *digest
     char msg[LG_ERRMSG_SIZE];
     rec->seq = f->st.last_seq + 1u;
     lg_buf_reset(&f->enc);
-    int rc = lg_record_encode(rec, &f->enc, msg);
-    if (rc == LG_ENOMEM) {
+    /* built from a checked command and the state's own volumes */
+    int rc = lg_record_encode_valid(rec, &f->enc, msg);
+    if (rc != LG_OK) {
         fail(f, rc, "encoding a journal record");
         return rc;
-    }
-    if (rc != LG_OK) {
-        reject(res, rc, "%s", msg);
-        return LG_OK;
     }
     if (f->enc.len > LG_RECORD_BODY_BYTES_MAX) {
         reject(res, LG_ETOOLARGE, "journal record of %zu bytes exceeds %u", f->enc.len,
@@ -409,7 +408,8 @@ static int apply_submit(struct lg_fsm *f, uint64_t raft_index, uint32_t pos,
         struct lg_cmd_submit content = *s;
         content.conditions = NULL;
         content.n_conditions = 0;
-        int rc = lg_cmd_submit_digest(&content, digest);
+        /* apply_entry checked the command (lg_cmd_check_canonical) */
+        int rc = lg_cmd_submit_digest_valid(f->digest_ctx, f->sha256, &content, digest);
         if (rc != LG_OK) {
             reject(res, rc, "reference: cannot digest the transaction");
             return LG_OK;
@@ -1304,6 +1304,8 @@ static void fsm_free(struct lg_fsm *f)
     lg_arena_close(&f->arena);
     lg_arena_close(&f->rec_arena);
     lg_buf_close(&f->enc);
+    EVP_MD_CTX_free(f->digest_ctx);
+    EVP_MD_free(f->sha256);
     free(f);
 }
 
@@ -1446,10 +1448,12 @@ int lg_fsm_open(struct lg_fsm **out, const struct lg_fsm_options *opts, char *er
     f->vols = calloc(FSM_PAIRS_MAX, sizeof *f->vols);
     f->vol_accts = calloc(FSM_PAIRS_MAX, sizeof *f->vol_accts);
     f->vol_assets = calloc(FSM_PAIRS_MAX, sizeof *f->vol_assets);
+    f->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    f->digest_ctx = EVP_MD_CTX_new();
     if (f->journal_dir == NULL || f->state_dir == NULL || f->results == NULL ||
         f->cmd_codes == NULL || f->cmd_errors == NULL || f->pairs == NULL ||
         f->order == NULL || f->vols == NULL || f->vol_accts == NULL ||
-        f->vol_assets == NULL) {
+        f->vol_assets == NULL || f->sha256 == NULL || f->digest_ctx == NULL) {
         fsm_free(f);
         return lg_errmsg_printf(errmsg, LG_ENOMEM, "out of memory");
     }

@@ -216,6 +216,8 @@ struct lg_fsm {
     struct fsm_acct **vol_accts;
     uint32_t *vol_assets;
     struct lg_buf enc;
+    EVP_MD *sha256;        /* fetched once: submit digests (lg_cmd_submit_digest_valid) */
+    EVP_MD_CTX *digest_ctx;
     char errmsg[LG_ERRMSG_SIZE];
 };
 
