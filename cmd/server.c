@@ -5,8 +5,9 @@
  * - struct lg_server: the listener, one timer (write timeouts, lingering closes, frame and
  *   idle timeouts, accept retry after an allocation failure: every deadline list is a FIFO
  *   with one fixed delay, so the timer is armed for the earliest head), one idle handle
- *   (resumes paused connections on the next loop turn, never from inside a node callback),
- *   the list of connections, the input memory held over all of them (in_bytes). Its close
+ *   (on the next loop turn: resumes paused connections, never from inside a node callback,
+ *   then writes the answers collected since the last turn: see Output below), the list of
+ *   connections, the input memory held over all of them (in_bytes). Its close
  *   callback runs once every handle it opened is closed; the timer is closed last, once
  *   the last connection is (lg_server_close lets them finish writing).
  * - struct conn: one accepted connection: the TCP handle, its own read buffer (alloc_cb
@@ -39,7 +40,17 @@
  *
  * Input accounting: c->in_bytes = charges of the requests attached to c + its decoder's
  * buffer (dec_bytes); s->in_bytes = sum over open connections. Both move together through
- * conn_in_add / conn_in_sub only. */
+ * conn_in_add / conn_in_sub only.
+ *
+ * Output: answers are appended to c->out (out_bytes_max checked at every append) and
+ * written once per loop turn per connection: a connection with new output joins s->flushes
+ * and the idle handle writes them all on the next turn (before the loop polls again), so an
+ * applied Raft entry answering several requests of one connection costs it one write(2),
+ * not one per answer. A write is first tried synchronously (uv_try_write: no request, no
+ * callback, and no epoll_ctl, which libuv issues after every completed uv_write); only
+ * what the socket does not take goes through uv_write (wbuf, from wbuf_sent), and answers
+ * produced meanwhile wait in c->out for its callback. Answers leave in the order they were
+ * appended. While the server closes, output is written at once (the idle handle is gone). */
 #include "server.h"
 
 #include <errno.h>
@@ -192,6 +203,7 @@ struct lg_server {
     struct link frames;   /* struct conn.frame_link: partial frames, by deadline */
     struct link idles;    /* struct conn.idle_link: idle connections, by deadline */
     struct link budget;   /* struct conn.budget_link: paused over total_in_bytes_max */
+    struct link flushes;  /* struct conn.flush_link: output to write on the next turn */
     uint64_t next_conn_id;
     struct lg_server_stats stats;
     struct lg_metrics *metrics; /* cfg->metrics: NULL counts nothing */
@@ -214,6 +226,7 @@ struct conn {
     struct link idle_link;   /* s->idles while nothing is in progress */
     uint64_t idle_due_ms;
     struct link budget_link; /* s->budget while paused over total_in_bytes_max */
+    struct link flush_link;  /* s->flushes while c->out waits for the turn's flush */
     uint64_t id;
     uint8_t state;           /* enum conn_state */
     bool reading;            /* uv_read_start in effect */
@@ -225,7 +238,8 @@ struct conn {
     uint64_t n_requests;
     struct lg_frame_decoder dec;
     struct lg_buf out;       /* responses not yet handed to libuv */
-    struct lg_buf wbuf;      /* bytes of the write in flight */
+    struct lg_buf wbuf;      /* bytes of the write in flight: [wbuf_sent, len) unwritten */
+    size_t wbuf_sent;        /* leading bytes of wbuf already taken by the socket */
     uv_write_t wreq;
     uv_shutdown_t sreq;
     size_t rpos;             /* rbuf[rpos..rlen) received, not yet fed to the decoder */
@@ -762,6 +776,20 @@ static void timer_rearm(struct lg_server *s)
     }
 }
 
+/* Run idle_cb on the next loop turn (an active idle handle also keeps the loop from
+ * blocking in poll before it). Returns 0 or a libuv code. */
+static int server_wake(struct lg_server *s)
+{
+    if (s->idle_active) {
+        return 0;
+    }
+    int rc = uv_idle_start(&s->idle, idle_cb);
+    if (rc == 0) {
+        s->idle_active = true;
+    }
+    return rc;
+}
+
 /* Read again from a paused connection on the next loop turn. */
 static void resume_queue(struct conn *c)
 {
@@ -770,14 +798,10 @@ static void resume_queue(struct conn *c)
         return;
     }
     link_push(&s->resume, &c->resume_link);
-    if (!s->idle_active) {
-        int rc = uv_idle_start(&s->idle, idle_cb);
-        if (rc != 0) {
-            link_remove(&c->resume_link);
-            conn_close(c, LG_LOG_ERROR, "resume_failed", uv_strerror(rc));
-            return;
-        }
-        s->idle_active = true;
+    int rc = server_wake(s);
+    if (rc != 0) {
+        link_remove(&c->resume_link);
+        conn_close(c, LG_LOG_ERROR, "resume_failed", uv_strerror(rc));
     }
 }
 
@@ -938,26 +962,54 @@ static void pending_detach(struct pending *p)
 
 static void conn_write_cb(uv_write_t *req, int status);
 
-/* Hand the collected responses to libuv when no write is in flight. */
+/* Hand the collected responses to the socket when no write is in flight: as much as it
+ * takes now (uv_try_write), the rest with uv_write (callback: conn_write_cb). */
 static void conn_flush(struct conn *c)
 {
     if (c->writing || c->out.len == 0 || c->state == CONN_CLOSING) {
         return;
     }
     LG_ASSERT(c->wbuf.len == 0);
+    LG_ASSERT(c->out.len <= SERVER_BYTES_LIMIT);
+    uv_buf_t b = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c, LG_LOG_DEBUG, "write_failed", uv_strerror(n));
+        return;
+    }
+    size_t sent = n > 0 ? (size_t)n : 0u;
+    LG_ASSERT(sent <= c->out.len);
+    if (sent == c->out.len) {
+        lg_buf_reset(&c->out);
+        if (c->out.cap > SERVER_KEEP_BYTES) {
+            lg_buf_close(&c->out);
+        }
+        return;
+    }
     struct lg_buf tmp = c->wbuf;
     c->wbuf = c->out;
     c->out = tmp;
-    LG_ASSERT(c->wbuf.len <= SERVER_BYTES_LIMIT);
-    uv_buf_t b = uv_buf_init((char *)c->wbuf.data, (unsigned)c->wbuf.len);
+    c->wbuf_sent = sent;
+    b = uv_buf_init((char *)c->wbuf.data + sent, (unsigned)(c->wbuf.len - sent));
     c->wreq.data = c;
     int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb);
     if (rc != 0) {
         lg_buf_reset(&c->wbuf); /* no callback comes */
+        c->wbuf_sent = 0;
         conn_close(c, LG_LOG_DEBUG, "write_failed", uv_strerror(rc));
         return;
     }
     c->writing = true;
+}
+
+/* After c's output may have been written: finish a draining connection, move its idle
+ * deadline. */
+static void conn_flushed(struct conn *c)
+{
+    conn_maybe_finish(c);
+    if (c->state != CONN_CLOSING) {
+        conn_timers_update(c);
+    }
 }
 
 static void conn_write_cb(uv_write_t *req, int status)
@@ -966,6 +1018,7 @@ static void conn_write_cb(uv_write_t *req, int status)
     LG_PRE(c->writing);
     c->writing = false;
     lg_buf_reset(&c->wbuf);
+    c->wbuf_sent = 0;
     if (c->wbuf.cap > SERVER_KEEP_BYTES) {
         lg_buf_close(&c->wbuf);
     }
@@ -976,26 +1029,56 @@ static void conn_write_cb(uv_write_t *req, int status)
         conn_close(c, LG_LOG_DEBUG, "write_failed", uv_strerror(status));
         return;
     }
+    /* What was appended while this write was in flight: at once (the socket had room
+     * again), it no longer waits for the turn's flush. */
+    if (link_linked(&c->flush_link)) {
+        link_remove(&c->flush_link);
+    }
     conn_flush(c);
-    conn_maybe_finish(c);
     if (c->state != CONN_CLOSING) {
-        conn_timers_update(c);
+        conn_flushed(c);
     }
 }
 
-/* After appending to c->out: enforce out_bytes_max, then write. */
+/* Write the output of every connection queued since the last flush (once per loop turn). */
+static void server_flush(struct lg_server *s)
+{
+    while (!link_empty(&s->flushes)) {
+        struct conn *c = CONTAINER_OF(s->flushes.next, struct conn, flush_link);
+        link_remove(&c->flush_link);
+        conn_flush(c);
+        if (c->state != CONN_CLOSING) {
+            conn_flushed(c);
+        }
+    }
+}
+
+/* After appending to c->out: enforce out_bytes_max, then have it written on the next loop
+ * turn with whatever else is answered until then (at once while the server closes). */
 static void conn_appended(struct conn *c)
 {
-    size_t unwritten = c->out.len + c->wbuf.len;
-    if (unwritten > c->s->out_bytes_max) {
+    struct lg_server *s = c->s;
+    LG_ASSERT(c->wbuf_sent <= c->wbuf.len);
+    size_t unwritten = c->out.len + (c->wbuf.len - c->wbuf_sent);
+    if (unwritten > s->out_bytes_max) {
         char detail[96];
         snprintf(detail, sizeof detail, "%zu unwritten response bytes, at most %zu", unwritten,
-                 c->s->out_bytes_max);
-        c->s->stats.closed_out_bytes++;
+                 s->out_bytes_max);
+        s->stats.closed_out_bytes++;
         conn_close(c, LG_LOG_WARN, "out_bytes_max", detail);
         return;
     }
-    conn_flush(c);
+    if (c->writing || link_linked(&c->flush_link)) {
+        return; /* conn_write_cb or the turn's flush takes it */
+    }
+    if (s->closing || server_wake(s) != 0) {
+        conn_flush(c);
+        if (c->state != CONN_CLOSING) {
+            conn_flushed(c);
+        }
+        return;
+    }
+    link_push(&s->flushes, &c->flush_link);
 }
 
 /* Count p's answer in the metrics (lib/metrics.h). */
@@ -2107,6 +2190,9 @@ static void conn_close(struct conn *c, int level, const char *reason, const char
     if (link_linked(&c->linger_link)) {
         link_remove(&c->linger_link);
     }
+    if (link_linked(&c->flush_link)) {
+        link_remove(&c->flush_link); /* unwritten output is dropped with the connection */
+    }
     while (!link_empty(&c->pending)) {
         struct pending *p = CONTAINER_OF(c->pending.next, struct pending, link);
         pending_detach(p);
@@ -2615,6 +2701,14 @@ static void idle_cb(uv_idle_t *h)
             conn_process(c);
         }
     }
+    /* The answers of the last turn (and of the requests just resumed), one write per
+     * connection. */
+    server_flush(s);
+    if (s->idle_active && link_empty(&s->resume) && link_empty(&s->flushes)) {
+        rc = uv_idle_stop(&s->idle); /* restarted by what was just done, and done already */
+        LG_ASSERT(rc == 0);
+        s->idle_active = false;
+    }
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -2739,6 +2833,7 @@ int lg_server_start(struct lg_server **out, uv_loop_t *loop, struct lg_node *nod
     link_init(&s->frames);
     link_init(&s->idles);
     link_init(&s->budget);
+    link_init(&s->flushes);
     int fd = -1;
     int rc = server_listen_fd(cfg->bind, host, port, &fd, errmsg);
     if (rc != LG_OK) {
@@ -2843,6 +2938,8 @@ void lg_server_close(struct lg_server *s, lg_server_close_cb cb, void *arg)
     for (struct link *l = s->conns.next; l != &s->conns; l = l->next) {
         conn_server_close(CONTAINER_OF(l, struct conn, link), due_ms);
     }
+    server_flush(s); /* answers waiting for the next turn: now (then FIN), idle closes */
+    LG_ASSERT(link_empty(&s->flushes));
     LG_ASSERT(link_empty(&s->writes)); /* every waiting write was detached */
     LG_ASSERT(link_empty(&s->resume));
     LG_ASSERT(link_empty(&s->budget));
