@@ -6,13 +6,14 @@
  * with canonical bytes (decoding included).
  *
  *   bench-fsm [--accounts N] [--tx N] [--tx5 N] [--batch N] [--decode] [--references]
- *             [--dir PATH]
+ *             [--no-prefault] [--dir PATH]
  *
  * Phases: fund N accounts (one world -> account posting each; resident bytes per account
  * measured across this phase), then 1-posting transfers between random accounts, then
  * 5-posting transfers. With --references every transaction carries a unique reference
- * (the exactly-once index, as `ledger-node bench` sends by default). Prints one line per
- * phase. */
+ * (the exactly-once index, as `ledger-node bench` sends by default). Memory is tuned and
+ * prefaulted as in `ledger-node serve` (lib/mem.h) unless --no-prefault. Prints one line
+ * per phase. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "fsm.h"
+#include "mem.h"
 
 #define ADDR_MAX 32
 #define REF_MAX 24
@@ -31,6 +33,7 @@ struct bench {
     uint32_t batch;
     bool decode;
     bool references;
+    bool prefault;
     uint64_t n_refs;
     struct lg_buf buf;
     char (*addr)[ADDR_MAX];
@@ -95,6 +98,9 @@ static void run_entry(struct bench *b, const struct lg_cmd *cmds, uint32_t n, ui
         rc = lg_fsm_apply(b->f, ++b->index, b->buf.data, b->buf.len, &res, &nres);
     } else {
         rc = lg_fsm_apply_batch(b->f, ++b->index, &batch, &res, &nres);
+    }
+    if (b->prefault) {
+        lg_mem_prefault_heap(); /* as a node does once per loop turn */
     }
     if (rc != LG_OK) {
         fprintf(stderr, "apply: %s %s\n", lg_err_name(rc), lg_fsm_errmsg(b->f));
@@ -163,6 +169,7 @@ int main(int argc, char **argv)
     struct bench b;
     memset(&b, 0, sizeof b);
     b.batch = 1000;
+    b.prefault = true;
     b.rng = 0x9E3779B97F4A7C15ull;
     const char *dir = NULL;
     for (int i = 1; i < argc; i++) {
@@ -176,15 +183,21 @@ int main(int argc, char **argv)
             b.batch = (uint32_t)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--decode") == 0) {
             b.decode = true;
+        } else if (strcmp(argv[i], "--no-prefault") == 0) {
+            b.prefault = false;
         } else if (strcmp(argv[i], "--references") == 0) {
             b.references = true;
         } else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
             dir = argv[++i];
         } else {
             fprintf(stderr, "usage: %s [--accounts N] [--tx N] [--tx5 N] [--batch N] "
-                            "[--decode] [--references] [--dir PATH]\n", argv[0]);
+                            "[--decode] [--references] [--no-prefault] [--dir PATH]\n",
+                    argv[0]);
             return 2;
         }
+    }
+    if (b.prefault) {
+        lg_mem_tune(); /* as `ledger-node serve` does (lib/mem.h) */
     }
     if (accounts < 2 || b.batch == 0 || b.batch > LG_BATCH_COMMANDS_MAX) {
         fprintf(stderr, "bad arguments\n");

@@ -13,6 +13,7 @@
 #include "../discovery/gossip.h"
 #include "../lib/assert.h"
 #include "../lib/log.h"
+#include "../lib/mem.h"
 #include "../lib/metrics.h"
 #include "../raft/node.h"
 #include "cli.h"
@@ -457,6 +458,7 @@ int lg_cmd_serve(int argc, char **argv)
     if (rc != LG_CMD_EXIT_OK) {
         return rc < 0 ? LG_CMD_EXIT_OK : rc;
     }
+    lg_mem_tune(); /* before any thread: no heap trimming, heap grown ahead (lib/mem.h) */
     struct lg_node_config cfg;
     memset(&cfg, 0, sizeof cfg);
     struct lg_node_peer peers[LG_NODE_VOTERS_MAX];

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "fsm_int.h"
+#include "mem.h"
 #include "name.h"
 
 #define SLAB_CHUNK_BYTES (64u * 1024u)
@@ -80,7 +81,7 @@ int lg_fsm_map_insert(struct fsm_map *m, uint64_t h, uint32_t idx)
     if ((uint64_t)(m->n + 1u) * 4u > (uint64_t)m->cap * 3u) {
         uint32_t cap = m->cap == 0 ? 16u : m->cap * 2u;
         LG_ASSERT(cap > m->cap);
-        uint64_t *slots = calloc(cap, sizeof *slots);
+        uint64_t *slots = lg_mem_zalloc((size_t)cap * sizeof *slots);
         if (slots == NULL) {
             return LG_ENOMEM;
         }
@@ -806,7 +807,8 @@ int lg_fsm_ref_add(struct fsm_ledger *l, const char *ref, size_t len, uint64_t t
             return LG_ENOMEM;
         }
         uint32_t cap = l->cap_refs == 0 ? 16u : l->cap_refs * 2u;
-        struct fsm_ref *v = realloc(l->refs, cap * sizeof *v);
+        struct fsm_ref *v = lg_mem_grow(l->refs, (size_t)l->cap_refs * sizeof *v,
+                                        (size_t)cap * sizeof *v);
         if (v == NULL) {
             return LG_ENOMEM;
         }
@@ -832,7 +834,8 @@ int lg_fsm_txix_push(struct fsm_ledger *l, uint64_t seq, uint64_t ts)
 {
     if (l->n_txix == l->cap_txix) {
         uint64_t cap = l->cap_txix == 0 ? 64u : l->cap_txix * 2u;
-        struct fsm_txix *v = realloc(l->txix, cap * sizeof *v);
+        struct fsm_txix *v = lg_mem_grow(l->txix, (size_t)l->cap_txix * sizeof *v,
+                                         (size_t)cap * sizeof *v);
         if (v == NULL) {
             return LG_ENOMEM;
         }

@@ -14,6 +14,7 @@
 #include "../lib/client.h"
 #include "../lib/journal.h"
 #include "../lib/log.h"
+#include "../lib/mem.h"
 #include "fsm_adapter.h"
 #include "members.h"
 #include "peer.h"
@@ -971,6 +972,9 @@ static void node_turn(struct lg_node *n)
     if (n->stopping && !n->closing) {
         stop_continue(n);
     }
+    /* Populate heap the next requests will touch: one madvise per step instead of one
+     * page fault per page (lib/mem.h). */
+    (void)lg_mem_prefault_heap();
 }
 
 static void prepare_cb(uv_prepare_t *h)
