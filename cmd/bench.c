@@ -7,11 +7,14 @@
  * Finds the leader, funds A accounts from `world` (batches of 1000, references so a re-run
  * on the same ledger does not fund twice), then sends transfers between random accounts:
  * - closed loop: C requests in flight at all times, spread over K connections
- *   (pipelined); a new request leaves as soon as one is answered.
+ *   (pipelined; default one per 256 in flight); new requests leave as soon as answers come.
  * - open loop: R requests a second offered on a fixed schedule over K connections,
  *   whatever the answers do; a request's latency counts from its scheduled time (no
  *   coordinated omission). At most LG_BENCH_OPEN_INFLIGHT_MAX in flight per connection:
  *   beyond that the schedule is late and the report says how many sends were late.
+ * One thread per connection; each turn it sends every request that may leave in one write,
+ * waits once, and takes every answer that read brought before sending again (a syscall
+ * costs ~1 µs and a wake-up ~13 µs on a small VM: the client must not outspend a node).
  * A request carries one transfer (`submit`, B = 1) or B transfers (`submit_batch`, not
  * atomic). Every transfer carries a unique reference unless --no-reference. A progress
  * line each second (stderr). The report: transfers/s, requests/s, latency p50/p99/p999/max
@@ -29,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/assert.h"
 #include "../lib/client.h"
 #include "cli.h"
 #include "cmd.h"
@@ -36,14 +40,25 @@
 #define BENCH_CONNS_MAX 256u
 #define BENCH_BATCH_MAX 1000u
 #define BENCH_WINDOW_MAX 4096u
+/* Closed loop, default: one connection per this many requests in flight. Each connection
+ * costs the client a thread and a wake-up per burst of answers (~13 µs on a small VM): at
+ * C = 64 on 2 cores, 1 connection gave the most transfers/s and 2..16 fewer (docs/cli.md).
+ * Well under the server's LG_SERVER_INFLIGHT_MAX (1024) per connection. */
+#define BENCH_CONN_INFLIGHT_DEFAULT 256u
 /* Open loop: transfers in flight per connection (requests: this / batch + 1). */
 #define LG_BENCH_OPEN_INFLIGHT_MAX 4096u
 #define BENCH_FUND_BATCH 1000u
 #define BENCH_NAME_BYTES 40u
+/* A reference: "b", a 64-bit run id in hex, "-", a worker, "-", a sequence, "-", the index
+ * in the batch. */
+#define BENCH_REF_BYTES 64u
 /* Latency histogram: log-linear, 2^7 sub-buckets per power of two (< 1 % error). */
 #define HIST_SUB_BITS 7u
 #define HIST_SUB (1u << HIST_SUB_BITS)
 #define HIST_BUCKETS (HIST_SUB * 40u)
+
+LG_STATIC_ASSERT(BENCH_CONNS_MAX <= 999u && BENCH_BATCH_MAX <= 1000u, "3 digits each");
+LG_STATIC_ASSERT(BENCH_REF_BYTES >= 1u + 16u + 1u + 3u + 1u + 20u + 1u + 3u, "a reference fits");
 
 static const char bench_usage[] =
     "usage: ledger-node bench [--nodes H:P,...] [--mode closed|open] [--concurrency C]\n"
@@ -56,7 +71,8 @@ static const char bench_usage[] =
     "  --mode open       R requests/s on a fixed schedule; latency from the scheduled time\n"
     "  --concurrency C   closed loop: requests in flight (default 64)\n"
     "  --rate R          open loop: requests offered per second (required)\n"
-    "  --connections K   TCP connections (default: min(C, 16); open loop 8)\n"
+    "  --connections K   TCP connections (default: one per 256 requests in flight, so 1\n"
+    "                    up to C = 256; open loop 8)\n"
     "  --batch B         transfers per request: 1 = submit (default), more = submit_batch\n"
     "  --accounts A      accounts the transfers pick from (default 10000; fewer = more\n"
     "                    contention on the same balances)\n"
@@ -196,11 +212,11 @@ struct slot {
     uint32_t n;
 };
 
-/* Take up to want transfers from the shared budget (transfers mode). */
-static uint32_t take(struct shared *sh, uint32_t want)
+/* Take up to want transfers from the shared budget (transfers mode); t_ns is now. */
+static uint32_t take(struct shared *sh, uint32_t want, uint64_t t_ns)
 {
     if (sh->o->transfers == 0) {
-        return now_ns() < sh->end_ns && !atomic_load(&sh->stop) ? want : 0u;
+        return t_ns < sh->end_ns && !atomic_load(&sh->stop) ? want : 0u;
     }
     uint_fast64_t left = atomic_load(&sh->budget);
     while (left > 0) {
@@ -217,43 +233,89 @@ struct wmem {
     struct lg_proto_submit *txs;        /* window * batch */
     struct lg_posting *posts;           /* window * batch */
     char (*names)[2][BENCH_NAME_BYTES]; /* window * batch */
-    char (*refs)[BENCH_NAME_BYTES];     /* window * batch */
+    char (*refs)[BENCH_REF_BYTES];      /* window * batch */
+    unsigned *fresh;       /* window: slots whose requests are in out */
+    struct lg_buf out;     /* the request frames of one write */
+    char ref_prefix[BENCH_REF_BYTES];   /* "b<run id>-<worker>-" */
+    uint32_t ref_prefix_len;
     unsigned window;
 };
 
+/* Decimal digits of v at p (no NUL); returns the end. At most 20 characters. */
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    unsigned n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v != 0);
+    while (n > 0) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}
+
+/* "bench:<a>" into out; its length. */
+static uint32_t put_account(char out[BENCH_NAME_BYTES], unsigned a)
+{
+    static const char prefix[] = "bench:";
+    memcpy(out, prefix, sizeof prefix - 1u);
+    char *end = put_u64(out + sizeof prefix - 1u, a);
+    *end = '\0';
+    return (uint32_t)(end - out);
+}
+
+/* Point every transfer at its strings once: fill() then writes only what changes. */
+static void wmem_link(struct worker *w, struct wmem *m)
+{
+    const struct opts *o = w->sh->o;
+    size_t n = (size_t)m->window * o->batch;
+    for (size_t at = 0; at < n; at++) {
+        struct lg_posting *p = &m->posts[at];
+        p->source = (struct lg_str){m->names[at][0], 0};
+        p->destination = (struct lg_str){m->names[at][1], 0};
+        p->asset = lg_cmd_cli_str("USD/2");
+        struct lg_proto_submit *t = &m->txs[at];
+        t->ledger = lg_cmd_cli_str(o->ledger);
+        t->postings = p;
+        t->n_postings = 1;
+        t->reference = (struct lg_str){o->reference ? m->refs[at] : NULL, 0};
+    }
+    int len = snprintf(m->ref_prefix, sizeof m->ref_prefix, "b%llx-%u-",
+                       (unsigned long long)w->sh->run_id, w->index);
+    LG_ASSERT(len > 0 && (size_t)len < sizeof m->ref_prefix);
+    m->ref_prefix_len = (uint32_t)len;
+}
+
+/* n random transfers for slot si; references "b<run id>-<worker>-<seq>-<k>". */
 static void fill(struct worker *w, struct wmem *m, unsigned si, uint32_t n, uint64_t seq)
 {
     const struct opts *o = w->sh->o;
-    struct slot *s = &m->slots[si];
-    s->n = n;
+    m->slots[si].n = n;
     for (uint32_t k = 0; k < n; k++) {
         size_t at = (size_t)si * o->batch + k;
         uint64_t r = rng_next(&w->rng);
         unsigned a = (unsigned)(r % o->accounts);
         unsigned b = (unsigned)((r >> 32) % (o->accounts - 1u));
         b = b >= a ? b + 1u : b;
-        snprintf(m->names[at][0], BENCH_NAME_BYTES, "bench:%u", a);
-        snprintf(m->names[at][1], BENCH_NAME_BYTES, "bench:%u", b);
         struct lg_posting *p = &m->posts[at];
-        memset(p, 0, sizeof *p);
-        p->source = lg_cmd_cli_str(m->names[at][0]);
-        p->destination = lg_cmd_cli_str(m->names[at][1]);
-        p->asset = lg_cmd_cli_str("USD/2");
+        p->source.len = put_account(m->names[at][0], a);
+        p->destination.len = put_account(m->names[at][1], b);
         p->amount = (lg_u128)(1u + r % 100u);
-        struct lg_proto_submit *t = &m->txs[at];
-        memset(t, 0, sizeof *t);
-        t->ledger = lg_cmd_cli_str(o->ledger);
-        t->postings = p;
-        t->n_postings = 1;
         if (o->reference) {
-            snprintf(m->refs[at], BENCH_NAME_BYTES, "b%llx-%u-%llu-%u",
-                     (unsigned long long)w->sh->run_id, w->index, (unsigned long long)seq, k);
-            t->reference = lg_cmd_cli_str(m->refs[at]);
+            char *ref = m->refs[at];
+            memcpy(ref, m->ref_prefix, m->ref_prefix_len);
+            char *end = put_u64(ref + m->ref_prefix_len, seq);
+            *end++ = '-';
+            end = put_u64(end, k);
+            m->txs[at].reference.len = (uint32_t)(end - ref);
         }
     }
 }
 
-static int send_slot(struct worker *w, struct lg_conn *c, struct wmem *m, unsigned si)
+/* Append slot si's request frame to m->out. */
+static int encode_slot(struct worker *w, struct wmem *m, unsigned si)
 {
     struct slot *s = &m->slots[si];
     struct lg_proto_submit *txs = &m->txs[(size_t)si * w->sh->o->batch];
@@ -268,19 +330,31 @@ static int send_slot(struct worker *w, struct lg_conn *c, struct wmem *m, unsign
         req.u.batch.txs = txs;
         req.u.batch.n_txs = s->n;
     }
-    return lg_conn_send(c, &req, w->errmsg);
+    return lg_proto_encode_request(&req, &m->out, w->errmsg);
 }
 
-/* Read one answer (within the connection's timeout) and account for it. LG_OK: one
- * answered; LG_ETIMEOUT: none yet; else the connection failed. */
+/* Answers taken by one wake of a worker. */
+struct answers {
+    uint64_t t_ns;      /* when they were read (0: not yet) */
+    uint64_t requests;
+    uint64_t transfers;
+};
+
+/* Take one answer and account for it: waiting for it (within the connection's timeout)
+ * when wait, else only one already read. LG_OK: one answered; LG_ETIMEOUT: none; else
+ * the connection failed. */
 static int receive(struct worker *w, struct lg_conn *c, struct wmem *m, struct lg_arena *arena,
-                   unsigned *freed)
+                   bool wait, struct answers *got)
 {
     const uint8_t *body = NULL;
     size_t len = 0;
-    int rc = lg_conn_recv_frame(c, &body, &len, w->errmsg);
+    int rc = wait ? lg_conn_recv_frame_wait(c, &body, &len, w->errmsg)
+                  : lg_conn_recv_buffered(c, &body, &len, w->errmsg);
     if (rc != LG_OK) {
         return rc;
+    }
+    if (got->t_ns == 0) {
+        got->t_ns = now_ns(); /* every answer of this read was there by now */
     }
     uint64_t id = 0;
     if (lg_conn_response_id(body, len, &id) != LG_OK) {
@@ -299,8 +373,7 @@ static int receive(struct worker *w, struct lg_conn *c, struct wmem *m, struct l
     if (rc != LG_OK) {
         return rc;
     }
-    uint64_t t = now_ns();
-    hist_add(&w->lat, (t - s->sched_ns) / 1000u);
+    hist_add(&w->lat, got->t_ns > s->sched_ns ? (got->t_ns - s->sched_ns) / 1000u : 0u);
     if (!resp.ok) {
         w->by_code[resp.error.code < LG_ERR_COUNT ? resp.error.code : LG_EIO]++;
     } else if (op == LG_PROTO_OP_SUBMIT) {
@@ -314,33 +387,39 @@ static int receive(struct worker *w, struct lg_conn *c, struct wmem *m, struct l
             w->transfers_ok += it->ok ? 1u : 0u;
         }
     }
-    atomic_fetch_add(&w->sh->done_transfers, s->n);
-    atomic_fetch_add(&w->sh->done_requests, 1);
+    got->transfers += s->n;
+    got->requests++;
     s->id = 0;
-    *freed = si;
     return LG_OK;
 }
 
+/* One connection's loop. Each turn: every request that may leave now, encoded into one
+ * buffer and sent in one write; then one wait for an answer (poll, then one read) and
+ * every other answer that read brought, taken without a system call. */
 static void *worker_run(void *arg)
 {
     struct worker *w = arg;
     struct shared *sh = w->sh;
     const struct opts *o = sh->o;
     struct wmem m;
+    memset(&m, 0, sizeof m);
     m.window = o->open ? LG_BENCH_OPEN_INFLIGHT_MAX / o->batch + 1u : w->window;
     m.slots = calloc(m.window, sizeof *m.slots);
     m.txs = calloc((size_t)m.window * o->batch, sizeof *m.txs);
     m.posts = calloc((size_t)m.window * o->batch, sizeof *m.posts);
     m.names = calloc((size_t)m.window * o->batch, sizeof *m.names);
     m.refs = o->reference ? calloc((size_t)m.window * o->batch, sizeof *m.refs) : NULL;
+    m.fresh = calloc(m.window, sizeof *m.fresh);
+    lg_buf_init(&m.out);
     struct lg_arena arena;
     lg_arena_init(&arena, 4u << 20);
     struct lg_conn *c = NULL;
     if (m.slots == NULL || m.txs == NULL || m.posts == NULL || m.names == NULL ||
-        (o->reference && m.refs == NULL)) {
+        (o->reference && m.refs == NULL) || m.fresh == NULL) {
         w->fatal = LG_ENOMEM;
         goto out;
     }
+    wmem_link(w, &m);
     if ((w->fatal = lg_conn_open(&c, sh->leader, 3000, w->errmsg)) != LG_OK) {
         goto out;
     }
@@ -349,35 +428,47 @@ static void *worker_run(void *arg)
     bool more = true;
     double interval_ns = o->open ? 1e9 / w->rate : 0.0;
     uint64_t sent = 0; /* open loop: requests sent, for the schedule */
+    unsigned timeout_ms = 0;
     while ((more || inflight > 0) && !atomic_load(&sh->stop)) {
-        /* Send what may leave now. */
-        while (more && inflight < m.window) {
-            uint64_t due = sh->t0_ns + (uint64_t)(interval_ns * (double)sent);
-            uint64_t t = now_ns();
-            if (o->open && due > t) {
-                break;
-            }
-            uint32_t n = take(sh, o->batch);
-            if (n == 0) {
-                more = false;
+        /* Every request that may leave now, in one write. */
+        lg_buf_reset(&m.out);
+        unsigned n_fresh = 0;
+        uint64_t t = now_ns();
+        while (more && inflight + n_fresh < m.window) {
+            uint64_t due = o->open ? sh->t0_ns + (uint64_t)(interval_ns * (double)sent) : t;
+            if (due > t) {
                 break;
             }
             unsigned si = (unsigned)((next_id - 1u) % m.window);
             if (m.slots[si].id != 0) { /* the oldest is still out: wait for it */
-                if (o->transfers != 0) {
-                    atomic_fetch_add(&sh->budget, n);
-                }
+                break;
+            }
+            uint32_t n = take(sh, o->batch, t);
+            if (n == 0) {
+                more = false;
                 break;
             }
             fill(w, &m, si, n, next_id);
             m.slots[si].id = next_id;
-            m.slots[si].sched_ns = o->open ? due : t;
-            if ((w->fatal = send_slot(w, c, &m, si)) != LG_OK) {
+            m.slots[si].sched_ns = due;
+            if ((w->fatal = encode_slot(w, &m, si)) != LG_OK) {
                 goto out;
             }
+            m.fresh[n_fresh++] = si;
             next_id++;
-            inflight++;
             sent++;
+        }
+        if (n_fresh > 0) {
+            if (!o->open) { /* closed loop: latency from the write */
+                uint64_t t_send = now_ns();
+                for (unsigned i = 0; i < n_fresh; i++) {
+                    m.slots[m.fresh[i]].sched_ns = t_send;
+                }
+            }
+            if ((w->fatal = lg_conn_send_raw(c, m.out.data, m.out.len, w->errmsg)) != LG_OK) {
+                goto out;
+            }
+            inflight += n_fresh;
         }
         if (o->open && more && inflight == m.window) {
             w->late++;
@@ -387,7 +478,7 @@ static void *worker_run(void *arg)
                 break;
             }
             uint64_t due = sh->t0_ns + (uint64_t)(interval_ns * (double)sent);
-            uint64_t t = now_ns();
+            t = now_ns();
             if (due > t) {
                 struct timespec ts = {0, (long)(due - t)};
                 nanosleep(&ts, NULL);
@@ -398,15 +489,24 @@ static void *worker_run(void *arg)
         unsigned wait_ms = 30000;
         if (o->open && more) {
             uint64_t due = sh->t0_ns + (uint64_t)(interval_ns * (double)sent);
-            uint64_t t = now_ns();
+            t = now_ns();
             wait_ms = due > t ? (unsigned)((due - t) / 1000000u) + 1u : 1u;
         }
-        lg_conn_set_timeout(c, wait_ms);
-        unsigned freed = 0;
-        int rc = receive(w, c, &m, &arena, &freed);
-        if (rc == LG_OK) {
+        if (wait_ms != timeout_ms) {
+            lg_conn_set_timeout(c, wait_ms);
+            timeout_ms = wait_ms;
+        }
+        struct answers got = {0, 0, 0};
+        int rc = receive(w, c, &m, &arena, true, &got);
+        while (rc == LG_OK) {
             inflight--;
-        } else if (rc != LG_ETIMEOUT || !o->open) {
+            rc = receive(w, c, &m, &arena, false, &got);
+        }
+        if (got.requests > 0) {
+            atomic_fetch_add(&sh->done_transfers, got.transfers);
+            atomic_fetch_add(&sh->done_requests, got.requests);
+        }
+        if (rc != LG_ETIMEOUT || (!o->open && got.requests == 0)) {
             w->fatal = rc;
             goto out;
         }
@@ -414,11 +514,13 @@ static void *worker_run(void *arg)
 out:
     lg_conn_close(c);
     lg_arena_close(&arena);
+    lg_buf_close(&m.out);
     free(m.slots);
     free(m.txs);
     free(m.posts);
     free(m.names);
     free(m.refs);
+    free(m.fresh);
     return NULL;
 }
 
@@ -558,7 +660,9 @@ static int parse_opts(int argc, char **argv, struct opts *o, char *nodes_copy, s
         return lg_cmd_fail(LG_CMD_EXIT_USAGE, "bench: --mode open needs --rate");
     }
     if (o->connections == 0) {
-        o->connections = o->open ? 8u : (o->concurrency < 16u ? o->concurrency : 16u);
+        uint64_t k = ((uint64_t)o->concurrency + BENCH_CONN_INFLIGHT_DEFAULT - 1u) /
+                     BENCH_CONN_INFLIGHT_DEFAULT;
+        o->connections = o->open ? 8u : (k < BENCH_CONNS_MAX ? (unsigned)k : BENCH_CONNS_MAX);
     }
     if (o->batch > BENCH_BATCH_MAX || o->connections > BENCH_CONNS_MAX || o->accounts < 2 ||
         (!o->open && (o->concurrency < o->connections ||

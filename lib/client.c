@@ -312,9 +312,16 @@ int lg_conn_send_raw(struct lg_conn *c, const void *bytes, size_t len, char *err
     return conn_write(c, bytes, len, now_ms() + c->timeout_ms, errmsg);
 }
 
-/* Read one frame before deadline; see lg_conn_recv_frame. */
+/* How conn_recv may reach the socket when no complete frame is buffered. */
+enum conn_recv_mode {
+    CONN_RECV_READ_FIRST, /* recv(2), and poll(2) only when it finds nothing */
+    CONN_RECV_WAIT_FIRST, /* poll(2) first: the caller expects the socket empty */
+    CONN_RECV_BUFFERED,   /* no system call: LG_ETIMEOUT, errmsg untouched */
+};
+
+/* Read one frame before deadline; see lg_conn_recv_frame and the modes above. */
 static int conn_recv(struct lg_conn *c, const uint8_t **body, size_t *len, uint64_t deadline,
-                     char *errmsg)
+                     enum conn_recv_mode mode, char *errmsg)
 {
     *body = NULL;
     *len = 0;
@@ -351,6 +358,16 @@ static int conn_recv(struct lg_conn *c, const uint8_t **body, size_t *len, uint6
          * into it were valid until this receive). */
         c->in_pos = 0;
         c->in_len = 0;
+        if (mode == CONN_RECV_BUFFERED) {
+            return LG_ETIMEOUT; /* a partial frame stays in the decoder for the next one */
+        }
+        if (mode == CONN_RECV_WAIT_FIRST) {
+            mode = CONN_RECV_READ_FIRST; /* once: a frame split over reads reads on */
+            rc = wait_fd(c->fd, POLLIN, deadline, errmsg, "recv");
+            if (rc != LG_OK) {
+                return lg_errmsg_wrap(errmsg, rc, "%s", c->address);
+            }
+        }
         ssize_t n = recv(c->fd, c->in, CLIENT_READ_CHUNK_BYTES, 0);
         if (n > 0) {
             c->in_len = (size_t)n;
@@ -381,7 +398,24 @@ int lg_conn_recv_frame(struct lg_conn *c, const uint8_t **body, size_t *len, cha
     LG_PRE(c != NULL && body != NULL && len != NULL);
     char local[LG_ERRMSG_SIZE];
     errmsg = errmsg != NULL ? errmsg : local;
-    return conn_recv(c, body, len, now_ms() + c->timeout_ms, errmsg);
+    return conn_recv(c, body, len, now_ms() + c->timeout_ms, CONN_RECV_READ_FIRST, errmsg);
+}
+
+int lg_conn_recv_frame_wait(struct lg_conn *c, const uint8_t **body, size_t *len,
+                            char *errmsg)
+{
+    LG_PRE(c != NULL && body != NULL && len != NULL);
+    char local[LG_ERRMSG_SIZE];
+    errmsg = errmsg != NULL ? errmsg : local;
+    return conn_recv(c, body, len, now_ms() + c->timeout_ms, CONN_RECV_WAIT_FIRST, errmsg);
+}
+
+int lg_conn_recv_buffered(struct lg_conn *c, const uint8_t **body, size_t *len, char *errmsg)
+{
+    LG_PRE(c != NULL && body != NULL && len != NULL);
+    char local[LG_ERRMSG_SIZE];
+    errmsg = errmsg != NULL ? errmsg : local;
+    return conn_recv(c, body, len, 0, CONN_RECV_BUFFERED, errmsg);
 }
 
 int lg_conn_response_id(const uint8_t *body, size_t len, uint64_t *id)
@@ -416,7 +450,7 @@ static int conn_call_recv(struct lg_conn *c, uint64_t id, int op, uint64_t deadl
 {
     const uint8_t *body;
     size_t len;
-    int rc = conn_recv(c, &body, &len, deadline, errmsg);
+    int rc = conn_recv(c, &body, &len, deadline, CONN_RECV_READ_FIRST, errmsg);
     if (rc != LG_OK) {
         return rc;
     }

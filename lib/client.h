@@ -54,7 +54,9 @@ void lg_conn_set_timeout(struct lg_conn *c, unsigned timeout_ms);
  * LG_EUNAVAIL (connection failed or closed); LG_ETIMEOUT. */
 int lg_conn_send(struct lg_conn *c, const struct lg_proto_request *req, char *errmsg);
 
-/* Write raw bytes (tests of bad input). LG_OK, LG_EUNAVAIL, LG_ETIMEOUT. */
+/* Write raw bytes: several request frames encoded by the caller (lg_proto_encode_request
+ * appends, so a pipeline leaves in one write), or bad input for tests. LG_OK, LG_EUNAVAIL,
+ * LG_ETIMEOUT. */
 int lg_conn_send_raw(struct lg_conn *c, const void *bytes, size_t len, char *errmsg);
 
 /* Read one response frame body (view valid until the next receive). LG_OK; LG_EUNAVAIL
@@ -64,6 +66,19 @@ int lg_conn_send_raw(struct lg_conn *c, const void *bytes, size_t len, char *err
  * before anything is allocated); LG_ENOMEM. Every error but LG_ETIMEOUT is final for the
  * connection: later calls on it return LG_EUNAVAIL. */
 int lg_conn_recv_frame(struct lg_conn *c, const uint8_t **body, size_t *len, char *errmsg);
+
+/* lg_conn_recv_frame for a caller that expects nothing to be waiting on the socket (it has
+ * taken every buffered frame with lg_conn_recv_buffered): when no complete frame is
+ * buffered it polls before it reads, so no recv(2) comes back empty. Same returns. */
+int lg_conn_recv_frame_wait(struct lg_conn *c, const uint8_t **body, size_t *len,
+                            char *errmsg);
+
+/* The next frame already read from the socket, without any system call (one read often
+ * brings several answers of a pipeline). LG_OK with a view as lg_conn_recv_frame's;
+ * LG_ETIMEOUT when no complete frame is buffered (errmsg untouched; the connection stays
+ * usable and a partial frame is completed by the next receive); the other codes of
+ * lg_conn_recv_frame when the stream failed. */
+int lg_conn_recv_buffered(struct lg_conn *c, const uint8_t **body, size_t *len, char *errmsg);
 
 /* The "id" of a response frame body without decoding the rest (other keys are skipped,
  * whatever their order). LG_OK or LG_EBADREQ (not a map, no readable "id"). */

@@ -1,6 +1,7 @@
 /* test_client: the blocking client of the node protocol (lib/client.c, DESIGN §8).
  *
- * Goal: lg_conn round trips, pipelines (responses out of order, matched by id), and turns
+ * Goal: lg_conn round trips, pipelines (responses out of order, matched by id; several
+ * requests in one write, answers that came together taken without another read), and turns
  * every misbehaviour of a server into an error within its timeout (closed port, silence,
  * a zero or oversized frame length, a closed connection, no SIGPIPE); lg_client follows
  * not_leader to a leader outside its list, retries unavailable and connection failures
@@ -400,6 +401,94 @@ Test(client, pipelined_responses_out_of_order_match_by_id)
     cr_assert_eq(order[0], 12u);
     cr_assert_eq(order[1], 11u);
     cr_assert_eq(order[2], 10u);
+    lg_conn_close(c);
+    fake_stop(&f);
+}
+
+/* A pipeline encoded into one buffer leaves in one write; lg_conn_recv_frame_wait reads
+ * the answers that came together and lg_conn_recv_buffered hands out the rest without
+ * reading, then says "none" without touching the connection. */
+Test(client, one_write_pipeline_and_buffered_answers)
+{
+    struct fake f = {0};
+    fake_start(&f, FAKE_REVERSE3);
+    struct lg_conn *c;
+    cr_assert_eq(lg_conn_open(&c, f.addr, 2000, errmsg), LG_OK, "%s", errmsg);
+    lg_conn_set_timeout(c, 5000);
+    const uint8_t *body;
+    size_t len;
+    cr_assert_eq(lg_conn_recv_buffered(c, &body, &len, errmsg), LG_ETIMEOUT);
+    for (int round = 0; round < 2; round++) {
+        struct lg_buf out;
+        lg_buf_init(&out);
+        for (uint64_t id = 20; id < 23; id++) {
+            struct lg_proto_request q = ping(id);
+            cr_assert_eq(lg_proto_encode_request(&q, &out, errmsg), LG_OK, "%s", errmsg);
+        }
+        cr_assert_eq(lg_conn_send_raw(c, out.data, out.len, errmsg), LG_OK, "%s", errmsg);
+        lg_buf_close(&out);
+        /* The fake answers the three in one write, last first. */
+        uint64_t id;
+        cr_assert_eq(lg_conn_recv_frame_wait(c, &body, &len, errmsg), LG_OK, "%s", errmsg);
+        cr_assert_eq(lg_conn_response_id(body, len, &id), LG_OK);
+        cr_assert_eq(id, 22u);
+        for (uint64_t want = 21; want >= 20; want--) {
+            cr_assert_eq(lg_conn_recv_buffered(c, &body, &len, errmsg), LG_OK, "%s", errmsg);
+            cr_assert_eq(lg_conn_response_id(body, len, &id), LG_OK);
+            cr_assert_eq(id, want);
+            struct lg_proto_response r;
+            cr_assert_eq(lg_proto_decode_response(LG_PROTO_OP_PING, body, len, &arena, &r,
+                                                  errmsg), LG_OK, "%s", errmsg);
+            cr_assert_eq(r.u.ping_node_id, want * 7u);
+        }
+        cr_assert_eq(lg_conn_recv_buffered(c, &body, &len, errmsg), LG_ETIMEOUT);
+    }
+    lg_conn_close(c);
+    fake_stop(&f);
+    cr_assert_eq(atomic_load(&f.requests), 6);
+}
+
+/* A frame that arrives a byte at a time: lg_conn_recv_buffered keeps the part it has and
+ * says "none"; lg_conn_recv_frame_wait completes it. A silent server: the wait times out
+ * and the connection stays usable. */
+Test(client, buffered_keeps_a_partial_frame_and_wait_times_out)
+{
+    struct fake f = {.node_id = 9};
+    fake_start(&f, FAKE_DRIP);
+    struct lg_conn *c;
+    cr_assert_eq(lg_conn_open(&c, f.addr, 2000, errmsg), LG_OK, "%s", errmsg);
+    lg_conn_set_timeout(c, 5000);
+    struct lg_proto_request q = ping(4);
+    cr_assert_eq(lg_conn_send(c, &q, errmsg), LG_OK, "%s", errmsg);
+    const uint8_t *body;
+    size_t len;
+    /* A few bytes in: read them with a short wait, then nothing complete is buffered. */
+    usleep(5000);
+    lg_conn_set_timeout(c, 1);
+    int rc = lg_conn_recv_frame_wait(c, &body, &len, errmsg);
+    cr_assert(rc == LG_ETIMEOUT || rc == LG_OK, "%d %s", rc, errmsg);
+    if (rc == LG_ETIMEOUT) {
+        cr_assert_eq(lg_conn_recv_buffered(c, &body, &len, errmsg), LG_ETIMEOUT);
+        lg_conn_set_timeout(c, 5000);
+        cr_assert_eq(lg_conn_recv_frame_wait(c, &body, &len, errmsg), LG_OK, "%s", errmsg);
+    }
+    struct lg_proto_response r;
+    cr_assert_eq(lg_proto_decode_response(LG_PROTO_OP_PING, body, len, &arena, &r, errmsg),
+                 LG_OK, "%s", errmsg);
+    cr_assert_eq(r.id, 4u);
+    cr_assert_eq(r.u.ping_node_id, 9u);
+    lg_conn_close(c);
+    fake_stop(&f);
+
+    fake_start(&f, FAKE_SILENT);
+    cr_assert_eq(lg_conn_open(&c, f.addr, 2000, errmsg), LG_OK, "%s", errmsg);
+    lg_conn_set_timeout(c, 100);
+    cr_assert_eq(lg_conn_send(c, &q, errmsg), LG_OK, "%s", errmsg);
+    uint64_t t0 = mono_ms();
+    cr_assert_eq(lg_conn_recv_frame_wait(c, &body, &len, errmsg), LG_ETIMEOUT);
+    cr_assert_geq(mono_ms() - t0, 90u);
+    HAS("timed out");
+    cr_assert_eq(lg_conn_send(c, &q, errmsg), LG_OK, "%s", errmsg);
     lg_conn_close(c);
     fake_stop(&f);
 }
