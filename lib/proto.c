@@ -5,8 +5,11 @@
  * bounds every count by the limits and by the bytes left before allocating, and never
  * recurses: request shapes are fixed, and skipping an unknown value walks an explicit
  * stack of LG_PROTO_DEPTH_MAX levels. A request map is read twice: first for "id" and
- * "op" (keys come in any order), then for the op's arguments. One validator (lib/tx.h for
- * a transaction's parts) serves the decoder and the request encoder, so a value gets the
+ * "op" (keys come in any order), then for the op's arguments; when "op" precedes the
+ * arguments, as encoders write it, one pass reaches the same verdict and message (pass 1's
+ * skip walks a whole batch). Paths in messages ("txs[2].postings[0].amount") are formatted
+ * only on the way to failing, never for each item decoded. One validator (lib/tx.h for a
+ * transaction's parts) serves the decoder and the request encoder, so a value gets the
  * same verdict and message on both sides. Encoding uses msgpack-c's packer (shortest
  * forms). */
 #include "proto.h"
@@ -180,11 +183,19 @@ static int check_request(const struct lg_tx_ctx *c0, const struct lg_proto_reque
             return lg_tx_failf(&c, LG_ETOOLARGE, "txs", "%u transactions, at most %u", b->n_txs,
                                LG_PROTO_BATCH_TXS_MAX);
         }
-        for (uint32_t i = 0; i < b->n_txs && rc == LG_OK; i++) {
-            lg_tx_ctx_prefix(&c, "txs[%u]", i);
+        for (uint32_t i = 0; i < b->n_txs; i++) {
             rc = check_submit(&c, &b->txs[i]);
+            if (rc != LG_OK) {
+                /* Name the transaction only when one fails: validation is pure, so a
+                 * second check with the prefix "txs[i]" writes the same verdict's message
+                 * (no prefix formatted for each of a batch's valid transactions). */
+                lg_tx_ctx_prefix(&c, "txs[%u]", i);
+                int again = check_submit(&c, &b->txs[i]);
+                LG_ASSERT(again == rc);
+                return again;
+            }
         }
-        return rc;
+        return LG_OK;
     }
     case LG_PROTO_OP_GET_TX: {
         const struct lg_proto_get_tx *g = &q->u.get_tx;
@@ -361,7 +372,19 @@ struct dec {
     struct lg_tx_ctx c;
     int op;             /* response decoding: the op whose result is expected */
     uint32_t last_seen; /* response decoding: fields seen by the last dec_fields */
+    bool in_tx;         /* request decoding: inside submit_batch's txs[tx] */
+    uint32_t tx;
 };
+
+/* The context for a message about to be written. Inside a batch's transaction the prefix
+ * "txs[i]" is formatted here, on the way to failing, rather than for every transaction. */
+static const struct lg_tx_ctx *dec_ctx(struct dec *d)
+{
+    if (d->in_tx) {
+        lg_tx_ctx_prefix(&d->c, "txs[%u]", d->tx);
+    }
+    return &d->c;
+}
 
 static const char *rd_reason(int st, const char *want)
 {
@@ -384,10 +407,10 @@ static const char *rd_reason(int st, const char *want)
 }
 
 /* Fail on reader status st at the printf path. */
-static int dec_fail_rd(const struct dec *d, int st, const char *want, const char *fmt, ...)
+static int dec_fail_rd(struct dec *d, int st, const char *want, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static int dec_fail_rd(const struct dec *d, int st, const char *want, const char *fmt, ...)
+static int dec_fail_rd(struct dec *d, int st, const char *want, const char *fmt, ...)
 {
     char path[128];
     va_list ap;
@@ -395,7 +418,17 @@ static int dec_fail_rd(const struct dec *d, int st, const char *want, const char
     vsnprintf(path, sizeof path, fmt, ap);
     va_end(ap);
     int code = st == RD_OVERFLOW ? LG_EOVERFLOW : LG_EBADREQ;
-    return lg_tx_fail(&d->c, code, rd_reason(st, want), "%s", path);
+    return lg_tx_fail(dec_ctx(d), code, rd_reason(st, want), "%s", path);
+}
+
+/* Fail on reader status st at "<field>.<key>", the key quoted (a map's value). */
+static int dec_fail_rd_key(struct dec *d, int st, const char *want, const char *field,
+                           struct lg_str key)
+{
+    char q[LG_TX_QUOTE_BYTES];
+    lg_tx_quote(key, q);
+    return field[0] == '\0' ? dec_fail_rd(d, st, want, "%s", q)
+                            : dec_fail_rd(d, st, want, "%s.%s", field, q);
 }
 
 #define D_READ(d, call, want, ...)                                            \
@@ -404,6 +437,16 @@ static int dec_fail_rd(const struct dec *d, int st, const char *want, const char
         if (st_ != LG_MPREAD_OK) {                                                   \
             return dec_fail_rd((d), st_, (want), __VA_ARGS__);                \
         }                                                                     \
+    } while (0)
+/* Mark field i of a map seen; a second time is a duplicate key, named by the printf path
+ * (formatted only then). */
+#define D_SEEN(d, seen, i, ...)                                                            \
+    do {                                                                                   \
+        LG_ASSERT((i) < 32u);                                                              \
+        if (*(seen) & (1u << (i))) {                                                       \
+            return lg_tx_fail(dec_ctx(d), LG_EBADREQ, "duplicate key", __VA_ARGS__);       \
+        }                                                                                  \
+        *(seen) |= 1u << (i);                                                              \
     } while (0)
 #define D_TRY(expr)                                                           \
     do {                                                                      \
@@ -418,6 +461,7 @@ static int dec_fail_rd(const struct dec *d, int st, const char *want, const char
 #define W_MAP "must be a map"
 #define W_ARRAY "must be an array"
 #define W_AMOUNT "must be an integer or a decimal string"
+#define W_KEY "map keys must be strings"
 
 /* A count of at most max items, each taking at least min_bytes: checked before any
  * allocation. */
@@ -425,10 +469,10 @@ static int dec_count(struct dec *d, uint32_t n, uint32_t max, size_t min_bytes,
                      const char *what, const char *field)
 {
     if (n > max) {
-        return lg_tx_failf(&d->c, LG_ETOOLARGE, field, "%u %s, at most %u", n, what, max);
+        return lg_tx_failf(dec_ctx(d), LG_ETOOLARGE, field, "%u %s, at most %u", n, what, max);
     }
     if ((uint64_t)n * min_bytes > lg_mpread_left(&d->r)) {
-        return lg_tx_fail(&d->c, LG_EBADREQ, "truncated", "%s", field);
+        return lg_tx_fail(dec_ctx(d), LG_EBADREQ, "truncated", "%s", field);
     }
     return LG_OK;
 }
@@ -451,7 +495,7 @@ static int dec_key(struct dec *d, struct lg_str *k, const char *map)
 {
     int st = rd_str(&d->r, k);
     if (st != LG_MPREAD_OK) {
-        return dec_fail_rd(d, st, "map keys must be strings", "%s", map);
+        return dec_fail_rd(d, st, W_KEY, "%s", map);
     }
     return LG_OK;
 }
@@ -461,7 +505,7 @@ static int dec_seen(struct dec *d, uint32_t *seen, unsigned i, const char *path)
 {
     LG_ASSERT(i < 32);
     if (*seen & (1u << i)) {
-        return lg_tx_fail(&d->c, LG_EBADREQ, "duplicate key", "%s", path);
+        return lg_tx_fail(dec_ctx(d), LG_EBADREQ, "duplicate key", "%s", path);
     }
     *seen |= 1u << i;
     return LG_OK;
@@ -472,7 +516,7 @@ static int dec_nonempty(struct dec *d, struct lg_str *s, const char *path)
 {
     D_READ(d, rd_str(&d->r, s), W_STR, "%s", path);
     if (s->len == 0) {
-        return lg_tx_fail(&d->c, LG_EBADREQ, "must not be empty", "%s", path);
+        return lg_tx_fail(dec_ctx(d), LG_EBADREQ, "must not be empty", "%s", path);
     }
     return LG_OK;
 }
@@ -488,9 +532,10 @@ static int dec_kv_map(struct dec *d, const struct lg_kv **out, uint32_t *n_out,
     D_TRY(dec_alloc(d, n, sizeof *kv, (void **)&kv));
     for (uint32_t i = 0; i < n; i++) {
         D_TRY(dec_key(d, &kv[i].key, field));
-        char q[LG_TX_QUOTE_BYTES];
-        lg_tx_quote(kv[i].key, q);
-        D_READ(d, rd_str(&d->r, &kv[i].value), W_STR, "%s.%s", field, q);
+        int st = rd_str(&d->r, &kv[i].value);
+        if (st != LG_MPREAD_OK) {
+            return dec_fail_rd_key(d, st, W_STR, field, kv[i].key);
+        }
     }
     *out = kv;
     *n_out = n;
@@ -500,94 +545,136 @@ static int dec_kv_map(struct dec *d, const struct lg_kv **out, uint32_t *n_out,
 /* ---------------------------------------------------------------------------------------
  * Request decoding */
 
+/* Is the key (a struct lg_str) the string literal lit? For the switches on a key's length
+ * below, where the length test folds away and memcmp of a constant size is inlined. */
+#define KEY_IS(key, lit) ((key).len == sizeof(lit) - 1u && memcmp((key).ptr, (lit), (key).len) == 0)
+
+static const char *const posting_keys[] = {"source", "destination", "amount", "asset"};
+
+/* Index of a posting's key in posting_keys, or -1. */
+static int posting_key(struct lg_str k)
+{
+    switch (k.len) {
+    case 5:
+        return KEY_IS(k, "asset") ? 3 : -1;
+    case 6:
+        return KEY_IS(k, "source") ? 0 : KEY_IS(k, "amount") ? 2 : -1;
+    case 11:
+        return KEY_IS(k, "destination") ? 1 : -1;
+    default:
+        return -1;
+    }
+}
+
+/* Paths are formatted only on failure: "postings[i]" and "postings[i].<field>". */
 static int dec_posting(struct dec *d, struct lg_posting *p, uint32_t i)
 {
-    static const char *const keys[] = {"source", "destination", "amount", "asset"};
-    char path[48];
     uint32_t n;
     D_READ(d, rd_map(&d->r, &n), W_MAP, "postings[%u]", i);
-    snprintf(path, sizeof path, "postings[%u]", i);
     uint32_t seen = 0;
     for (uint32_t k = 0; k < n; k++) {
         struct lg_str key;
-        D_TRY(dec_key(d, &key, path));
-        int f = name_index(key.ptr, key.len, keys, 4);
-        char q[LG_TX_QUOTE_BYTES];
-        lg_tx_quote(key, q);
+        D_READ(d, rd_str(&d->r, &key), W_KEY, "postings[%u]", i);
+        int f = posting_key(key);
         if (f < 0) {
-            return lg_tx_fail(&d->c, LG_EBADREQ, "unknown field", "postings[%u].%s", i, q);
+            char q[LG_TX_QUOTE_BYTES];
+            lg_tx_quote(key, q);
+            return lg_tx_fail(dec_ctx(d), LG_EBADREQ, "unknown field", "postings[%u].%s", i, q);
         }
-        char fpath[80];
-        snprintf(fpath, sizeof fpath, "postings[%u].%s", i, keys[f]);
-        D_TRY(dec_seen(d, &seen, (unsigned)f, fpath));
+        D_SEEN(d, &seen, (unsigned)f, "postings[%u].%s", i, posting_keys[f]);
+        int st;
         switch (f) {
         case 0:
-            D_READ(d, rd_str(&d->r, &p->source), W_STR, "%s", fpath);
+            st = rd_str(&d->r, &p->source);
             break;
         case 1:
-            D_READ(d, rd_str(&d->r, &p->destination), W_STR, "%s", fpath);
+            st = rd_str(&d->r, &p->destination);
             break;
         case 2:
-            D_READ(d, rd_amount(&d->r, &p->amount), W_AMOUNT, "%s", fpath);
+            st = rd_amount(&d->r, &p->amount);
             break;
         default:
-            D_READ(d, rd_str(&d->r, &p->asset), W_STR, "%s", fpath);
+            st = rd_str(&d->r, &p->asset);
             break;
+        }
+        if (st != LG_MPREAD_OK) {
+            return dec_fail_rd(d, st, f == 2 ? W_AMOUNT : W_STR, "postings[%u].%s", i,
+                               posting_keys[f]);
         }
     }
     for (unsigned f = 0; f < 4; f++) {
         if (!(seen & (1u << f))) {
-            return lg_tx_fail(&d->c, LG_EBADREQ, "missing", "postings[%u].%s", i, keys[f]);
+            return lg_tx_fail(dec_ctx(d), LG_EBADREQ, "missing", "postings[%u].%s", i,
+                              posting_keys[f]);
         }
     }
     return LG_OK;
 }
 
+static const char *const condition_keys[] = {"account", "version", "asset", "min_balance"};
+
+/* Index of a condition's key in condition_keys, or -1. */
+static int condition_key(struct lg_str k)
+{
+    switch (k.len) {
+    case 5:
+        return KEY_IS(k, "asset") ? 2 : -1;
+    case 7:
+        return KEY_IS(k, "account") ? 0 : KEY_IS(k, "version") ? 1 : -1;
+    case 11:
+        return KEY_IS(k, "min_balance") ? 3 : -1;
+    default:
+        return -1;
+    }
+}
+
+/* Paths are formatted only on failure: "conditions[i]" and "conditions[i].<field>". */
 static int dec_condition(struct dec *d, struct lg_condition *c, uint32_t i)
 {
-    static const char *const keys[] = {"account", "version", "asset", "min_balance"};
-    char path[48];
     uint32_t n;
     D_READ(d, rd_map(&d->r, &n), W_MAP, "conditions[%u]", i);
-    snprintf(path, sizeof path, "conditions[%u]", i);
     uint32_t seen = 0;
     for (uint32_t k = 0; k < n; k++) {
         struct lg_str key;
-        D_TRY(dec_key(d, &key, path));
-        int f = name_index(key.ptr, key.len, keys, 4);
-        char q[LG_TX_QUOTE_BYTES];
-        lg_tx_quote(key, q);
+        D_READ(d, rd_str(&d->r, &key), W_KEY, "conditions[%u]", i);
+        int f = condition_key(key);
         if (f < 0) {
-            return lg_tx_fail(&d->c, LG_EBADREQ, "unknown field", "conditions[%u].%s", i, q);
+            char q[LG_TX_QUOTE_BYTES];
+            lg_tx_quote(key, q);
+            return lg_tx_fail(dec_ctx(d), LG_EBADREQ, "unknown field", "conditions[%u].%s", i,
+                              q);
         }
-        char fpath[80];
-        snprintf(fpath, sizeof fpath, "conditions[%u].%s", i, keys[f]);
-        D_TRY(dec_seen(d, &seen, (unsigned)f, fpath));
+        D_SEEN(d, &seen, (unsigned)f, "conditions[%u].%s", i, condition_keys[f]);
+        int st;
         switch (f) {
         case 0:
-            D_READ(d, rd_str(&d->r, &c->account), W_STR, "%s", fpath);
+            st = rd_str(&d->r, &c->account);
             break;
         case 1:
-            D_READ(d, rd_uint(&d->r, &c->version), W_UINT, "%s", fpath);
+            st = rd_uint(&d->r, &c->version);
             break;
         case 2:
-            D_READ(d, rd_str(&d->r, &c->asset), W_STR, "%s", fpath);
+            st = rd_str(&d->r, &c->asset);
             break;
         default:
-            D_READ(d, rd_amount(&d->r, &c->min), W_AMOUNT, "%s", fpath);
+            st = rd_amount(&d->r, &c->min);
             break;
+        }
+        if (st != LG_MPREAD_OK) {
+            const char *want = f == 1 ? W_UINT : f == 3 ? W_AMOUNT : W_STR;
+            return dec_fail_rd(d, st, want, "conditions[%u].%s", i, condition_keys[f]);
         }
     }
     if (!(seen & 1u)) {
-        return lg_tx_fail(&d->c, LG_EBADREQ, "missing", "conditions[%u].account", i);
+        return lg_tx_fail(dec_ctx(d), LG_EBADREQ, "missing", "conditions[%u].account", i);
     }
     if (seen == 0x3u) {
         c->kind = LG_COND_VERSION;
     } else if (seen == 0xdu) {
         c->kind = LG_COND_MIN_BALANCE;
     } else {
-        return lg_tx_fail(&d->c, LG_EBADREQ, "give either version, or asset and min_balance",
-                          "conditions[%u]", i);
+        return lg_tx_fail(dec_ctx(d), LG_EBADREQ,
+                          "give either version, or asset and min_balance", "conditions[%u]", i);
     }
     return LG_OK;
 }
@@ -738,12 +825,33 @@ static void args_submit(const struct args *g, struct lg_proto_submit *s)
 /* Check presence of the required arguments in mask. */
 static int args_required(struct dec *d, const struct args *g, uint32_t mask)
 {
+    if ((mask & ~g->seen) == 0) {
+        return LG_OK;
+    }
     for (int a = 0; a < A_COUNT; a++) {
         if ((mask & BIT(a)) && !(g->seen & BIT(a))) {
-            return lg_tx_fail(&d->c, LG_EBADREQ, "missing", "%s", arg_names[a]);
+            return lg_tx_fail(dec_ctx(d), LG_EBADREQ, "missing", "%s", arg_names[a]);
         }
     }
-    return LG_OK;
+    LG_UNREACHABLE("a required argument is missing");
+}
+
+/* The argument of a transaction (submit, or one of submit_batch's txs) named by key:
+ * A_LEDGER, A_POSTINGS, A_METADATA, A_REFERENCE, A_CONDITIONS, or -1. */
+static int submit_arg(struct lg_str k)
+{
+    switch (k.len) {
+    case 6:
+        return KEY_IS(k, "ledger") ? A_LEDGER : -1;
+    case 8:
+        return KEY_IS(k, "postings") ? A_POSTINGS : KEY_IS(k, "metadata") ? A_METADATA : -1;
+    case 9:
+        return KEY_IS(k, "reference") ? A_REFERENCE : -1;
+    case 10:
+        return KEY_IS(k, "conditions") ? A_CONDITIONS : -1;
+    default:
+        return -1;
+    }
 }
 
 /* One transaction map of submit_batch. */
@@ -751,26 +859,27 @@ static int dec_submit_map(struct dec *d, struct lg_proto_submit *s, uint32_t i)
 {
     uint32_t n;
     D_READ(d, rd_map(&d->r, &n), W_MAP, "txs[%u]", i);
-    char saved[sizeof d->c.prefix];
-    memcpy(saved, d->c.prefix, sizeof saved);
-    lg_tx_ctx_prefix(&d->c, "txs[%u]", i);
+    LG_ASSERT(!d->in_tx && d->c.prefix[0] == '\0');
+    d->in_tx = true; /* messages from here on are under "txs[i]" (dec_ctx) */
+    d->tx = i;
     struct args g;
     memset(&g, 0, sizeof g);
     for (uint32_t k = 0; k < n; k++) {
         struct lg_str key;
         D_TRY(dec_key(d, &key, "map"));
-        int a = name_index(key.ptr, key.len, arg_names, A_COUNT);
-        if (a < 0 || !(SUBMIT_ARGS & BIT(a))) {
+        int a = submit_arg(key);
+        if (a < 0) {
             char q[LG_TX_QUOTE_BYTES];
             lg_tx_quote(key, q);
-            return lg_tx_fail(&d->c, LG_EBADREQ, "unknown field", "%s", q);
+            return lg_tx_fail(dec_ctx(d), LG_EBADREQ, "unknown field", "%s", q);
         }
+        LG_ASSERT(SUBMIT_ARGS & BIT(a));
         D_TRY(dec_seen(d, &g.seen, (unsigned)a, arg_names[a]));
         D_TRY(dec_arg(d, a, &g));
     }
     D_TRY(args_required(d, &g, op_required[LG_PROTO_OP_SUBMIT]));
     args_submit(&g, s);
-    memcpy(d->c.prefix, saved, sizeof saved);
+    d->in_tx = false;
     return LG_OK;
 }
 
@@ -919,9 +1028,10 @@ static int dec_envelope(struct dec *d, uint32_t n, struct lg_proto_request *q,
             D_TRY(dec_seen(d, &seen, A_OP, "op"));
             D_READ(d, rd_str(&d->r, op), W_STR, "op");
         } else {
-            char q8[LG_TX_QUOTE_BYTES];
-            lg_tx_quote(key, q8);
-            D_READ(d, lg_mpread_skip(&d->r, LG_PROTO_DEPTH_MAX - 1u), "", "%s", q8);
+            int st = lg_mpread_skip(&d->r, LG_PROTO_DEPTH_MAX - 1u);
+            if (st != LG_MPREAD_OK) {
+                return dec_fail_rd_key(d, st, "", "", key);
+            }
         }
     }
     if (d->r.p != d->r.end) {
@@ -936,7 +1046,72 @@ static int dec_envelope(struct dec *d, uint32_t n, struct lg_proto_request *q,
     return LG_OK;
 }
 
-/* Decode and validate one request. */
+/* Argument a (name_index of key; not id or op) of op o: its value into g. */
+static int dec_request_arg(struct dec *d, int o, struct lg_str key, int a, struct args *g)
+{
+    LG_PRE(a != A_ID && a != A_OP);
+    if (a < 0 || !(op_args[o] & BIT(a))) {
+        char q[LG_TX_QUOTE_BYTES];
+        lg_tx_quote(key, q);
+        return lg_tx_failf(dec_ctx(d), LG_EBADREQ, q, "unknown field for %s", op_names[o]);
+    }
+    D_TRY(dec_seen(d, &g->seen, (unsigned)a, arg_names[a]));
+    return dec_arg(d, a, g);
+}
+
+/* dec_one_pass: the map is not of its shape, or breaks a rule of pass 1; the two passes
+ * decide. Not an lg_err code. */
+#define DEC_TWO_PASS (-1)
+
+/* The common case in one pass, when "op" comes before the arguments (encoders write "id"
+ * and "op" first), saving pass 1's walk over every value (a batch's txs: about a third of
+ * the decoding). Returns LG_OK with q's id and op and g's arguments, every value read
+ * exactly as pass 1 then pass 2 read it; DEC_TWO_PASS when an argument comes before "op",
+ * the op is unknown, or the map breaks a rule of pass 1 (id or op unreadable or twice,
+ * id missing, trailing bytes); else the error of an argument, which pass 2 gives
+ * identically once pass 1 accepts the map. Nothing is allocated before the op is known,
+ * and DEC_TWO_PASS after an allocation always means pass 1 fails. */
+static int dec_one_pass(struct dec *d, uint32_t n, struct lg_proto_request *q, struct args *g)
+{
+    bool has_id = false;
+    int o = LG_PROTO_OP_NONE;
+    for (uint32_t k = 0; k < n; k++) {
+        struct lg_str key;
+        if (rd_str(&d->r, &key) != LG_MPREAD_OK) {
+            return DEC_TWO_PASS;
+        }
+        if (str_is(key.ptr, key.len, "id")) {
+            uint64_t id;
+            if (has_id || rd_uint(&d->r, &id) != LG_MPREAD_OK) {
+                return DEC_TWO_PASS;
+            }
+            q->id = id;
+            has_id = true;
+        } else if (str_is(key.ptr, key.len, "op")) {
+            struct lg_str op;
+            if (o != LG_PROTO_OP_NONE || rd_str(&d->r, &op) != LG_MPREAD_OK) {
+                return DEC_TWO_PASS;
+            }
+            o = lg_proto_op_from_name(op.ptr, op.len);
+            if (o == LG_PROTO_OP_NONE) {
+                return DEC_TWO_PASS;
+            }
+            q->op = (uint8_t)o;
+        } else if (o == LG_PROTO_OP_NONE) {
+            return DEC_TWO_PASS;
+        } else {
+            D_TRY(dec_request_arg(d, o, key, name_index(key.ptr, key.len, arg_names, A_COUNT),
+                                  g));
+        }
+    }
+    if (!has_id || o == LG_PROTO_OP_NONE || d->r.p != d->r.end) {
+        return DEC_TWO_PASS;
+    }
+    return LG_OK;
+}
+
+/* Decode and validate one request. Pass 1 (dec_envelope) then pass 2 define the verdict;
+ * dec_one_pass reaches the same one in a single pass when it can. */
 int lg_proto_decode_request(const void *buf, size_t len, struct lg_arena *arena,
                             struct lg_proto_request *out, char *errmsg)
 {
@@ -944,11 +1119,22 @@ int lg_proto_decode_request(const void *buf, size_t len, struct lg_arena *arena,
     LG_PRE(buf != NULL || len == 0);
     char local[LG_ERRMSG_SIZE];
     struct dec d = {{buf, (const uint8_t *)buf + len}, arena, {errmsg ? errmsg : local, ""},
-                    LG_PROTO_OP_NONE, 0};
+                    LG_PROTO_OP_NONE, 0, false, 0};
     memset(out, 0, sizeof *out);
     uint32_t n;
     D_READ(&d, rd_map(&d.r, &n), W_MAP, "request");
     const uint8_t *args_at = d.r.p;
+    struct args g;
+    memset(&g, 0, sizeof g);
+    int one = dec_one_pass(&d, n, out, &g);
+    if (one == LG_OK) {
+        D_TRY(args_assemble(&d, &g, out));
+        return check_request(&d.c, out);
+    }
+    /* Two passes, from a clean state (the failure may have left a "txs[i]" prefix). */
+    d = (struct dec){{args_at, (const uint8_t *)buf + len}, arena, {d.c.errmsg, ""},
+                     LG_PROTO_OP_NONE, 0, false, 0};
+    memset(out, 0, sizeof *out);
     struct lg_str op = {NULL, 0};
     D_TRY(dec_envelope(&d, n, out, &op));
     int o = lg_proto_op_from_name(op.ptr, op.len);
@@ -958,9 +1144,11 @@ int lg_proto_decode_request(const void *buf, size_t len, struct lg_arena *arena,
         return lg_tx_failf(&d.c, LG_EUNKNOWNOP, "op", "unknown operation \"%s\"", q);
     }
     out->op = (uint8_t)o;
+    if (one != DEC_TWO_PASS) {
+        return one; /* pass 1 accepts the map: pass 2 would fail the same way, same message */
+    }
     /* Pass 2: the op's arguments. */
     d.r.p = args_at;
-    struct args g;
     memset(&g, 0, sizeof g);
     for (uint32_t k = 0; k < n; k++) {
         struct lg_str key;
@@ -970,13 +1158,7 @@ int lg_proto_decode_request(const void *buf, size_t len, struct lg_arena *arena,
             D_READ(&d, lg_mpread_skip(&d.r, 0), "", "%s", arg_names[a]);
             continue;
         }
-        if (a < 0 || !(op_args[o] & BIT(a))) {
-            char q[LG_TX_QUOTE_BYTES];
-            lg_tx_quote(key, q);
-            return lg_tx_failf(&d.c, LG_EBADREQ, q, "unknown field for %s", op_names[o]);
-        }
-        D_TRY(dec_seen(&d, &g.seen, (unsigned)a, arg_names[a]));
-        D_TRY(dec_arg(&d, a, &g));
+        D_TRY(dec_request_arg(&d, o, key, a, &g));
     }
     LG_ASSERT(d.r.p == d.r.end);
     D_TRY(args_assemble(&d, &g, out));
@@ -2527,7 +2709,7 @@ int lg_proto_decode_response(int op, const void *buf, size_t len, struct lg_aren
     LG_PRE(buf != NULL || len == 0);
     char local[LG_ERRMSG_SIZE];
     struct dec d = {{buf, (const uint8_t *)buf + len}, arena, {errmsg ? errmsg : local, ""},
-                    op, 0};
+                    op, 0, false, 0};
     memset(r, 0, sizeof *r);
     /* "result" may come before "ok": decode it whatever ok says, then check. */
     D_TRY(dec_fields(&d, r, response_fields, 4, response_custom, "response"));

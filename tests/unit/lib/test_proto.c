@@ -350,6 +350,74 @@ Test(proto, batch_errors_carry_the_index)
     cr_assert_eq(q.u.batch.n_txs, 1u);
 }
 
+/* Expect code and exactly the message want (no more, no less). */
+#define BAD_EXACT(json, code, want)                                                       \
+    do {                                                                                  \
+        struct lg_proto_request q_;                                                       \
+        int rc_ = req((json), &q_);                                                       \
+        cr_assert_eq(rc_, (code), "%s -> %s (%s)", (json), lg_err_name(rc_), errmsg);    \
+        cr_assert_str_eq(errmsg, (want), "%s", (json));                                   \
+    } while (0)
+
+#define BATCH "'id': 1, 'op': 'submit_batch', "
+#define TX_OK "{'ledger': 'l', " P1 "}"
+
+/* Messages are formatted only when decoding fails, and one pass serves maps whose "op"
+ * precedes the arguments: the messages stay whole, and a rule of the envelope (duplicate
+ * or missing id and op, trailing bytes, unknown op) still wins over a bad argument
+ * wherever it comes in the map, without the prefix of a failed transaction. */
+Test(proto, messages_are_exact_and_the_envelope_comes_first)
+{
+    BAD_EXACT("{" BATCH "'txs': [" TX_OK ", " TX_OK ", {'ledger': 'l', 'postings': "
+              "[{'source': 'world', 'destination': 'a', 'amount': 0, 'asset': 'USD'}]}]}",
+              LG_EBADREQ, "txs[2].postings[0].amount: must be greater than 0");
+    BAD_EXACT("{" BATCH "'txs': [" TX_OK ", {'ledger': 'l', 'postings': [" "{'source': 'w', "
+              "'destination': 'a', 'amount': -1, 'asset': 'USD'}]}]}",
+              LG_EBADREQ, "txs[1].postings[0].amount: must not be negative");
+    BAD_EXACT("{" BATCH "'txs': [{'ledger': 'l', " P1 ", 'metadata': {'k': 1}}]}", LG_EBADREQ,
+              "txs[0].metadata.k: must be a string");
+    BAD_EXACT("{" BATCH "'txs': [{'ledger': 'l', " P1 ", 'conditions': [{'account': 'a', "
+              "'version': 1, 'version': 2}]}]}", LG_EBADREQ,
+              "txs[0].conditions[0].version: duplicate key");
+    BAD_EXACT("{" BATCH "'txs': [{'ledger': 'l', 'postings': [{'source': 'w', 'x\"y': 1}]}]}",
+              LG_EBADREQ, "txs[0].postings[0].x?y: unknown field");
+    BAD_EXACT("{" BATCH "'txs': [" TX_OK ", {'postings': []}]}", LG_EBADREQ,
+              "txs[1].ledger: missing");
+    /* The envelope's rules, after a bad argument. */
+    BAD_EXACT("{" BATCH "'txs': [{'ledger': 'l', 'postings': 5}], 'id': 2}", LG_EBADREQ,
+              "id: duplicate key");
+    BAD_EXACT("{" BATCH "'txs': [{'ledger': 5}], 'op': 'submit'}", LG_EBADREQ,
+              "op: duplicate key");
+    BAD_EXACT("{'op': 'submit', 'ledger': 5}", LG_EBADREQ, "id: missing");
+    BAD_EXACT("{'ledger': 5, 'op': 'nope', 'id': 1}", LG_EUNKNOWNOP,
+              "op: unknown operation \"nope\"");
+    BAD_EXACT("{'id': 1, 'op': 'submit', 'ledger': 5, 'id': '2'}", LG_EBADREQ,
+              "id: duplicate key");
+    BAD_EXACT("{'id': 1, 'op': 'submit', 'ledger': 5, 'x': [[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]}",
+              LG_EBADREQ, "x: nested too deeply");
+    struct lg_proto_request q;
+    j2m("{'id': 1, 'op': 'submit', 'ledger': 5}");
+    msgpack_sbuffer_write(&sb, "\xc0", 1);
+    cr_assert_eq(lg_proto_decode_request(sb.data, sb.size, &arena, &q, errmsg), LG_EBADREQ);
+    cr_assert_str_eq(errmsg, "request: trailing bytes after the map");
+    /* Arguments before "op": the same verdicts. */
+    BAD_EXACT("{'ledger': 'l', 'postings': [{'source': 'world', 'destination': 'a', "
+              "'amount': 0, 'asset': 'USD'}], 'op': 'submit', 'id': 3}", LG_EBADREQ,
+              "postings[0].amount: must be greater than 0");
+    BAD_EXACT("{'txs': [" TX_OK ", {'ledger': 'l', 'reference': 7}], 'id': 3, "
+              "'op': 'submit_batch'}", LG_EBADREQ, "txs[1].reference: must be a string");
+    cr_assert_eq(req("{'txs': [" TX_OK "], 'atomic': true, 'id': 3, 'op': 'submit_batch'}", &q),
+                 LG_OK, "%s", errmsg);
+    cr_assert_eq(q.id, 3u);
+    cr_assert_eq(q.op, LG_PROTO_OP_SUBMIT_BATCH);
+    cr_assert(q.u.batch.atomic && q.u.batch.n_txs == 1u);
+    /* The id read before a failure is kept for the answer, whichever pass failed. */
+    cr_assert_eq(req("{'id': 9, 'op': 'submit', 'ledger': 5}", &q), LG_EBADREQ);
+    cr_assert_eq(q.id, 9u);
+    cr_assert_eq(req("{'ledger': 5, 'id': 8, 'op': 'submit'}", &q), LG_EBADREQ);
+    cr_assert_eq(q.id, 8u);
+}
+
 Test(proto, read_errors)
 {
     BAD("{'id': 1, 'op': 'get_tx', 'ledger': 'l'}", LG_EBADREQ,
