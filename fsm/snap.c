@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "fsm_int.h"
+#include "mem.h"
 #include "name.h"
 
 #define SNAP_MAGIC "LGFSMSNP"
@@ -37,7 +38,8 @@ int lg_fsm_buf_reserve(struct lg_buf *b, size_t more)
         }
         cap *= 2u;
     }
-    uint8_t *d = realloc(b->data, cap);
+    /* a snapshot of a large state is hundreds of MiB: populated, not faulted page by page */
+    uint8_t *d = lg_mem_grow(b->data, b->len, cap);
     if (d == NULL) {
         return LG_ENOMEM;
     }
@@ -177,9 +179,11 @@ int lg_fsm_snap_encode(const struct fsm_state *s, struct lg_buf *b, bool with_ma
             lg_fsm_bt_next(&pos);
         }
         LG_ASSERT(count == l->n_accts);
-        if ((rc = lg_fsm_buf_reserve(b, 4u + (size_t)l->n_refs *
-                                                 (1u + LG_REFERENCE_BYTES_MAX + 40u))) !=
-            LG_OK) {
+        size_t refs_bytes = 4u + (size_t)l->n_refs * (1u + 8u + LG_HASH_BYTES);
+        for (uint32_t i = 0; i < l->n_refs; i++) {
+            refs_bytes += l->refs[i].len;
+        }
+        if ((rc = lg_fsm_buf_reserve(b, refs_bytes)) != LG_OK) {
             return rc;
         }
         put_u32(b, l->n_refs);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../lib/assert.h"
@@ -122,7 +123,13 @@ static int adapter_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], un
     }
     struct lg_buf snap;
     lg_buf_init(&snap);
+    struct timespec t0;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = lg_fsm_snapshot(a->ledger, &snap);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    a->snapshot_us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000u +
+                     (uint64_t)(t1.tv_nsec - t0.tv_nsec + 1000000000L) / 1000u - 1000000u;
     if (rc != LG_OK) {
         lg_buf_close(&snap);
         free(arr);
@@ -136,6 +143,7 @@ static int adapter_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], un
     arr[0].len = snap.len;
     *bufs = arr;
     *n = 1;
+    a->snapshot_bytes = snap.len;
     a->n_snapshots++;
     return 0;
 }

@@ -78,6 +78,9 @@ struct lg_raft_fsm {
     uint64_t n_entries;        /* RAFT_COMMAND entries seen by apply */
     uint64_t n_malformed;      /* ... of which had an invalid envelope */
     uint64_t n_snapshots;      /* snapshots taken */
+    uint64_t snapshot_us;      /* the last one: time on the loop thread (journal sync,
+                                * tree sync, encode) and its size */
+    size_t snapshot_bytes;
     uint64_t n_restores;       /* restores done */
     char errmsg[LG_ERRMSG_SIZE];
 };

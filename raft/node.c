@@ -711,10 +711,12 @@ static void log_changes(struct lg_node *n)
     }
     if (n->adapter.n_snapshots != n->last_snapshots) {
         n->last_snapshots = n->adapter.n_snapshots;
-        lg_log(LG_LOG_INFO, "snapshot_taken", "index=%llu journal_seq=%llu count=%llu",
+        lg_log(LG_LOG_INFO, "snapshot_taken",
+               "index=%llu journal_seq=%llu count=%llu bytes=%zu took_ms=%llu",
                (unsigned long long)raft_last_applied(&n->raft),
                (unsigned long long)lg_fsm_last_seq(n->fsm),
-               (unsigned long long)n->last_snapshots);
+               (unsigned long long)n->last_snapshots, n->adapter.snapshot_bytes,
+               (unsigned long long)(n->adapter.snapshot_us / 1000u));
     }
     if (n->adapter.n_restores != n->last_restores) {
         n->last_restores = n->adapter.n_restores;
