@@ -69,6 +69,7 @@ static int adapter_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, vo
     LG_PRE(a != NULL && buf != NULL && result != NULL);
     uint64_t index = entry_index(a);
     a->n_entries++;
+    a->entry_bytes += buf->len;
     a->result = (struct lg_raft_result){.index = index};
     *result = &a->result;
     if (a->failed) {
@@ -187,6 +188,22 @@ static int adapter_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
         a->gap(a->gap_arg, a->ledger);
     }
     return 0;
+}
+
+static unsigned log_entries(uint64_t mean_bytes, unsigned cap)
+{
+    uint64_t n = mean_bytes == 0 ? cap : LG_RAFT_LOG_BYTES_BUDGET / mean_bytes;
+    n = n < LG_RAFT_LOG_ENTRIES_MIN ? LG_RAFT_LOG_ENTRIES_MIN : n;
+    n = n > cap ? cap : n;
+    return (unsigned)n;
+}
+
+void lg_raft_log_limits(uint64_t mean_bytes, unsigned max_threshold, unsigned max_trailing,
+                        unsigned *threshold, unsigned *trailing)
+{
+    LG_PRE(threshold != NULL && trailing != NULL);
+    *threshold = log_entries(mean_bytes, max_threshold);
+    *trailing = log_entries(mean_bytes, max_trailing);
 }
 
 void lg_raft_fsm_init(struct lg_raft_fsm *a, struct lg_fsm *ledger)

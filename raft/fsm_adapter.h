@@ -76,6 +76,7 @@ struct lg_raft_fsm {
     void *gap_arg;
     bool failed;
     uint64_t n_entries;        /* RAFT_COMMAND entries seen by apply */
+    uint64_t entry_bytes;      /* ... and their bytes */
     uint64_t n_malformed;      /* ... of which had an invalid envelope */
     uint64_t n_snapshots;      /* snapshots taken */
     uint64_t snapshot_us;      /* the last one: time on the loop thread (journal sync,
@@ -84,6 +85,18 @@ struct lg_raft_fsm {
     uint64_t n_restores;       /* restores done */
     char errmsg[LG_ERRMSG_SIZE];
 };
+
+/* libraft keeps its log in memory from the last snapshot minus the trailing entries on,
+ * and counts both bounds in entries, while an entry holds 1 to 4096 commands. The node
+ * therefore derives the entry counts from the mean entry size so that the log since the
+ * last snapshot, and the trailing part kept after one, each stay under about
+ * LG_RAFT_LOG_BYTES_BUDGET: threshold = budget / mean_bytes clamped to
+ * [LG_RAFT_LOG_ENTRIES_MIN, max_threshold], trailing likewise up to max_trailing (the
+ * configured values are the caps). mean_bytes 0 (unknown yet) gives the caps. */
+#define LG_RAFT_LOG_BYTES_BUDGET ((uint64_t)512u << 20)
+#define LG_RAFT_LOG_ENTRIES_MIN 128u
+void lg_raft_log_limits(uint64_t mean_bytes, unsigned max_threshold, unsigned max_trailing,
+                        unsigned *threshold, unsigned *trailing);
 
 /* Fill a (zeroed first) around ledger: version-2 callbacks, default fatal hook, no gap
  * hook. Always succeeds. */

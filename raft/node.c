@@ -124,6 +124,14 @@ struct lg_node {
     int last_state;
     uint64_t last_leader;
     uint64_t last_snapshots;
+    /* Log bounds from the mean entry size (lg_raft_log_limits), revised once a second. */
+    unsigned max_threshold;
+    unsigned max_trailing;
+    unsigned threshold;
+    unsigned trailing;
+    uint64_t limits_ms;
+    uint64_t limits_entries;
+    uint64_t limits_bytes;
     uint64_t last_restores;
 
     /* Stop sequence. */
@@ -954,6 +962,35 @@ void lg_node_disc_event(void *node, enum lg_disc_event ev, const struct lg_disc_
 
 static void stop_continue(struct lg_node *n);
 
+/* Once a second: bound the log libraft holds in memory by bytes, not only entries. */
+static void log_limits_turn(struct lg_node *n)
+{
+    uint64_t now = uv_now(n->loop);
+    if (now - n->limits_ms < 1000u) {
+        return;
+    }
+    n->limits_ms = now;
+    uint64_t entries = n->adapter.n_entries - n->limits_entries;
+    uint64_t bytes = n->adapter.entry_bytes - n->limits_bytes;
+    if (entries < 16u) {
+        return; /* too few to say: keep the bounds */
+    }
+    n->limits_entries = n->adapter.n_entries;
+    n->limits_bytes = n->adapter.entry_bytes;
+    unsigned threshold;
+    unsigned trailing;
+    lg_raft_log_limits(bytes / entries, n->max_threshold, n->max_trailing, &threshold,
+                       &trailing);
+    if (threshold != n->threshold || trailing != n->trailing) {
+        n->threshold = threshold;
+        n->trailing = trailing;
+        raft_set_snapshot_threshold(&n->raft, threshold);
+        raft_set_snapshot_trailing(&n->raft, trailing);
+        lg_log(LG_LOG_DEBUG, "log_limits", "mean_entry_bytes=%llu threshold=%u trailing=%u",
+               (unsigned long long)(bytes / entries), threshold, trailing);
+    }
+}
+
 static void node_turn(struct lg_node *n)
 {
     if (n->raft_closed) {
@@ -969,6 +1006,7 @@ static void node_turn(struct lg_node *n)
     if (!n->closing && !n->stopping) {
         members_sample_contact(n, uv_now(n->loop));
         members_turn(n);
+        log_limits_turn(n);
     }
     reads_process(n);
     if (n->stopping && !n->closing) {
@@ -1218,10 +1256,14 @@ int lg_node_start(struct lg_node **out, uv_loop_t *loop, const struct lg_node_co
     raft_set_election_timeout(&n->raft, election);
     raft_set_heartbeat_timeout(&n->raft, heartbeat);
     raft_set_pre_vote(&n->raft, true);
-    raft_set_snapshot_threshold(&n->raft, cfg->snapshot_threshold ? cfg->snapshot_threshold
-                                                                  : LG_NODE_SNAPSHOT_THRESHOLD);
-    raft_set_snapshot_trailing(&n->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing
-                                                                : LG_NODE_SNAPSHOT_TRAILING);
+    n->max_threshold = cfg->snapshot_threshold ? cfg->snapshot_threshold
+                                               : LG_NODE_SNAPSHOT_THRESHOLD;
+    n->max_trailing = cfg->snapshot_trailing ? cfg->snapshot_trailing
+                                             : LG_NODE_SNAPSHOT_TRAILING;
+    n->threshold = n->max_threshold;
+    n->trailing = n->max_trailing;
+    raft_set_snapshot_threshold(&n->raft, n->threshold);
+    raft_set_snapshot_trailing(&n->raft, n->trailing);
     raft_set_install_snapshot_timeout(&n->raft, 120000);
     rc = bootstrap(n, cfg, msg);
     if (rc != LG_OK) {

@@ -1098,3 +1098,28 @@ Test(raft_queue, submit_never_answers_inside_the_call, .timeout = 60)
     cr_assert_eq(x.res.code, LG_ENOTLEADER, "%s", x.res.message);
     qcluster_stop(qc);
 }
+
+/* The log libraft holds in memory is bounded by bytes: big entries (4096 commands) lower
+ * the entry counts, small ones leave the configured caps, never below the floor. */
+Test(raft_log_limits, entry_counts_follow_the_mean_entry_size)
+{
+    unsigned thr;
+    unsigned trail;
+    lg_raft_log_limits(0, 16384, 32768, &thr, &trail); /* unknown yet: the caps */
+    cr_assert_eq(thr, 16384);
+    cr_assert_eq(trail, 32768);
+    lg_raft_log_limits(200, 16384, 32768, &thr, &trail); /* one small command per entry */
+    cr_assert_eq(thr, 16384);
+    cr_assert_eq(trail, 32768);
+    uint64_t big = 600u * 1024u; /* ~4096 one-posting transfers */
+    lg_raft_log_limits(big, 16384, 32768, &thr, &trail);
+    cr_assert_eq(thr, LG_RAFT_LOG_BYTES_BUDGET / big);
+    cr_assert_eq(trail, LG_RAFT_LOG_BYTES_BUDGET / big);
+    cr_assert_leq((uint64_t)thr * big, LG_RAFT_LOG_BYTES_BUDGET);
+    lg_raft_log_limits(64u << 20, 16384, 32768, &thr, &trail); /* huge: the floor */
+    cr_assert_eq(thr, LG_RAFT_LOG_ENTRIES_MIN);
+    cr_assert_eq(trail, LG_RAFT_LOG_ENTRIES_MIN);
+    lg_raft_log_limits(big, 100, 50, &thr, &trail); /* configured below the floor: caps */
+    cr_assert_eq(thr, 100);
+    cr_assert_eq(trail, 50);
+}
