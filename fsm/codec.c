@@ -377,7 +377,7 @@ int lg_cmd_encode_batch(const struct lg_batch *batch, struct lg_buf *out, char *
                            LG_BATCH_COMMANDS_MAX);
     }
     for (uint32_t i = 0; i < batch->n_cmds; i++) {
-        lg_tx_ctx_prefix(&c, "cmds[%u]", i);
+        lg_tx_ctx_prefix_index(&c, "cmds", i);
         int rc = check_cmd(&c, &batch->cmds[i], false);
         if (rc != LG_OK) {
             return rc;
@@ -1042,7 +1042,7 @@ int lg_cmd_decode_batch(const void *buf, size_t len, struct lg_arena *arena,
         char cmd_msg[LG_ERRMSG_SIZE];
         struct dec cd = d;
         cd.c.errmsg = cmd_errors != NULL ? cmd_errors[i] : cmd_msg;
-        lg_tx_ctx_prefix(&cd.c, "cmds[%u]", i);
+        lg_tx_ctx_prefix_index(&cd.c, "cmds", i);
         int rc = dec_cmd(&cd, &cmds[i]);
         if (cmd_codes != NULL) {
             cmd_codes[i] = rc;

@@ -41,6 +41,26 @@ void lg_tx_ctx_prefix(struct lg_tx_ctx *c, const char *fmt, ...)
     va_end(ap);
 }
 
+void lg_tx_ctx_prefix_index(struct lg_tx_ctx *c, const char *name, uint32_t i)
+{
+    LG_PRE(c != NULL && name != NULL);
+    char digits[10];
+    size_t nd = 0;
+    do {
+        digits[nd++] = (char)('0' + i % 10u);
+        i /= 10u;
+    } while (i > 0);
+    size_t len = strnlen(name, sizeof c->prefix);
+    LG_PRE(len + nd + 3u <= sizeof c->prefix); /* "name[digits]" and the NUL */
+    memcpy(c->prefix, name, len);
+    c->prefix[len++] = '[';
+    while (nd > 0) {
+        c->prefix[len++] = digits[--nd];
+    }
+    c->prefix[len++] = ']';
+    c->prefix[len] = '\0';
+}
+
 static void tx_vpath(const struct lg_tx_ctx *c, char *out, size_t n, const char *fmt,
                      va_list ap) __attribute__((format(printf, 4, 0)));
 

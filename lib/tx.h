@@ -73,6 +73,10 @@ struct lg_tx_ctx {
 void lg_tx_ctx_prefix(struct lg_tx_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Replace the prefix with name[i] (what lg_tx_ctx_prefix(c, "%s[%u]", name, i) gives, without
+ * printf: it runs once per command of every entry on every node). */
+void lg_tx_ctx_prefix_index(struct lg_tx_ctx *c, const char *name, uint32_t i);
+
 /* printf into a bounded path buffer of size bytes; a path too long is cut short. Through
  * vsnprintf, so -Wformat-truncation (-O3) does not flag a cut that only shortens a message. */
 void lg_tx_path_printf(char *buf, size_t size, const char *fmt, ...)

@@ -50,6 +50,21 @@ Test(tx, paths_join_the_prefix)
     cr_assert_str_eq(msg, "malformed");
 }
 
+Test(tx, index_prefix_is_the_printf_one)
+{
+    uint32_t is[] = {0, 7, 10, 99, 4095, 4096, 123456789, UINT32_MAX};
+    for (size_t k = 0; k < sizeof is / sizeof is[0]; k++) {
+        struct lg_tx_ctx a = {msg, ""};
+        struct lg_tx_ctx b = {msg, ""};
+        lg_tx_ctx_prefix(&a, "cmds[%u]", is[k]);
+        lg_tx_ctx_prefix_index(&b, "cmds", is[k]);
+        cr_assert_str_eq(b.prefix, a.prefix);
+        lg_tx_ctx_prefix(&a, "txs[%u]", is[k]);
+        lg_tx_ctx_prefix_index(&b, "txs", is[k]);
+        cr_assert_str_eq(b.prefix, a.prefix);
+    }
+}
+
 Test(tx, long_paths_are_cut)
 {
     struct lg_tx_ctx c = {msg, ""};
