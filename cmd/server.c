@@ -1315,6 +1315,7 @@ static void sub_prepare(struct pending *p, uint32_t i, const struct lg_proto_sub
     memset(sub, 0, sizeof *sub);
     sub->data = p;
     sub->cb = submit_cb;
+    sub->checked = true; /* lg_proto_decode_request validated it (the same lib/tx checks) */
     cmd_from_submit(&sub->cmd, tx);
 }
 

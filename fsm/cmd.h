@@ -153,6 +153,10 @@ struct lg_cmd_result {
  * LG_ENOMEM. */
 int lg_cmd_encode_batch(const struct lg_batch *batch, struct lg_buf *out, char *errmsg);
 
+/* The same for commands that already passed lg_cmd_check (the leader's queue): no
+ * validation outside -Ddebug_asserts builds. LG_OK or LG_ENOMEM. */
+int lg_cmd_encode_batch_valid(const struct lg_batch *batch, struct lg_buf *out, char *errmsg);
+
 /* Decode a batch. Strings point into buf; arrays are allocated from arena. Every field is
  * checked: type, presence, bounds, names (lib/name.h), amounts > 0, canonical form.
  * Returns LG_OK, LG_EBADREQ / LG_ETOOLARGE (message names the field: "cmds[3].postings[1]

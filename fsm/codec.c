@@ -362,6 +362,8 @@ static void pack_cmd(msgpack_packer *pk, const struct lg_cmd *cmd)
     }
 }
 
+static int batch_pack(const struct lg_batch *batch, struct lg_buf *out, char *errmsg);
+
 /* Validate and canonically encode a batch, appended to out. LG_OK; LG_EBADREQ,
  * LG_ETOOLARGE or LG_EOVERFLOW with the field path in errmsg; LG_ENOMEM. On error out->len
  * is as it was. */
@@ -383,6 +385,27 @@ int lg_cmd_encode_batch(const struct lg_batch *batch, struct lg_buf *out, char *
             return rc;
         }
     }
+    return batch_pack(batch, out, c.errmsg);
+}
+
+int lg_cmd_encode_batch_valid(const struct lg_batch *batch, struct lg_buf *out, char *errmsg)
+{
+    LG_PRE(batch != NULL);
+    LG_PRE(out != NULL);
+    LG_PRE(batch->n_cmds <= LG_BATCH_COMMANDS_MAX);
+    LG_PRE(batch->n_cmds == 0 || batch->cmds != NULL);
+    char local[LG_ERRMSG_SIZE];
+    char *msg = errmsg != NULL ? errmsg : local;
+    for (uint32_t i = 0; i < batch->n_cmds; i++) {
+        LG_DEBUG_ASSERT(lg_cmd_check(&batch->cmds[i], NULL) == LG_OK);
+    }
+    return batch_pack(batch, out, msg);
+}
+
+/* Encode a batch whose commands are valid, appended to out: LG_OK or LG_ENOMEM (out->len
+ * as it was). */
+static int batch_pack(const struct lg_batch *batch, struct lg_buf *out, char *errmsg)
+{
     size_t len0 = out->len;
     struct enc_sink sink = {out, false};
     msgpack_packer pk;
@@ -397,7 +420,7 @@ int lg_cmd_encode_batch(const struct lg_batch *batch, struct lg_buf *out, char *
     }
     if (sink.oom) {
         out->len = len0;
-        return lg_errmsg_printf(c.errmsg, LG_ENOMEM, "encoding a batch: out of memory");
+        return lg_errmsg_printf(errmsg, LG_ENOMEM, "encoding a batch: out of memory");
     }
     return LG_OK;
 }

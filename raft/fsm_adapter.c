@@ -298,7 +298,8 @@ int lg_raft_entry_encode(const struct lg_batch *batch, struct raft_buffer *out, 
     out->len = 0;
     struct lg_buf b;
     lg_buf_init(&b);
-    int rc = lg_cmd_encode_batch(batch, &b, msg);
+    /* every command passed lg_cmd_check in the queue or the server's decoder */
+    int rc = lg_cmd_encode_batch_valid(batch, &b, msg);
     if (rc == LG_OK) {
         rc = lg_raft_entry_wrap(b.data, b.len, out);
         if (rc != LG_OK) {

@@ -113,10 +113,11 @@ void lg_raft_fsm_set_gap(struct lg_raft_fsm *a, lg_raft_gap_cb cb, void *arg);
 /* Nothing to free today (the ledger is borrowed); kept for symmetry. */
 void lg_raft_fsm_close(struct lg_raft_fsm *a);
 
-/* Encode a batch as one entry: header, canonical batch, zero padding. out->base is
- * raft_malloc'd (give it to raft_apply, or raft_free it), out->len % 8 == 0.
- * Returns LG_OK; LG_EBADREQ (the batch does not encode; errmsg says why); LG_ETOOLARGE
- * (payload > LG_RAFT_ENTRY_PAYLOAD_MAX); LG_ENOMEM. errmsg may be NULL. */
+/* Encode a batch of commands that passed lg_cmd_check (not checked again outside
+ * -Ddebug_asserts builds; apply checks every command it decodes) as one entry: header,
+ * canonical batch, zero padding. out->base is raft_malloc'd (give it to raft_apply, or
+ * raft_free it), out->len % 8 == 0. Returns LG_OK; LG_ETOOLARGE (payload >
+ * LG_RAFT_ENTRY_PAYLOAD_MAX); LG_ENOMEM. errmsg may be NULL. */
 int lg_raft_entry_encode(const struct lg_batch *batch, struct raft_buffer *out, char *errmsg);
 
 /* Wrap an already encoded payload (any bytes) in an entry; same contract as above. */

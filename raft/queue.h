@@ -45,6 +45,8 @@ struct lg_raft_submit {
     void *data;          /* the caller's */
     struct lg_cmd cmd;   /* timestamp_us is set by the queue */
     lg_raft_submit_cb cb;
+    bool checked;        /* cmd already passed lg_cmd_check (the server's decoder): not
+                          * checked again here (apply checks every command anyway) */
     /* internal */
     struct lg_raft_submit *next;
     size_t bytes;        /* encoded size estimate (an upper bound) */
