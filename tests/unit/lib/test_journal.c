@@ -9,16 +9,20 @@
  * Method: small segments (4-16 KiB) so a few hundred records roll many times; bodies and
  * hashes are recomputed independently (lgt_journal_body, lg_journal_chain_hash) and
  * compared; files are damaged in place with the lgt_ helpers, byte by byte where the
- * search space is small. */
+ * search space is small. Early writeback is observed by interposing sync_file_range(2) and
+ * fdatasync(2): this executable's definitions win over libc's for the journal linked into
+ * it; they record each call and forward it to the kernel (or fail it on request). */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -39,6 +43,42 @@ struct model {
 
 static char dir[LGT_PATH_MAX];
 static struct model model;
+
+/* Mirrors LG_JOURNAL_WRITEBACK_BYTES and WBUF_BYTES of lib/journal.c. */
+#define WRITEBACK_BYTES (4u * 1024u * 1024u)
+#define WBUF_BYTES (1024u * 1024u)
+#define SFR_CALLS_MAX 256u
+
+/* Calls seen by the interposed sync_file_range and fdatasync (per test: one process each). */
+static struct {
+    size_t calls;
+    off64_t off[SFR_CALLS_MAX];
+    off64_t len[SFR_CALLS_MAX];
+    unsigned int flags[SFR_CALLS_MAX];
+    int fail_errno; /* nonzero: fail every call with this errno, forwarding nothing */
+    size_t fdatasyncs;
+} sfr;
+
+int sync_file_range(int fd, off64_t off, off64_t len, unsigned int flags)
+{
+    if (sfr.calls < SFR_CALLS_MAX) {
+        sfr.off[sfr.calls] = off;
+        sfr.len[sfr.calls] = len;
+        sfr.flags[sfr.calls] = flags;
+    }
+    sfr.calls++;
+    if (sfr.fail_errno != 0) {
+        errno = sfr.fail_errno;
+        return -1;
+    }
+    return (int)syscall(SYS_sync_file_range, fd, off, len, flags);
+}
+
+int fdatasync(int fd)
+{
+    sfr.fdatasyncs++;
+    return (int)syscall(SYS_fdatasync, fd);
+}
 
 static void setup(void)
 {
@@ -882,4 +922,120 @@ Test(journal, chain_hash_matches_sha256, .init = setup, .fini = teardown)
     uint8_t out[LG_HASH_BYTES];
     lg_journal_chain_hash(zero, "abc", 3, out);
     cr_assert_arr_eq(out, want, LG_HASH_BYTES);
+}
+
+/* Append records of body_len bytes until the open segment's file reaches `bytes` more. */
+static void append_bytes(struct lg_journal *j, uint64_t bytes, uint32_t body_len)
+{
+    static uint8_t body[4096];
+    cr_assert_leq(body_len, sizeof body);
+    for (uint64_t done = 0; done < bytes; done += 64u + body_len) {
+        body[0] = (uint8_t)done;
+        int rc = lg_journal_append(j, body, body_len, NULL, NULL);
+        cr_assert_eq(rc, LG_OK, "append: %s", lg_journal_errmsg(j));
+    }
+}
+
+static uint64_t file_bytes(const char *name)
+{
+    char path[PATH_BYTES];
+    path_of(path, name);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0, "stat %s", path);
+    return (uint64_t)st.st_size;
+}
+
+/* Without kicks, everything appended stays dirty in the page cache until the next sync and
+ * then that sync writes it all on the caller's (the loop's) thread. Each kick must ask for
+ * writeback only (no waiting), cover exactly the bytes written since the previous kick of the
+ * same segment (from 0 in a new one, from the recovered end after a reopen that cut a torn
+ * tail), and come once at least WRITEBACK_BYTES are pending; a sync still fdatasyncs. */
+Test(journal, starts_writeback_every_4_mib_and_still_fdatasyncs, .init = setup,
+     .fini = teardown)
+{
+    const uint64_t seg_bytes = 5u * WRITEBACK_BYTES; /* 20 MiB: two rolls in 48 MiB */
+    const uint32_t body_len = 3000;
+    struct lg_journal *j = jopen(seg_bytes, 0);
+    append_bytes(j, 48u * 1024u * 1024u, body_len);
+    cr_assert_eq(lg_journal_sync(j), LG_OK);
+    char names[8][64];
+    size_t nseg = segments(names, 8);
+    cr_assert_eq(nseg, 3);
+    size_t kicks = sfr.calls;
+    cr_assert_leq(kicks, SFR_CALLS_MAX);
+    /* Walk the kicks segment by segment: contiguous from 0, each at least WRITEBACK_BYTES
+     * and at most one buffer flush (plus a record) more, the unkicked tail shorter than a
+     * kick. */
+    size_t k = 0;
+    for (size_t si = 0; si < nseg; si++) {
+        uint64_t size = file_bytes(names[si]);
+        uint64_t end = 0;
+        /* A kick at offset 0 after this segment's first one belongs to the next. */
+        while (k < kicks && (uint64_t)sfr.off[k] == end) {
+            cr_assert_eq(sfr.flags[k], SYNC_FILE_RANGE_WRITE, "kick %zu waits", k);
+            cr_assert_geq((uint64_t)sfr.len[k], WRITEBACK_BYTES, "kick %zu", k);
+            cr_assert_leq((uint64_t)sfr.len[k], WRITEBACK_BYTES + WBUF_BYTES, "kick %zu", k);
+            end += (uint64_t)sfr.len[k];
+            k++;
+        }
+        cr_assert_leq(end, size, "%s", names[si]);
+        cr_assert_lt(size - end, WRITEBACK_BYTES + WBUF_BYTES, "%s: %llu of %llu unkicked",
+                     names[si], (unsigned long long)(size - end), (unsigned long long)size);
+    }
+    cr_assert_eq(k, kicks, "kicks left over: %zu of %zu", kicks - k, kicks);
+    /* The sync is still a real one: an unsynced tail gets its fdatasync, kicks or not. */
+    append_bytes(j, 1000, body_len);
+    size_t syncs = sfr.fdatasyncs;
+    cr_assert_eq(lg_journal_sync(j), LG_OK);
+    cr_assert_eq(sfr.fdatasyncs, syncs + 1);
+    cr_assert_eq(sfr.calls, kicks, "sync kicked instead of syncing");
+    lg_journal_close(j);
+
+    /* A torn tail cut by recovery moves the write offset back: kicks restart there. */
+    char path[PATH_BYTES];
+    path_of(path, names[2]); /* the open segment */
+    cr_assert_eq(truncate(path, (off_t)(file_bytes(names[2]) - 100)), 0);
+    j = jopen(seg_bytes, 0);
+    cr_assert_gt(lg_journal_recovered_bytes(j), 0);
+    uint64_t recovered_end = file_bytes(names[2]);
+    sfr.calls = 0;
+    append_bytes(j, WRITEBACK_BYTES + WBUF_BYTES, body_len);
+    cr_assert_geq(sfr.calls, 1);
+    cr_assert_eq((uint64_t)sfr.off[0], recovered_end);
+    cr_assert_geq((uint64_t)sfr.len[0], WRITEBACK_BYTES);
+    cr_assert_eq(lg_journal_sync(j), LG_OK);
+    cr_assert_eq(lg_journal_verify(j, 1, NULL, NULL), LG_OK, "%s", lg_journal_errmsg(j));
+    lg_journal_close(j);
+}
+
+/* sync_file_range is advice: EINVAL/ENOSYS (a filesystem or kernel without it) switch the
+ * kicks off and appends and syncs go on; a real error (EIO) is sticky, as a failed write. */
+Test(journal, writeback_advice_refused_is_ignored, .init = setup, .fini = teardown)
+{
+    struct lg_journal *j = jopen(0, 0);
+    sfr.fail_errno = EINVAL;
+    append_bytes(j, 3u * WRITEBACK_BYTES, 3000);
+    cr_assert_eq(sfr.calls, 1, "kicks after EINVAL: %zu", sfr.calls);
+    cr_assert_eq(lg_journal_sync(j), LG_OK, "%s", lg_journal_errmsg(j));
+    cr_assert_eq(lg_journal_verify(j, 1, NULL, NULL), LG_OK, "%s", lg_journal_errmsg(j));
+    lg_journal_close(j);
+}
+
+Test(journal, writeback_error_is_sticky, .init = setup, .fini = teardown)
+{
+    struct lg_journal *j = jopen(0, 0);
+    sfr.fail_errno = EIO;
+    uint8_t body[3000];
+    memset(body, 5, sizeof body);
+    int rc = LG_OK;
+    for (int i = 0; i < 4000 && rc == LG_OK; i++) {
+        rc = lg_journal_append(j, body, sizeof body, NULL, NULL);
+    }
+    cr_assert_eq(rc, LG_EIO, "%s", lg_err_name(rc));
+    cr_assert_eq(sfr.calls, 1);
+    cr_assert(strstr(lg_journal_errmsg(j), "writeback") != NULL, "%s", lg_journal_errmsg(j));
+    sfr.fail_errno = 0;
+    cr_assert_eq(lg_journal_append(j, body, sizeof body, NULL, NULL), LG_EIO);
+    cr_assert_eq(lg_journal_sync(j), LG_EIO);
+    lg_journal_close(j);
 }
