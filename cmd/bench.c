@@ -465,6 +465,10 @@ static void *worker_run(void *arg)
                     m.slots[m.fresh[i]].sched_ns = t_send;
                 }
             }
+            if (timeout_ms != 30000u) { /* a send gets the full timeout, not the wait's */
+                lg_conn_set_timeout(c, 30000u);
+                timeout_ms = 30000u;
+            }
             if ((w->fatal = lg_conn_send_raw(c, m.out.data, m.out.len, w->errmsg)) != LG_OK) {
                 goto out;
             }

@@ -9,6 +9,8 @@
  * - lg_mem_tune(): once, at process start, before threads: malloc keeps what is freed
  *   (no trimming of the heap top), serves requests up to 32 MiB from the heap (reused,
  *   not mapped and unmapped each time) and grows the heap LG_MEM_TOP_PAD bytes ahead.
+ *   The cost: a node's resident memory is its peak heap plus up to the pad, and it is
+ *   not given back after a spike (large answers, split frames, a snapshot's buffer).
  * - lg_mem_prefault_heap(): populates the part of the heap not populated yet, at most
  *   LG_MEM_PREFAULT_STEP bytes per call: call it once per event-loop turn.
  * - lg_mem_prefault(): populates the whole pages inside [p, p + n): after growing a large
@@ -20,7 +22,7 @@
 
 #include <stddef.h>
 
-#define LG_MEM_TOP_PAD (64u << 20)
+#define LG_MEM_TOP_PAD (16u << 20)
 #define LG_MEM_PREFAULT_STEP (4u << 20)
 
 void lg_mem_tune(void);

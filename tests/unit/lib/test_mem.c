@@ -76,6 +76,10 @@ Test(mem, prefaulted_range_takes_no_fault_when_written)
     unsigned char *p = malloc(n + 4096);
     cr_assert_not_null(p);
     lg_mem_prefault(p, n + 4096);
+    if (SANITIZED) {
+        free(p); /* every write also touches shadow memory nobody populated */
+        return;
+    }
     long before = minor_faults();
     /* every whole page inside the block was populated */
     uintptr_t start = ((uintptr_t)p + 4095u) & ~(uintptr_t)4095u;
