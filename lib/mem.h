@@ -1,10 +1,12 @@
 /* mem: keep page faults off the write path.
  *
- * Where a page fault exits to a hypervisor (the 2-core VM of docs/benchmarks.md: ~45 µs per
- * fault), touching new anonymous memory one page at a time runs at ~95 MB/s, while one
- * madvise(MADV_POPULATE_WRITE) over the same range runs at ~3.8 GB/s. A node's memory
- * grows with every transaction (the state machine's indexes, libraft's in-memory log), so
- * left to faults a node spends microseconds per transfer in the kernel.
+ * Where a page fault exits to a hypervisor (the 2-core VM of docs/benchmarks.md: 30-45 µs
+ * per fault), writing new anonymous memory one page fault at a time runs at ~100-130 MiB/s;
+ * populated first by one madvise(MADV_POPULATE_WRITE) (~2 GiB/s by itself), then written,
+ * ~320 MiB/s: the first write of a page still costs ~10 µs there, a third of a fault
+ * (`bench-machine`). A node's memory grows with every transaction (the state machine's
+ * indexes, libraft's in-memory log), so left to faults a node spends microseconds per
+ * transfer in the kernel.
  *
  * - lg_mem_tune(): once, at process start, before threads: malloc keeps what is freed
  *   (no trimming of the heap top), serves requests up to 32 MiB from the heap (reused,
