@@ -118,50 +118,51 @@ static int adapter_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], un
     if (a->failed) {
         return RAFT_BUSY;
     }
+    LG_ASSERT(!a->snap_lent); /* libraft takes one snapshot at a time */
     struct raft_buffer *arr = malloc(sizeof *arr);
     if (arr == NULL) {
         return RAFT_BUSY;
     }
-    struct lg_buf snap;
-    lg_buf_init(&snap);
+    struct lg_buf *snap = &a->snap;
+    lg_buf_reset(snap);
     struct timespec t0;
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = lg_fsm_snapshot(a->ledger, &snap);
+    int rc = lg_fsm_snapshot(a->ledger, snap);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     a->snapshot_us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000u +
                      (uint64_t)(t1.tv_nsec - t0.tv_nsec + 1000000000L) / 1000u - 1000000u;
     if (rc != LG_OK) {
-        lg_buf_close(&snap);
+        lg_buf_close(snap);
         free(arr);
         if (rc != LG_ENOMEM) {
             adapter_fatal(a, rc, "snapshot (journal sync)");
         }
         return RAFT_BUSY;
     }
-    LG_ASSERT(snap.len > 0);
-    arr[0].base = snap.data; /* ownership moves to the array; finalize frees both */
-    arr[0].len = snap.len;
+    LG_ASSERT(snap->len > 0);
+    arr[0].base = snap->data; /* lent to raft until finalize; the array is finalize's */
+    arr[0].len = snap->len;
+    a->snap_lent = true;
     *bufs = arr;
     *n = 1;
-    a->snapshot_bytes = snap.len;
+    a->snapshot_bytes = snap->len;
     a->n_snapshots++;
     return 0;
 }
 
-/* raft_fsm.snapshot_finalize: free what adapter_snapshot handed out (called after the
- * write, whether it worked or not). */
+/* raft_fsm.snapshot_finalize: take back what adapter_snapshot lent (called after the
+ * write, whether it worked or not): the array is freed, the bytes kept for the next one. */
 static int adapter_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
                                      unsigned *n)
 {
-    (void)fsm;
-    LG_PRE(bufs != NULL && n != NULL);
+    struct lg_raft_fsm *a = fsm->data;
+    LG_PRE(a != NULL && bufs != NULL && n != NULL);
     if (*bufs != NULL) {
-        for (unsigned i = 0; i < *n; i++) {
-            free((*bufs)[i].base);
-        }
+        LG_ASSERT(*n == 1 && (*bufs)[0].base == a->snap.data && a->snap_lent);
         free(*bufs);
     }
+    a->snap_lent = false;
     *bufs = NULL;
     *n = 0;
     return 0;
@@ -243,6 +244,8 @@ void lg_raft_fsm_set_gap(struct lg_raft_fsm *a, lg_raft_gap_cb cb, void *arg)
 void lg_raft_fsm_close(struct lg_raft_fsm *a)
 {
     if (a != NULL) {
+        lg_buf_close(&a->snap); /* raft is closed: nothing reads it any more */
+        a->snap_lent = false;
         a->raft = NULL;
     }
 }
