@@ -15,13 +15,8 @@ secs=${1:-10}
 scripts/build.sh >/dev/null
 ninja -C build bench/etcd-load >/dev/null
 bin=build/cmd/ledger-node
-dir=$(mktemp -d /tmp/ledger-compare-XXXXXX)
-"$bin" dev --dir "$dir" --transfers 0 >"$dir/dev.out" 2>&1 &
-dev=$!
-trap 'kill -INT $dev 2>/dev/null; wait $dev 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 1 300); do grep -q "Ctrl-C stops" "$dir/dev.out" && break; sleep 0.1; done
-nodes=$(sed -n 's/.*LEDGER_NODES=//p' "$dir/dev.out")
-[ -n "$nodes" ] || { cat "$dir/dev.out"; exit 1; }
+. bench/dev.sh
+dev_start "$bin"
 
 rows=()
 row() { # row SYSTEM WORKLOAD COMMAND JSON

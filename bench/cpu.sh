@@ -11,13 +11,8 @@ build=build
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then build=$1; shift; fi
 [ "${1:-}" = "--" ] && shift
 bin=$build/cmd/ledger-node
-dir=$(mktemp -d /tmp/ledger-cpu-XXXXXX)
-"$bin" dev --dir "$dir" --transfers 0 >"$dir/dev.out" 2>&1 &
-dev=$!
-trap 'kill -INT $dev 2>/dev/null; wait $dev 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 1 300); do grep -q "Ctrl-C stops" "$dir/dev.out" && break; sleep 0.1; done
-nodes=$(sed -n 's/.*LEDGER_NODES=//p' "$dir/dev.out")
-[ -n "$nodes" ] || { cat "$dir/dev.out"; exit 1; }
+. bench/dev.sh
+dev_start "$bin"
 pids=$(pgrep -f "serve --id [0-9] --data $dir/node")
 snap() { for p in $pids; do awk '{print $14 + $15}' "/proc/$p/stat"; done; }
 tick=$(getconf CLK_TCK)
