@@ -18,7 +18,8 @@
  * A request carries one transfer (`submit`, B = 1) or B transfers (`submit_batch`, not
  * atomic). Every transfer carries a unique reference unless --no-reference. A progress
  * line each second (stderr). The report: transfers/s, requests/s, latency p50/p99/p999/max
- * per request, answers by code; --json prints it as one JSON object on stdout.
+ * per request, answers by code; --json prints it as one JSON object on stdout. A worker
+ * stops at the first not_leader answer (the leader moved: resending would measure refusals).
  * A benchmark, not a test: it reports figures; exit 0 when every request was answered ok,
  * 1 when some failed or were rejected, 2 usage, 4 no leader. */
 #include <math.h>
@@ -374,8 +375,10 @@ static int receive(struct worker *w, struct lg_conn *c, struct wmem *m, struct l
         return rc;
     }
     hist_add(&w->lat, got->t_ns > s->sched_ns ? (got->t_ns - s->sched_ns) / 1000u : 0u);
+    bool moved = false;
     if (!resp.ok) {
         w->by_code[resp.error.code < LG_ERR_COUNT ? resp.error.code : LG_EIO]++;
+        moved = resp.error.code == LG_ENOTLEADER;
     } else if (op == LG_PROTO_OP_SUBMIT) {
         w->by_code[LG_OK]++;
         w->transfers_ok++;
@@ -390,6 +393,12 @@ static int receive(struct worker *w, struct lg_conn *c, struct wmem *m, struct l
     got->transfers += s->n;
     got->requests++;
     s->id = 0;
+    if (moved) { /* resending to a node that is no longer leader only measures refusals */
+        return lg_errmsg_printf(w->errmsg, LG_ENOTLEADER,
+                                "%s is no longer the leader (leader now: %.*s)", w->sh->leader,
+                                (int)resp.error.leader.len,
+                                resp.error.leader.len > 0 ? resp.error.leader.ptr : "unknown");
+    }
     return LG_OK;
 }
 
