@@ -265,8 +265,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "snapshot: %s\n", lg_fsm_errmsg(b.f));
         return 1;
     }
-    printf("snapshot  %10.1f MiB  %8.3f s  (journal and tree fsync, state encode: on the "
-           "loop thread)\n", (double)snap.len / 1048576.0, now_s() - s0);
+    printf("snapshot  %10.1f MiB  %8.3f s  (lg_fsm_snapshot: the journal synced just above, "
+           "tree fsync, state encode)\n", (double)snap.len / 1048576.0, now_s() - s0);
     lg_buf_close(&snap);
     printf("journal   %llu records, RSS %.1f MiB\n",
            (unsigned long long)lg_fsm_last_seq(b.f), (double)rss_bytes() / 1048576.0);

@@ -1002,10 +1002,14 @@ static void conn_flush(struct conn *c)
     c->writing = true;
 }
 
-/* After c's output may have been written: finish a draining connection, move its idle
- * deadline. */
-static void conn_flushed(struct conn *c)
+/* Write c's output now (conn_flush), then finish a draining connection and move its
+ * idle deadline: what follows every write that may complete without a callback. */
+static void conn_write_out(struct conn *c)
 {
+    conn_flush(c);
+    if (c->state == CONN_CLOSING) {
+        return;
+    }
     conn_maybe_finish(c);
     if (c->state != CONN_CLOSING) {
         conn_timers_update(c);
@@ -1034,10 +1038,7 @@ static void conn_write_cb(uv_write_t *req, int status)
     if (link_linked(&c->flush_link)) {
         link_remove(&c->flush_link);
     }
-    conn_flush(c);
-    if (c->state != CONN_CLOSING) {
-        conn_flushed(c);
-    }
+    conn_write_out(c);
 }
 
 /* Write the output of every connection queued since the last flush (once per loop turn). */
@@ -1046,10 +1047,7 @@ static void server_flush(struct lg_server *s)
     while (!link_empty(&s->flushes)) {
         struct conn *c = CONTAINER_OF(s->flushes.next, struct conn, flush_link);
         link_remove(&c->flush_link);
-        conn_flush(c);
-        if (c->state != CONN_CLOSING) {
-            conn_flushed(c);
-        }
+        conn_write_out(c);
     }
 }
 
@@ -1072,10 +1070,7 @@ static void conn_appended(struct conn *c)
         return; /* conn_write_cb or the turn's flush takes it */
     }
     if (s->closing || server_wake(s) != 0) {
-        conn_flush(c);
-        if (c->state != CONN_CLOSING) {
-            conn_flushed(c);
-        }
+        conn_write_out(c);
         return;
     }
     link_push(&s->flushes, &c->flush_link);
