@@ -101,15 +101,26 @@ static void sleep_ms(unsigned ms)
     nanosleep(&ts, NULL);
 }
 
-/* A port the kernel says is free now for type (SOCK_STREAM / SOCK_DGRAM) on 127.0.0.1.
- * The node binds it a moment later; a lost race makes that node fail to start, which is
- * reported. Returns 0 on failure. */
-static unsigned free_port(int type)
+/* Probe sockets held open until every node's ports are chosen, so the kernel never hands
+ * the same port out twice in one cluster (it did: a node's client port was another's
+ * metrics port, and that node could not start). */
+struct port_probes {
+    int fds[4u * DEV_NODES_MAX];
+    unsigned n;
+};
+
+/* A port the kernel says is free now for type (SOCK_STREAM / SOCK_DGRAM) on 127.0.0.1,
+ * its probe socket kept in pp until ports_release. The node binds it a moment later; a
+ * race lost to another process makes that node fail to start, which is reported. Returns
+ * 0 on failure. */
+static unsigned free_port(int type, struct port_probes *pp)
 {
+    LG_ASSERT(pp->n < sizeof pp->fds / sizeof pp->fds[0]);
     int fd = socket(AF_INET, type, 0);
     if (fd < 0) {
         return 0;
     }
+    pp->fds[pp->n++] = fd;
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
@@ -120,8 +131,14 @@ static unsigned free_port(int type)
         getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
         port = ntohs(sa.sin_port);
     }
-    close(fd);
     return port;
+}
+
+static void ports_release(struct port_probes *pp)
+{
+    while (pp->n > 0) {
+        close(pp->fds[--pp->n]);
+    }
 }
 
 static int parse_flags(int argc, char **argv, struct dev *d)
@@ -211,14 +228,16 @@ static int prepare(struct dev *d)
     } else if (mkdir(d->dir, 0700) != 0 && errno != EEXIST) {
         return lg_cmd_fail(LG_CMD_EXIT_FAILED, "dev: mkdir %s: %s", d->dir, strerror(errno));
     }
+    struct port_probes pp = {.n = 0};
     for (unsigned i = 0; i < d->n; i++) {
         struct dev_node *nd = &d->nodes[i];
         nd->id = i + 1u;
-        unsigned pr = free_port(SOCK_STREAM);
-        unsigned pc = free_port(SOCK_STREAM);
-        unsigned pg = free_port(SOCK_DGRAM);
-        unsigned pm = free_port(SOCK_STREAM);
-        if (pr == 0 || pc == 0 || pg == 0 || pm == 0 || pr == pc || pm == pr || pm == pc) {
+        unsigned pr = free_port(SOCK_STREAM, &pp);
+        unsigned pc = free_port(SOCK_STREAM, &pp);
+        unsigned pg = free_port(SOCK_DGRAM, &pp);
+        unsigned pm = free_port(SOCK_STREAM, &pp);
+        if (pr == 0 || pc == 0 || pg == 0 || pm == 0) {
+            ports_release(&pp);
             return lg_cmd_fail(LG_CMD_EXIT_FAILED, "dev: no free port on 127.0.0.1");
         }
         snprintf(nd->raft, sizeof nd->raft, "127.0.0.1:%u", pr);
@@ -229,6 +248,7 @@ static int prepare(struct dev *d)
         snprintf(nd->log, sizeof nd->log, "%s/node-%u.log", d->dir, i + 1u);
         d->client_list[i] = nd->client;
     }
+    ports_release(&pp);
     return write_key_file(d);
 }
 
