@@ -462,8 +462,8 @@ int lg_cmd_serve(int argc, char **argv)
     struct lg_node_config cfg;
     memset(&cfg, 0, sizeof cfg);
     struct lg_node_peer peers[LG_NODE_VOTERS_MAX];
-    uint64_t v[4];
-    uint64_t gv[4];
+    uint64_t v[4] = {0};
+    uint64_t gv[4] = {0};
     if ((rc = parse_uint(f.id, 1, UINT64_MAX, "--id", &cfg.id)) != 0 ||
         (rc = parse_address(f.raft, "--raft")) != 0 ||
         (rc = parse_address(f.client, "--client")) != 0 ||
