@@ -417,20 +417,21 @@ static int apply_submit(struct lg_fsm *f, uint64_t raft_index, uint32_t pos,
         uint32_t r = l == NULL ? FSM_NONE
                                : lg_fsm_ref_find(l, s->reference.ptr, s->reference.len);
         if (r != FSM_NONE) {
-            const struct fsm_ref *ref = &l->refs[r];
-            if (memcmp(ref->digest, digest, LG_HASH_BYTES) != 0) {
+            const uint8_t *ref = l->refs.at[r];
+            uint64_t ref_tx = fsm_ref_tx(ref);
+            if (memcmp(fsm_ref_digest(ref), digest, LG_HASH_BYTES) != 0) {
                 reject(res, LG_ECONFLICT, "reference %.*s: already used by tx %llu with "
                        "different content", (int)s->reference.len, s->reference.ptr,
-                       (unsigned long long)ref->tx_id);
+                       (unsigned long long)ref_tx);
                 return LG_OK;
             }
             memset(res, 0, sizeof *res);
             res->code = LG_OK;
             res->duplicate = true;
-            res->tx_id = ref->tx_id;
-            if (ref->tx_id < l->n_txix) {
-                res->seq = l->txix[ref->tx_id].seq;
-                res->timestamp_us = l->txix[ref->tx_id].ts;
+            res->tx_id = ref_tx;
+            if (ref_tx < l->n_txix) {
+                res->seq = l->txix[ref_tx].seq;
+                res->timestamp_us = l->txix[ref_tx].ts;
                 return fill_from_journal(f, res->seq, res);
             }
             return LG_OK;
@@ -1124,12 +1125,9 @@ int lg_fsm_checkpoint(struct lg_fsm *f)
     return LG_OK;
 }
 
-int lg_fsm_snapshot(struct lg_fsm *f, struct lg_buf *out)
+/* Before any snapshot: everything it covers is durable in the journal, then the tree. */
+static int sync_for_snapshot(struct lg_fsm *f)
 {
-    LG_PRE(f != NULL && out != NULL);
-    if (f->failed) {
-        return LG_ESHUTDOWN;
-    }
     int rc = lg_journal_sync(f->journal);
     if (rc != LG_OK) {
         fail(f, rc, "journal sync before snapshot");
@@ -1140,7 +1138,80 @@ int lg_fsm_snapshot(struct lg_fsm *f, struct lg_buf *out)
     if (rc != LG_OK) {
         return tree_fail(f, rc, "merkle sync before snapshot");
     }
-    return lg_fsm_snap_encode(&f->st, out, true);
+    return LG_OK;
+}
+
+int lg_fsm_snapshot(struct lg_fsm *f, struct lg_buf *out)
+{
+    LG_PRE(f != NULL && out != NULL);
+    if (f->failed) {
+        return LG_ESHUTDOWN;
+    }
+    int rc = sync_for_snapshot(f);
+    return rc != LG_OK ? rc : lg_fsm_snap_encode(&f->st, out, true);
+}
+
+void lg_fsm_snap_init(struct lg_fsm_snap *p)
+{
+    LG_PRE(p != NULL);
+    memset(p, 0, sizeof *p);
+    lg_buf_init(&p->head);
+}
+
+/* Forget the parts (keeping the memory) and unpin the FSM's state. */
+static void snap_clear(struct lg_fsm_snap *p)
+{
+    struct lg_fsm *f = p->fsm;
+    if (f != NULL) {
+        LG_ASSERT(f->snaps_held > 0);
+        if (--f->snaps_held == 0) {
+            for (size_t i = 0; i < f->n_retired; i++) {
+                lg_fsm_state_free(&f->retired[i]);
+            }
+            free(f->retired);
+            f->retired = NULL;
+            f->n_retired = 0;
+        }
+    }
+    p->fsm = NULL;
+    p->n_parts = 0;
+    p->bytes = 0;
+    lg_buf_reset(&p->head);
+}
+
+int lg_fsm_snapshot_parts(struct lg_fsm *f, struct lg_fsm_snap *p)
+{
+    LG_PRE(f != NULL && p != NULL && p->fsm == NULL);
+    if (f->failed) {
+        return LG_ESHUTDOWN;
+    }
+    int rc = sync_for_snapshot(f);
+    if (rc != LG_OK) {
+        return rc;
+    }
+    p->fsm = f;
+    f->snaps_held++;
+    rc = lg_fsm_snap_encode_parts(&f->st, p);
+    if (rc != LG_OK) {
+        snap_clear(p);
+    }
+    return rc;
+}
+
+void lg_fsm_snap_release(struct lg_fsm_snap *p)
+{
+    LG_PRE(p != NULL);
+    snap_clear(p);
+}
+
+void lg_fsm_snap_close(struct lg_fsm_snap *p)
+{
+    if (p != NULL) {
+        snap_clear(p);
+        free(p->parts);
+        lg_buf_close(&p->head);
+        memset(p, 0, sizeof *p);
+    }
 }
 
 int lg_fsm_state_digest(struct lg_fsm *f, uint8_t out[LG_HASH_BYTES])
@@ -1188,6 +1259,17 @@ static int install_state(struct lg_fsm *f, struct fsm_state *ns)
         f->partial_index = partial;
         lg_fsm_state_init(ns); /* ownership moved and released */
         return rc;
+    }
+    if (f->snaps_held > 0) {
+        /* A held snapshot borrows old's reference chunks: freed at the last release. */
+        struct fsm_state *v = realloc(f->retired, (f->n_retired + 1u) * sizeof *v);
+        if (v != NULL) {
+            f->retired = v;
+            f->retired[f->n_retired++] = old;
+            return LG_OK;
+        }
+        /* Out of memory: leak old rather than free bytes a snapshot still reads. */
+        return LG_OK;
     }
     lg_fsm_state_free(&old);
     return LG_OK;
@@ -1291,6 +1373,10 @@ static void fsm_free(struct lg_fsm *f)
     lg_merkle_close(f->merkle); /* borrows the journal: closed first */
     lg_journal_close(f->journal);
     lg_fsm_state_free(&f->st);
+    for (size_t i = 0; i < f->n_retired; i++) {
+        lg_fsm_state_free(&f->retired[i]);
+    }
+    free(f->retired);
     free(f->journal_dir);
     free(f->state_dir);
     free(f->results);

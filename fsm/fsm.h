@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "cmd.h"
 
 struct lg_fsm; /* opaque */
@@ -266,6 +267,38 @@ int lg_fsm_gap_append(struct lg_fsm *fsm, const void *body, uint32_t len);
  * rename, directory fsync) after syncing the journal; keep the newest two.
  * Returns LG_OK, LG_EIO, LG_ENOSPC, LG_ENOMEM, LG_EUNAVAIL (journal gap). */
 int lg_fsm_checkpoint(struct lg_fsm *fsm);
+
+/* The bytes lg_fsm_snapshot appends, as an ordered list of ranges whose concatenation they
+ * are, without copying the reference index: most parts borrow the state's reference
+ * chunks, which are append-only and never move, so they stay valid and unchanged while
+ * apply goes on. For a snapshot written by another thread (libraft's snapshot_async):
+ *   lg_fsm_snapshot_parts (FSM thread: syncs the journal and tree first, as
+ *   lg_fsm_snapshot) -> lg_fsm_snap_seal (any thread: computes the trailing hash, the
+ *   last part) -> the parts are read -> lg_fsm_snap_release (FSM thread).
+ * A restore while a snapshot is held keeps the replaced state until the last release.
+ * The struct is reusable (its memory kept) until lg_fsm_snap_close. */
+struct lg_fsm_snap_part {
+    const void *base;
+    size_t len;
+    size_t head_off; /* private */
+};
+struct lg_fsm_snap {
+    struct lg_fsm_snap_part *parts;
+    size_t n_parts;
+    size_t bytes; /* sum of the parts' lengths */
+    /* private */
+    size_t cap_parts;
+    struct lg_buf head; /* the parts that are not borrowed */
+    struct lg_fsm *fsm; /* set while held */
+    uint8_t hash[LG_HASH_BYTES];
+};
+void lg_fsm_snap_init(struct lg_fsm_snap *snap);
+/* Returns LG_OK; LG_EIO (journal/tree sync: the FSM failed); LG_ESHUTDOWN (failed before);
+ * LG_ENOMEM. On error nothing is held. Release every snapshot before lg_fsm_close. */
+int lg_fsm_snapshot_parts(struct lg_fsm *fsm, struct lg_fsm_snap *snap);
+void lg_fsm_snap_seal(struct lg_fsm_snap *snap);
+void lg_fsm_snap_release(struct lg_fsm_snap *snap);
+void lg_fsm_snap_close(struct lg_fsm_snap *snap);
 
 /* SHA-256 of the state part of a snapshot (tests compare states with it). */
 int lg_fsm_state_digest(struct lg_fsm *fsm, uint8_t out[LG_HASH_BYTES]);

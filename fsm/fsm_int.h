@@ -108,12 +108,50 @@ struct fsm_bt {
     size_t bytes;
 };
 
-struct fsm_ref {
-    const char *ref; /* in the ledger slab */
-    uint64_t tx_id;
-    uint8_t digest[LG_HASH_BYTES];
-    uint8_t len;
+/* References, stored as the snapshot encodes them (snap.c: u8 len, bytes, u64 tx_id little-
+ * endian, [32] digest), appended in tx order to chunks that never move and are never
+ * rewritten: a snapshot borrows the chunks' used prefixes instead of copying the index
+ * (lg_fsm_snapshot_parts), and the apply thread may append while another thread reads
+ * them. at[i] is reference i's entry (the ref map's index). */
+#define FSM_REF_CHUNK_BYTES (4u * 1024u * 1024u)
+#define FSM_REF_ENTRY_BYTES(len) (1u + (size_t)(len) + 8u + LG_HASH_BYTES)
+struct fsm_ref_chunk {
+    uint8_t *base;
+    size_t used;
 };
+struct fsm_reflog {
+    struct fsm_ref_chunk *chunks;
+    uint32_t n_chunks;
+    uint32_t cap_chunks;
+    const uint8_t **at;
+    uint32_t n;
+    uint32_t cap;
+};
+
+static inline uint8_t fsm_ref_len(const uint8_t *e)
+{
+    return e[0];
+}
+
+static inline const char *fsm_ref_bytes(const uint8_t *e)
+{
+    return (const char *)e + 1;
+}
+
+static inline uint64_t fsm_ref_tx(const uint8_t *e)
+{
+    const uint8_t *p = e + 1u + e[0];
+    uint64_t v = 0;
+    for (unsigned i = 0; i < 8; i++) {
+        v |= (uint64_t)p[i] << (8u * i);
+    }
+    return v;
+}
+
+static inline const uint8_t *fsm_ref_digest(const uint8_t *e)
+{
+    return e + 1u + e[0] + 8u;
+}
 
 struct fsm_txix {
     uint64_t seq;
@@ -140,9 +178,7 @@ struct fsm_ledger {
     uint64_t n_txix;
     uint64_t cap_txix;
     /* references: state */
-    struct fsm_ref *refs;
-    uint32_t n_refs;
-    uint32_t cap_refs;
+    struct fsm_reflog refs;
     struct fsm_map ref_map;
 };
 
@@ -218,6 +254,12 @@ struct lg_fsm {
     struct lg_buf enc;
     EVP_MD *sha256;        /* fetched once: submit digests (lg_cmd_submit_digest_valid) */
     EVP_MD_CTX *digest_ctx;
+    /* Snapshots made by lg_fsm_snapshot_parts and not yet released: they borrow the
+     * reference chunks of st, so a state replaced meanwhile (restore) is kept in retired
+     * until the last release. */
+    uint32_t snaps_held;
+    struct fsm_state *retired;
+    size_t n_retired;
     char errmsg[LG_ERRMSG_SIZE];
 };
 
@@ -267,6 +309,8 @@ int lg_fsm_addr_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
 /* snap.c */
 int lg_fsm_snap_encode(const struct fsm_state *s, struct lg_buf *out, bool with_manifest);
+/* The same bytes (with the manifest) as parts of p (empty), the hash part left unsealed. */
+int lg_fsm_snap_encode_parts(const struct fsm_state *s, struct lg_fsm_snap *p);
 int lg_fsm_snap_decode(const void *buf, size_t len, struct fsm_state *s, char *errmsg);
 int lg_fsm_buf_reserve(struct lg_buf *b, size_t more);
 

@@ -72,7 +72,7 @@ int lg_fsm_get_tx_by_ref(struct lg_fsm *f, struct lg_str ledger, struct lg_str r
     if (r == FSM_NONE) {
         return LG_ENOTFOUND;
     }
-    return lg_fsm_get_tx(f, ledger, l->refs[r].tx_id, arena, out);
+    return lg_fsm_get_tx(f, ledger, fsm_ref_tx(l->refs.at[r]), arena, out);
 }
 
 /* First tx id whose timestamp is >= ts (strict: > ts). */

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "fsm_int.h"
 #include "mem.h"
 #include "name.h"
@@ -137,9 +139,68 @@ static int encode_account(const struct fsm_acct *a, struct lg_buf *b)
     return LG_OK;
 }
 
-int lg_fsm_snap_encode(const struct fsm_state *s, struct lg_buf *b, bool with_manifest)
+/* Parts under construction: head ranges are offsets into b (it may still move), borrowed
+ * ones are pointers. */
+static int part_add(struct lg_fsm_snap *p, const void *base, size_t head_off, size_t len)
+{
+    if (len == 0) {
+        return LG_OK;
+    }
+    if (p->n_parts == p->cap_parts) {
+        size_t cap = p->cap_parts == 0 ? 64u : p->cap_parts * 2u;
+        struct lg_fsm_snap_part *v = realloc(p->parts, cap * sizeof *v);
+        if (v == NULL) {
+            return LG_ENOMEM;
+        }
+        p->parts = v;
+        p->cap_parts = cap;
+    }
+    p->parts[p->n_parts++] = (struct lg_fsm_snap_part){.base = base, .len = len,
+                                                        .head_off = head_off};
+    p->bytes += len;
+    return LG_OK;
+}
+
+/* The references of l after their count: copied into b (p NULL), or borrowed from the
+ * reference chunks as parts after the head bytes [*head_from, b->len). */
+static int encode_refs(const struct fsm_ledger *l, struct lg_buf *b, struct lg_fsm_snap *p,
+                       size_t *head_from)
+{
+    const struct fsm_reflog *g = &l->refs;
+    int rc;
+    if (p != NULL) {
+        if ((rc = part_add(p, NULL, *head_from, b->len - *head_from)) != LG_OK) {
+            return rc;
+        }
+        for (uint32_t i = 0; i < g->n_chunks; i++) {
+            if ((rc = part_add(p, g->chunks[i].base, SIZE_MAX, g->chunks[i].used)) != LG_OK) {
+                return rc;
+            }
+        }
+        *head_from = b->len;
+        return LG_OK;
+    }
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < g->n_chunks; i++) {
+        bytes += g->chunks[i].used;
+    }
+    if ((rc = lg_fsm_buf_reserve(b, bytes)) != LG_OK) {
+        return rc;
+    }
+    for (uint32_t i = 0; i < g->n_chunks; i++) {
+        put(b, g->chunks[i].base, g->chunks[i].used);
+    }
+    return LG_OK;
+}
+
+/* The encoding of the state (header comment): into b whole with its hash (p NULL), or as
+ * parts: b holds the bytes that are not borrowed, and the hash is left to
+ * lg_fsm_snap_seal. */
+static int snap_encode(const struct fsm_state *s, struct lg_buf *b, bool with_manifest,
+                       struct lg_fsm_snap *p)
 {
     size_t start = b->len;
+    size_t head_from = start;
     int rc = lg_fsm_buf_reserve(b, 128u + (size_t)s->n_assets * (1u + LG_ASSET_BYTES_MAX));
     if (rc != LG_OK) {
         return rc;
@@ -179,20 +240,25 @@ int lg_fsm_snap_encode(const struct fsm_state *s, struct lg_buf *b, bool with_ma
             lg_fsm_bt_next(&pos);
         }
         LG_ASSERT(count == l->n_accts);
-        size_t refs_bytes = 4u + (size_t)l->n_refs * (1u + 8u + LG_HASH_BYTES);
-        for (uint32_t i = 0; i < l->n_refs; i++) {
-            refs_bytes += l->refs[i].len;
-        }
-        if ((rc = lg_fsm_buf_reserve(b, refs_bytes)) != LG_OK) {
+        if ((rc = lg_fsm_buf_reserve(b, 4u)) != LG_OK) {
             return rc;
         }
-        put_u32(b, l->n_refs);
-        for (uint32_t i = 0; i < l->n_refs; i++) {
-            put_u8(b, l->refs[i].len);
-            put(b, l->refs[i].ref, l->refs[i].len);
-            put_u64(b, l->refs[i].tx_id);
-            put(b, l->refs[i].digest, LG_HASH_BYTES);
+        put_u32(b, l->refs.n);
+        if ((rc = encode_refs(l, b, p, &head_from)) != LG_OK) {
+            return rc;
         }
+    }
+    if (p != NULL) {
+        if ((rc = part_add(p, NULL, head_from, b->len - head_from)) != LG_OK ||
+            (rc = part_add(p, p->hash, SIZE_MAX, LG_HASH_BYTES)) != LG_OK) {
+            return rc;
+        }
+        for (size_t i = 0; i < p->n_parts; i++) {
+            if (p->parts[i].head_off != SIZE_MAX) {
+                p->parts[i].base = b->data + p->parts[i].head_off;
+            }
+        }
+        return LG_OK;
     }
     if ((rc = lg_fsm_buf_reserve(b, LG_HASH_BYTES)) != LG_OK) {
         return rc;
@@ -202,6 +268,34 @@ int lg_fsm_snap_encode(const struct fsm_state *s, struct lg_buf *b, bool with_ma
     lg_journal_chain_hash(zero, b->data + start, b->len - start, h);
     put(b, h, LG_HASH_BYTES);
     return LG_OK;
+}
+
+int lg_fsm_snap_encode(const struct fsm_state *s, struct lg_buf *b, bool with_manifest)
+{
+    return snap_encode(s, b, with_manifest, NULL);
+}
+
+int lg_fsm_snap_encode_parts(const struct fsm_state *s, struct lg_fsm_snap *p)
+{
+    LG_PRE(p->n_parts == 0 && p->bytes == 0 && p->head.len == 0);
+    return snap_encode(s, &p->head, true, p);
+}
+
+void lg_fsm_snap_seal(struct lg_fsm_snap *p)
+{
+    LG_PRE(p->n_parts > 0 && p->parts[p->n_parts - 1u].base == p->hash);
+    static const uint8_t zero[LG_HASH_BYTES];
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    LG_ASSERT(ctx != NULL);
+    unsigned int n = 0;
+    int ok = EVP_DigestInit_ex2(ctx, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, zero, LG_HASH_BYTES) == 1;
+    for (size_t i = 0; ok && i + 1u < p->n_parts; i++) {
+        ok = EVP_DigestUpdate(ctx, p->parts[i].base, p->parts[i].len) == 1;
+    }
+    ok = ok && EVP_DigestFinal_ex(ctx, p->hash, &n) == 1;
+    EVP_MD_CTX_free(ctx);
+    LG_ASSERT(ok && n == LG_HASH_BYTES);
 }
 
 /* ---- decoding: every field is checked; bytes may be hostile ---- */

@@ -398,7 +398,11 @@ static void ledger_free(struct fsm_ledger *l)
     lg_fsm_bt_free(&l->order);
     lg_fsm_slab_free(&l->strings);
     free(l->txix);
-    free(l->refs);
+    for (uint32_t i = 0; i < l->refs.n_chunks; i++) {
+        free(l->refs.chunks[i].base);
+    }
+    free(l->refs.chunks);
+    free(l->refs.at);
     lg_fsm_map_free(&l->ref_map);
     free(l);
 }
@@ -790,7 +794,8 @@ int lg_fsm_acct_push_tx(struct fsm_acct *a, uint64_t tx_id)
 static bool ref_eq(const void *ctx, uint32_t idx, const char *key, size_t len)
 {
     const struct fsm_ledger *l = ctx;
-    return l->refs[idx].len == len && memcmp(l->refs[idx].ref, key, len) == 0;
+    const uint8_t *e = l->refs.at[idx];
+    return fsm_ref_len(e) == len && memcmp(fsm_ref_bytes(e), key, len) == 0;
 }
 
 uint32_t lg_fsm_ref_find(const struct fsm_ledger *l, const char *ref, size_t len)
@@ -798,35 +803,65 @@ uint32_t lg_fsm_ref_find(const struct fsm_ledger *l, const char *ref, size_t len
     return lg_fsm_map_find(&l->ref_map, lg_fsm_hash(ref, len), ref, len, ref_eq, l);
 }
 
+/* Room for one more entry of `bytes` in the last chunk (a new chunk when it is full). */
+static uint8_t *reflog_room(struct fsm_reflog *g, size_t bytes)
+{
+    LG_PRE(bytes <= FSM_REF_CHUNK_BYTES);
+    if (g->n_chunks > 0 && FSM_REF_CHUNK_BYTES - g->chunks[g->n_chunks - 1u].used >= bytes) {
+        struct fsm_ref_chunk *c = &g->chunks[g->n_chunks - 1u];
+        return c->base + c->used;
+    }
+    if (g->n_chunks == g->cap_chunks) {
+        uint32_t cap = g->cap_chunks == 0 ? 8u : g->cap_chunks * 2u;
+        struct fsm_ref_chunk *v = realloc(g->chunks, cap * sizeof *v);
+        if (v == NULL) {
+            return NULL;
+        }
+        g->chunks = v;
+        g->cap_chunks = cap;
+    }
+    uint8_t *base = malloc(FSM_REF_CHUNK_BYTES);
+    if (base == NULL) {
+        return NULL;
+    }
+    g->chunks[g->n_chunks++] = (struct fsm_ref_chunk){.base = base, .used = 0};
+    return base;
+}
+
 int lg_fsm_ref_add(struct fsm_ledger *l, const char *ref, size_t len, uint64_t tx_id,
                    const uint8_t digest[LG_HASH_BYTES])
 {
     LG_PRE(len > 0 && len <= LG_REFERENCE_BYTES_MAX);
-    if (l->n_refs == l->cap_refs) {
-        if (l->cap_refs >= UINT32_MAX / 2u) {
+    struct fsm_reflog *g = &l->refs;
+    if (g->n == g->cap) {
+        if (g->cap >= UINT32_MAX / 2u) {
             return LG_ENOMEM;
         }
-        uint32_t cap = l->cap_refs == 0 ? 16u : l->cap_refs * 2u;
-        struct fsm_ref *v = lg_mem_grow(l->refs, (size_t)l->cap_refs * sizeof *v,
+        uint32_t cap = g->cap == 0 ? 16u : g->cap * 2u;
+        const uint8_t **v = lg_mem_grow(g->at, (size_t)g->cap * sizeof *v,
                                         (size_t)cap * sizeof *v);
         if (v == NULL) {
             return LG_ENOMEM;
         }
-        l->refs = v;
-        l->cap_refs = cap;
+        g->at = v;
+        g->cap = cap;
     }
-    const char *copy = lg_fsm_slab_copy(&l->strings, ref, len);
-    if (copy == NULL) {
+    size_t bytes = FSM_REF_ENTRY_BYTES(len);
+    uint8_t *e = reflog_room(g, bytes);
+    if (e == NULL) {
         return LG_ENOMEM;
     }
-    if (lg_fsm_map_insert(&l->ref_map, lg_fsm_hash(ref, len), l->n_refs) != LG_OK) {
+    if (lg_fsm_map_insert(&l->ref_map, lg_fsm_hash(ref, len), g->n) != LG_OK) {
         return LG_ENOMEM;
     }
-    struct fsm_ref *r = &l->refs[l->n_refs++];
-    r->ref = copy;
-    r->len = (uint8_t)len;
-    r->tx_id = tx_id;
-    memcpy(r->digest, digest, LG_HASH_BYTES);
+    e[0] = (uint8_t)len;
+    memcpy(e + 1, ref, len);
+    for (unsigned i = 0; i < 8; i++) {
+        e[1u + len + i] = (uint8_t)(tx_id >> (8u * i));
+    }
+    memcpy(e + 1u + len + 8u, digest, LG_HASH_BYTES);
+    g->chunks[g->n_chunks - 1u].used += bytes;
+    g->at[g->n++] = e;
     return LG_OK;
 }
 

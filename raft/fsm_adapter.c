@@ -107,8 +107,20 @@ static int adapter_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, vo
     return 0;
 }
 
-/* raft_fsm.snapshot: one frozen malloc'd buffer, freed by snapshot_finalize. Returns 0
- * or RAFT_BUSY only (c-raft §4: other codes can turn a follower unavailable). */
+static uint64_t since_us(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (uint64_t)(t1.tv_sec - t0->tv_sec) * 1000000u +
+           (uint64_t)(t1.tv_nsec - t0->tv_nsec + 1000000000L) / 1000u - 1000000u;
+}
+
+/* raft_fsm.snapshot (loop thread): the state as parts (lg_fsm_snapshot_parts): the
+ * reference index is borrowed, not copied, so this costs the journal and tree syncs plus
+ * the accounts' encoding, whatever the number of references. The trailing hash is
+ * computed here (fsm v2) or by adapter_snapshot_async on a pool thread (v3,
+ * lg_raft_fsm_set_async). Returns 0 or RAFT_BUSY only (c-raft §4: other codes can turn a
+ * follower unavailable). */
 static int adapter_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
 {
     struct lg_raft_fsm *a = fsm->data;
@@ -119,50 +131,74 @@ static int adapter_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], un
         return RAFT_BUSY;
     }
     LG_ASSERT(!a->snap_lent); /* libraft takes one snapshot at a time */
-    struct raft_buffer *arr = malloc(sizeof *arr);
-    if (arr == NULL) {
-        return RAFT_BUSY;
-    }
-    struct lg_buf *snap = &a->snap;
-    lg_buf_reset(snap);
     struct timespec t0;
-    struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = lg_fsm_snapshot(a->ledger, snap);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    a->snapshot_us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000u +
-                     (uint64_t)(t1.tv_nsec - t0.tv_nsec + 1000000000L) / 1000u - 1000000u;
+    int rc = lg_fsm_snapshot_parts(a->ledger, &a->snap);
     if (rc != LG_OK) {
-        lg_buf_close(snap);
-        free(arr);
         if (rc != LG_ENOMEM) {
             adapter_fatal(a, rc, "snapshot (journal sync)");
         }
         return RAFT_BUSY;
     }
-    LG_ASSERT(snap->len > 0);
-    arr[0].base = snap->data; /* lent to raft until finalize; the array is finalize's */
-    arr[0].len = snap->len;
+    LG_ASSERT(a->snap.n_parts > 0 && a->snap.n_parts <= UINT_MAX);
+    struct raft_buffer *arr = malloc(a->snap.n_parts * sizeof *arr);
+    if (arr == NULL) {
+        lg_fsm_snap_release(&a->snap);
+        return RAFT_BUSY;
+    }
+    for (size_t i = 0; i < a->snap.n_parts; i++) {
+        /* lent to raft until finalize, read-only (raft_buffer has no const) */
+        arr[i].base = (void *)(uintptr_t)a->snap.parts[i].base;
+        arr[i].len = a->snap.parts[i].len;
+    }
+    if (fsm->version < 3) {
+        lg_fsm_snap_seal(&a->snap);
+    }
     a->snap_lent = true;
     *bufs = arr;
-    *n = 1;
-    a->snapshot_bytes = snap->len;
-    a->n_snapshots++;
+    *n = (unsigned)a->snap.n_parts;
+    a->snapshot_us = since_us(&t0);
+    a->snapshot_bytes = a->snap.bytes;
+    a->snapshot_index = a->raft != NULL ? raft_last_applied(a->raft) : 0;
+    a->snapshot_seq = lg_fsm_last_seq(a->ledger);
+    a->seal_us_pending = 0;
     return 0;
 }
 
-/* raft_fsm.snapshot_finalize: take back what adapter_snapshot lent (called after the
- * write, whether it worked or not): the array is freed, the bytes kept for the next one. */
+/* raft_fsm.snapshot_async (pool thread, v3): seal the parts adapter_snapshot lent. Reads
+ * only bytes no apply changes (lg_fsm_snapshot_parts), writes only the hash part; the
+ * time taken is published by finalize, on the loop thread. */
+static int adapter_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+                                  unsigned *n)
+{
+    struct lg_raft_fsm *a = fsm->data;
+    LG_PRE(a != NULL && bufs != NULL && n != NULL && a->snap_lent);
+    LG_ASSERT(*n == a->snap.n_parts);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    lg_fsm_snap_seal(&a->snap);
+    a->seal_us_pending = since_us(&t0);
+    return 0;
+}
+
+/* raft_fsm.snapshot_finalize (loop thread): take back what adapter_snapshot lent (called
+ * after the write, whether it worked or not, or when the take failed): the array is
+ * freed, the parts released (their memory kept for the next snapshot). */
 static int adapter_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
                                      unsigned *n)
 {
     struct lg_raft_fsm *a = fsm->data;
     LG_PRE(a != NULL && bufs != NULL && n != NULL);
     if (*bufs != NULL) {
-        LG_ASSERT(*n == 1 && (*bufs)[0].base == a->snap.data && a->snap_lent);
+        LG_ASSERT(a->snap_lent && *n == a->snap.n_parts);
         free(*bufs);
     }
-    a->snap_lent = false;
+    if (a->snap_lent) {
+        lg_fsm_snap_release(&a->snap);
+        a->snap_lent = false;
+        a->seal_us = a->seal_us_pending;
+        a->n_snapshots++;
+    }
     *bufs = NULL;
     *n = 0;
     return 0;
@@ -219,6 +255,14 @@ void lg_raft_fsm_init(struct lg_raft_fsm *a, struct lg_fsm *ledger)
     a->fsm.snapshot_finalize = adapter_snapshot_finalize;
     a->fsm.restore = adapter_restore;
     a->fatal = fatal_default;
+    lg_fsm_snap_init(&a->snap);
+}
+
+void lg_raft_fsm_set_async(struct lg_raft_fsm *a)
+{
+    LG_PRE(a != NULL && a->raft == NULL);
+    a->fsm.version = 3;
+    a->fsm.snapshot_async = adapter_snapshot_async;
 }
 
 void lg_raft_fsm_attach(struct lg_raft_fsm *a, struct raft *r)
@@ -244,7 +288,7 @@ void lg_raft_fsm_set_gap(struct lg_raft_fsm *a, lg_raft_gap_cb cb, void *arg)
 void lg_raft_fsm_close(struct lg_raft_fsm *a)
 {
     if (a != NULL) {
-        lg_buf_close(&a->snap); /* raft is closed: nothing reads it any more */
+        lg_fsm_snap_close(&a->snap); /* raft is closed: nothing reads it any more */
         a->snap_lent = false;
         a->raft = NULL;
     }

@@ -78,14 +78,18 @@ struct lg_raft_fsm {
     uint64_t n_entries;        /* RAFT_COMMAND entries seen by apply */
     uint64_t entry_bytes;      /* ... and their bytes */
     uint64_t n_malformed;      /* ... of which had an invalid envelope */
-    uint64_t n_snapshots;      /* snapshots taken */
+    uint64_t n_snapshots;      /* snapshots taken and finalized (the fields below) */
+    uint64_t snapshot_index;   /* the last one's raft index and journal seq */
+    uint64_t snapshot_seq;
     uint64_t snapshot_us;      /* the last one: time on the loop thread (journal sync,
-                                * tree sync, encode) and its size */
+                                * tree sync, encoding of all but the references) and its
+                                * size */
     size_t snapshot_bytes;
-    /* The snapshot's buffer, kept from one snapshot to the next: a fresh one of the state's
-     * size (tens to hundreds of MiB) costs a page fault per 4 KiB on the loop thread each
-     * time. Lent to libraft between snapshot and snapshot_finalize; freed by close. */
-    struct lg_buf snap;
+    uint64_t seal_us;          /* the last finalized one: its hash (a pool thread with v3) */
+    uint64_t seal_us_pending;  /* written by snapshot_async, published by finalize */
+    /* The snapshot's parts (lg_fsm_snapshot_parts), reused from one snapshot to the next.
+     * Lent to libraft between snapshot and snapshot_finalize; closed by close. */
+    struct lg_fsm_snap snap;
     bool snap_lent;
     uint64_t n_restores;       /* restores done */
     char errmsg[LG_ERRMSG_SIZE];
@@ -106,6 +110,12 @@ void lg_raft_log_limits(uint64_t mean_bytes, unsigned max_threshold, unsigned ma
 /* Fill a (zeroed first) around ledger: version-2 callbacks, default fatal hook, no gap
  * hook. Always succeeds. */
 void lg_raft_fsm_init(struct lg_raft_fsm *a, struct lg_fsm *ledger);
+
+/* Before raft_init: version-3 callbacks, so a snapshot's hash (SHA-256 over the whole
+ * state, ~0.15 s per 250 MB here) is computed by snapshot_async on a libuv pool thread,
+ * not on the loop. The raft_io must be version 2 with async_work (raft_uv 0.15.0 needs
+ * io.version set to 2 by hand, c-raft §0.9). */
+void lg_raft_fsm_set_async(struct lg_raft_fsm *a);
 
 /* Tell the adapter which raft instance feeds it (after raft_init / raft_fixture_grow):
  * apply computes each entry's index as raft_last_applied(r) + 1 (c-raft §4). */

@@ -122,6 +122,9 @@ static struct cluster *cluster_start(unsigned n, unsigned threshold, unsigned tr
         lg_raft_fsm_init(&c->ad[i], c->fsm[i]);
         lg_raft_fsm_set_gap(&c->ad[i], gap_fill, c);
         cr_assert_eq(raft_fixture_grow(&c->f, &c->ad[i].fsm), 0);
+        /* After grow: the fixture's raft_io has version 0, which raft_init refuses with a
+         * snapshot_async (c-raft §13); its async_work runs the job at the next step. */
+        lg_raft_fsm_set_async(&c->ad[i]);
         struct raft *r = raft_fixture_get(&c->f, i);
         lg_raft_fsm_attach(&c->ad[i], r);
         raft_set_pre_vote(r, true); /* as the node will run (c-raft §11) */
