@@ -9,9 +9,11 @@
  * Method: small segments (4-16 KiB) so a few hundred records roll many times; bodies and
  * hashes are recomputed independently (lgt_journal_body, lg_journal_chain_hash) and
  * compared; files are damaged in place with the lgt_ helpers, byte by byte where the
- * search space is small. Early writeback is observed by interposing sync_file_range(2) and
- * fdatasync(2): this executable's definitions win over libc's for the journal linked into
- * it; they record each call and forward it to the kernel (or fail it on request). */
+ * search space is small. Early writeback and page-cache recycling are observed by
+ * interposing sync_file_range(2), fdatasync(2) and posix_fadvise(2) (as posix_fadvise64, the
+ * symbol the journal's object references with 64-bit off_t: check with nm): this
+ * executable's definitions win over libc's for the journal linked into it; they record each
+ * call and forward it to the kernel (or fail it on request). */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
@@ -44,9 +46,12 @@ struct model {
 static char dir[LGT_PATH_MAX];
 static struct model model;
 
-/* Mirrors LG_JOURNAL_WRITEBACK_BYTES and WBUF_BYTES of lib/journal.c. */
+/* Mirror LG_JOURNAL_WRITEBACK_BYTES, WBUF_BYTES, LG_JOURNAL_CACHE_BYTES and
+ * DROP_ALIGN_BYTES of lib/journal.c. */
 #define WRITEBACK_BYTES (4u * 1024u * 1024u)
 #define WBUF_BYTES (1024u * 1024u)
+#define CACHE_BYTES (8u * 1024u * 1024u)
+#define DROP_ALIGN_BYTES (64u * 1024u)
 #define SFR_CALLS_MAX 256u
 
 /* Calls seen by the interposed sync_file_range and fdatasync (per test: one process each). */
@@ -78,6 +83,34 @@ int fdatasync(int fd)
 {
     sfr.fdatasyncs++;
     return (int)syscall(SYS_fdatasync, fd);
+}
+
+/* Calls seen by the interposed posix_fadvise64. */
+static struct {
+    size_t calls;
+    off64_t off[SFR_CALLS_MAX];
+    off64_t len[SFR_CALLS_MAX];
+    int advice[SFR_CALLS_MAX];
+    size_t kicks_before[SFR_CALLS_MAX]; /* sfr.calls when it came */
+    size_t syncs_before[SFR_CALLS_MAX]; /* sfr.fdatasyncs when it came */
+    int fail; /* nonzero: return this error number, forwarding nothing */
+} fadv;
+
+int posix_fadvise64(int fd, off64_t off, off64_t len, int advice)
+{
+    if (fadv.calls < SFR_CALLS_MAX) {
+        fadv.off[fadv.calls] = off;
+        fadv.len[fadv.calls] = len;
+        fadv.advice[fadv.calls] = advice;
+        fadv.kicks_before[fadv.calls] = sfr.calls;
+        fadv.syncs_before[fadv.calls] = sfr.fdatasyncs;
+    }
+    fadv.calls++;
+    if (fadv.fail != 0) {
+        return fadv.fail;
+    }
+    /* The kernel's fadvise64 returns -1 and sets errno; posix_fadvise returns the error. */
+    return syscall(SYS_fadvise64, fd, off, len, advice) == 0 ? 0 : errno;
 }
 
 static void setup(void)
@@ -1037,5 +1070,151 @@ Test(journal, writeback_error_is_sticky, .init = setup, .fini = teardown)
     sfr.fail_errno = 0;
     cr_assert_eq(lg_journal_append(j, body, sizeof body, NULL, NULL), LG_EIO);
     cr_assert_eq(lg_journal_sync(j), LG_EIO);
+    lg_journal_close(j);
+}
+
+/* Page-cache recycling. A never-recycled page cache gives every new journal page a fresh
+ * (on a lazily backed VM: host-faulted) page, so at each kick the bytes more than
+ * CACHE_BYTES behind it are advised out with POSIX_FADV_DONTNEED. Each advice must be
+ * DONTNEED, continue where the previous one of the segment ended (from where writing
+ * started: 0 in a new segment), end on a DROP_ALIGN_BYTES boundary at least CACHE_BYTES
+ * behind the newest kick (never into the bytes still cached on purpose, never past bytes
+ * not yet kicked), and together they cover all of the segment but its last CACHE_BYTES, a
+ * kick and a buffer. Reads and syncs go on as before. */
+static void check_drops(size_t first, size_t last, uint64_t from, uint64_t size)
+{
+    uint64_t end = from;
+    for (size_t i = first; i < last; i++) {
+        cr_assert_eq(fadv.advice[i], POSIX_FADV_DONTNEED, "advice %zu: %d", i, fadv.advice[i]);
+        cr_assert_eq((uint64_t)fadv.off[i], end, "advice %zu not contiguous", i);
+        cr_assert_gt(fadv.len[i], 0, "advice %zu", i);
+        end += (uint64_t)fadv.len[i];
+        cr_assert_eq(end % DROP_ALIGN_BYTES, 0, "advice %zu ends at %llu", i,
+                     (unsigned long long)end);
+        size_t k = fadv.kicks_before[i];
+        cr_assert_gt(k, 0, "advice %zu before any kick", i);
+        uint64_t kicked = (uint64_t)(sfr.off[k - 1] + sfr.len[k - 1]);
+        cr_assert_leq(end + CACHE_BYTES, kicked, "advice %zu ends %llu behind the kick", i,
+                      (unsigned long long)(kicked - end));
+    }
+    cr_assert_leq(end, size);
+    cr_assert_lt(size - end, CACHE_BYTES + WRITEBACK_BYTES + WBUF_BYTES + DROP_ALIGN_BYTES,
+                 "%llu of %llu bytes never dropped", (unsigned long long)(size - end),
+                 (unsigned long long)size);
+}
+
+Test(journal, drops_page_cache_behind_the_kicks, .init = setup, .fini = teardown)
+{
+    struct lg_journal *j = jopen(0, 0); /* 64 MiB segments: one */
+    append_bytes(j, 48u * 1024u * 1024u, 3000);
+    char names[2][64];
+    cr_assert_eq(segments(names, 2), 1);
+    cr_assert_lt(sfr.calls, SFR_CALLS_MAX);
+    cr_assert_lt(fadv.calls, SFR_CALLS_MAX);
+    /* One per kick once CACHE_BYTES were kicked: 48 MiB is 10-12 kicks, the first two
+     * too early. */
+    cr_assert_geq(fadv.calls + 3, sfr.calls, "%zu advices, %zu kicks", fadv.calls, sfr.calls);
+    check_drops(0, fadv.calls, 0, file_bytes(names[0]));
+    size_t drops = fadv.calls;
+    size_t syncs = sfr.fdatasyncs;
+    cr_assert_eq(lg_journal_sync(j), LG_OK, "%s", lg_journal_errmsg(j));
+    cr_assert_eq(sfr.fdatasyncs, syncs + 1);
+    cr_assert_eq(fadv.calls, drops, "a sync advised");
+    cr_assert_eq(lg_journal_verify(j, 1, NULL, NULL), LG_OK, "%s", lg_journal_errmsg(j));
+    lg_journal_close(j);
+}
+
+/* A new segment starts dropping at 0 again; a seal, once its fdatasync made every page
+ * clean, drops the whole segment but its last CACHE_BYTES once more (what the kicks' advice
+ * skipped because it was still under writeback); after a recovery that cut a torn tail,
+ * drops start at the recovered end. */
+Test(journal, page_cache_drops_restart_per_segment_and_after_recovery, .init = setup,
+     .fini = teardown)
+{
+    const uint64_t seg_bytes = 5u * WRITEBACK_BYTES; /* 20 MiB: two rolls in 48 MiB */
+    struct lg_journal *j = jopen(seg_bytes, 0);
+    append_bytes(j, 48u * 1024u * 1024u, 3000);
+    char names[4][64];
+    cr_assert_eq(segments(names, 4), 3);
+    cr_assert_lt(fadv.calls, SFR_CALLS_MAX);
+    size_t i = 0;
+    for (size_t si = 0; si < 3; si++) {
+        uint64_t size = file_bytes(names[si]);
+        size_t first = i;
+        uint64_t end = 0;
+        /* The kicks' advice: contiguous, with no fdatasync between (the seal's comes after
+         * one). */
+        while (i < fadv.calls && (uint64_t)fadv.off[i] == end &&
+               fadv.syncs_before[i] == fadv.syncs_before[first]) {
+            end += (uint64_t)fadv.len[i];
+            i++;
+        }
+        check_drops(first, i, 0, si < 2 ? size - 64 : size);
+        if (si < 2) {
+            /* The seal: after its fdatasync, from 0 to its last CACHE_BYTES. */
+            cr_assert_lt(i, fadv.calls, "%s: no advice at the seal", names[si]);
+            cr_assert_gt(fadv.syncs_before[i], fadv.syncs_before[first], "%s", names[si]);
+            cr_assert_eq(fadv.off[i], 0, "%s", names[si]);
+            uint64_t want = size - CACHE_BYTES;
+            want -= want % DROP_ALIGN_BYTES;
+            cr_assert_eq((uint64_t)fadv.len[i], want, "%s: seal advised %lld", names[si],
+                         (long long)fadv.len[i]);
+            cr_assert_eq(fadv.advice[i], POSIX_FADV_DONTNEED);
+            i++;
+        }
+    }
+    cr_assert_eq(i, fadv.calls, "advices left over: %zu of %zu", fadv.calls - i, fadv.calls);
+    cr_assert_eq(lg_journal_sync(j), LG_OK, "%s", lg_journal_errmsg(j));
+    lg_journal_close(j);
+
+    /* A torn tail cut by recovery: drops start at the recovered end, not before it. */
+    char path[PATH_BYTES];
+    path_of(path, names[2]); /* the open segment, ~8 MiB */
+    cr_assert_eq(truncate(path, (off_t)(file_bytes(names[2]) - 100)), 0);
+    j = jopen(0, 0); /* now 64 MiB segments: room for 24 MiB more in the open one */
+    cr_assert_gt(lg_journal_recovered_bytes(j), 0);
+    uint64_t recovered_end = file_bytes(names[2]);
+    cr_assert_gt(recovered_end, DROP_ALIGN_BYTES);
+    sfr.calls = 0;
+    fadv.calls = 0;
+    append_bytes(j, 24u * 1024u * 1024u, 3000);
+    cr_assert_eq(segments(names, 4), 3);
+    cr_assert_geq(fadv.calls, 1);
+    check_drops(0, fadv.calls, recovered_end, file_bytes(names[2]));
+    cr_assert_eq(lg_journal_sync(j), LG_OK);
+    cr_assert_eq(lg_journal_verify(j, 1, NULL, NULL), LG_OK, "%s", lg_journal_errmsg(j));
+    lg_journal_close(j);
+}
+
+/* Without kicks (sync_file_range refused: EINVAL) there is no drop either: nothing says the
+ * bytes behind are being written back, and the seal's fdatasync does it all. */
+Test(journal, no_page_cache_drop_without_kicks, .init = setup, .fini = teardown)
+{
+    struct lg_journal *j = jopen(5u * WRITEBACK_BYTES, 0);
+    sfr.fail_errno = EINVAL;
+    append_bytes(j, 48u * 1024u * 1024u, 3000);
+    cr_assert_eq(sfr.calls, 1);
+    cr_assert_eq(fadv.calls, 0, "%zu advices without kicks", fadv.calls);
+    cr_assert_eq(lg_journal_sync(j), LG_OK, "%s", lg_journal_errmsg(j));
+    cr_assert_eq(lg_journal_verify(j, 1, NULL, NULL), LG_OK, "%s", lg_journal_errmsg(j));
+    lg_journal_close(j);
+}
+
+/* The advice failing (it should not on a regular file) changes nothing: appends, kicks,
+ * seals and syncs go on, no sticky error, everything reads back. */
+Test(journal, page_cache_drop_failure_changes_nothing, .init = setup, .fini = teardown)
+{
+    struct lg_journal *j = jopen(5u * WRITEBACK_BYTES, 0);
+    fadv.fail = EINVAL;
+    append_bytes(j, 48u * 1024u * 1024u, 3000);
+    cr_assert_gt(fadv.calls, 4);
+    size_t kicks = sfr.calls;
+    cr_assert_geq(kicks, 8);
+    cr_assert_eq(lg_journal_sync(j), LG_OK, "%s", lg_journal_errmsg(j));
+    fadv.fail = 0;
+    append_bytes(j, 2u * CACHE_BYTES, 3000);
+    cr_assert_gt(sfr.calls, kicks);
+    cr_assert_eq(lg_journal_sync(j), LG_OK, "%s", lg_journal_errmsg(j));
+    cr_assert_eq(lg_journal_verify(j, 1, NULL, NULL), LG_OK, "%s", lg_journal_errmsg(j));
     lg_journal_close(j);
 }
