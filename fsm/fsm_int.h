@@ -289,6 +289,9 @@ uint32_t lg_fsm_acct_meta_merged_count(const struct fsm_acct *a, const struct lg
 int lg_fsm_acct_meta_merge(struct fsm_acct *a, const struct lg_kv *kv, uint32_t n);
 int lg_fsm_acct_push_tx(struct fsm_acct *a, uint64_t tx_id);
 uint32_t lg_fsm_ref_find(const struct fsm_ledger *l, const char *ref, size_t len);
+/* Start loading the reference map's slot for ref (a hint: the index is a DRAM miss). */
+void lg_fsm_ref_prefetch(const struct fsm_ledger *l, const char *ref, size_t len);
+void lg_fsm_acct_prefetch(const struct fsm_ledger *l, const char *addr, size_t len);
 int lg_fsm_ref_add(struct fsm_ledger *l, const char *ref, size_t len, uint64_t tx_id,
                    const uint8_t digest[LG_HASH_BYTES]);
 int lg_fsm_txix_push(struct fsm_ledger *l, uint64_t seq, uint64_t ts);

@@ -803,6 +803,24 @@ uint32_t lg_fsm_ref_find(const struct fsm_ledger *l, const char *ref, size_t len
     return lg_fsm_map_find(&l->ref_map, lg_fsm_hash(ref, len), ref, len, ref_eq, l);
 }
 
+static void map_prefetch(const struct fsm_map *m, const char *key, size_t len)
+{
+    if (m->cap > 0) {
+        uint32_t h32 = (uint32_t)(lg_fsm_hash(key, len) >> 32);
+        __builtin_prefetch(&m->slots[h32 & (m->cap - 1u)]);
+    }
+}
+
+void lg_fsm_ref_prefetch(const struct fsm_ledger *l, const char *ref, size_t len)
+{
+    map_prefetch(&l->ref_map, ref, len);
+}
+
+void lg_fsm_acct_prefetch(const struct fsm_ledger *l, const char *addr, size_t len)
+{
+    map_prefetch(&l->acct_map, addr, len);
+}
+
 /* Room for one more entry of `bytes` in the last chunk (a new chunk when it is full). */
 static uint8_t *reflog_room(struct fsm_reflog *g, size_t bytes)
 {
