@@ -1487,6 +1487,10 @@ static void on_raft_closed(struct raft *r)
         lg_peer_close(n->peer);
         n->peer = NULL;
     }
+    /* Raft is closed, so nothing reads a snapshot's parts any more: release them before
+     * the FSM they borrow from goes (libraft finalizes a pending one while closing; this
+     * covers any path where it did not). */
+    lg_raft_fsm_close(&n->adapter);
     int rc = lg_fsm_close(n->fsm);
     n->fsm = NULL;
     lg_log(rc == LG_OK ? LG_LOG_INFO : LG_LOG_ERROR, "node_stopped", "checkpoint=%s",
@@ -1602,11 +1606,11 @@ static void node_free_parts(struct lg_node *n)
         lg_raft_transport_close(&n->transport);
         n->transport_inited = false;
     }
+    lg_raft_fsm_close(&n->adapter); /* before the FSM its snapshot parts borrow from */
     if (n->fsm != NULL) {
         lg_fsm_close(n->fsm);
         n->fsm = NULL;
     }
-    lg_raft_fsm_close(&n->adapter);
 }
 
 void lg_node_free(struct lg_node *n)
