@@ -110,14 +110,20 @@ struct fsm_bt {
 
 /* References, stored as the snapshot encodes them (snap.c: u8 len, bytes, u64 tx_id little-
  * endian, [32] digest), appended in tx order to chunks that never move and are never
- * rewritten: a snapshot borrows the chunks' used prefixes instead of copying the index
- * (lg_fsm_snapshot_parts), and the apply thread may append while another thread reads
- * them. at[i] is reference i's entry (the ref map's index). */
-#define FSM_REF_CHUNK_BYTES (4u * 1024u * 1024u)
+ * rewritten (4 KiB first, each twice the last up to 4 MiB): a snapshot borrows the chunks'
+ * used prefixes instead of copying the index (lg_fsm_snapshot_parts), and the apply
+ * thread may append while another thread reads them. at[i] is reference i's entry (the
+ * ref map's index). */
+#define FSM_REF_CHUNK_BYTES (4u * 1024u * 1024u) /* the largest; the first is 4 KiB */
+#define FSM_REF_CHUNK_FIRST_BYTES 4096u
 #define FSM_REF_ENTRY_BYTES(len) (1u + (size_t)(len) + 8u + LG_HASH_BYTES)
+LG_STATIC_ASSERT(FSM_REF_ENTRY_BYTES(LG_REFERENCE_BYTES_MAX) <= FSM_REF_CHUNK_FIRST_BYTES,
+                 "any reference fits in the smallest chunk");
 struct fsm_ref_chunk {
     uint8_t *base;
     size_t used;
+    size_t cap; /* doubling from FSM_REF_CHUNK_FIRST_BYTES: a ledger with few references
+                 * (ledgers are created by any submit) costs bytes, not 4 MiB */
 };
 struct fsm_reflog {
     struct fsm_ref_chunk *chunks;

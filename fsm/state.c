@@ -821,28 +821,33 @@ void lg_fsm_acct_prefetch(const struct fsm_ledger *l, const char *addr, size_t l
     map_prefetch(&l->acct_map, addr, len);
 }
 
-/* Room for one more entry of `bytes` in the last chunk (a new chunk when it is full). */
+/* Room for one more entry of `bytes` in the last chunk (a new chunk when it is full,
+ * twice the last one's size up to FSM_REF_CHUNK_BYTES). */
 static uint8_t *reflog_room(struct fsm_reflog *g, size_t bytes)
 {
-    LG_PRE(bytes <= FSM_REF_CHUNK_BYTES);
-    if (g->n_chunks > 0 && FSM_REF_CHUNK_BYTES - g->chunks[g->n_chunks - 1u].used >= bytes) {
+    LG_PRE(bytes <= FSM_REF_CHUNK_FIRST_BYTES);
+    size_t cap = FSM_REF_CHUNK_FIRST_BYTES;
+    if (g->n_chunks > 0) {
         struct fsm_ref_chunk *c = &g->chunks[g->n_chunks - 1u];
-        return c->base + c->used;
+        if (c->cap - c->used >= bytes) {
+            return c->base + c->used;
+        }
+        cap = c->cap < FSM_REF_CHUNK_BYTES / 2u ? c->cap * 2u : FSM_REF_CHUNK_BYTES;
     }
     if (g->n_chunks == g->cap_chunks) {
-        uint32_t cap = g->cap_chunks == 0 ? 8u : g->cap_chunks * 2u;
-        struct fsm_ref_chunk *v = realloc(g->chunks, cap * sizeof *v);
+        uint32_t n = g->cap_chunks == 0 ? 8u : g->cap_chunks * 2u;
+        struct fsm_ref_chunk *v = realloc(g->chunks, n * sizeof *v);
         if (v == NULL) {
             return NULL;
         }
         g->chunks = v;
-        g->cap_chunks = cap;
+        g->cap_chunks = n;
     }
-    uint8_t *base = malloc(FSM_REF_CHUNK_BYTES);
+    uint8_t *base = malloc(cap);
     if (base == NULL) {
         return NULL;
     }
-    g->chunks[g->n_chunks++] = (struct fsm_ref_chunk){.base = base, .used = 0};
+    g->chunks[g->n_chunks++] = (struct fsm_ref_chunk){.base = base, .used = 0, .cap = cap};
     return base;
 }
 

@@ -235,13 +235,17 @@ static struct io_wrap *wrap_done(void *req, int status, const char *what)
 }
 
 /* Hand a wrapped asynchronous write to raft_uv (the original function's rv): a
- * synchronous failure is fatal too. */
+ * synchronous failure is fatal too, except RAFT_CANCELED while the node closes: raft_uv
+ * refuses new writes once raft_close started, and an async snapshot whose hash finished
+ * after that is put then (libraft finalizes it; nothing was lost). */
 static int wrap_started(struct lg_node *n, struct io_wrap *w, int rv, const char *what)
 {
     if (rv != 0) {
         wrap_take(w->req);
         free(w);
-        io_fatal(n, what, rv);
+        if (!(rv == RAFT_CANCELED && n->closing)) {
+            io_fatal(n, what, rv);
+        }
     }
     return rv;
 }

@@ -9,6 +9,7 @@
  * queries and lg_fsm_state_digest; journals compared as files. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1623,7 +1624,8 @@ static size_t parts_borrowed(const struct lg_fsm_snap *p)
     return n;
 }
 
-/* 80 000 references of 17 bytes (58-byte entries) span two 4 MiB reference chunks. */
+/* 80 000 references of 17 bytes (58-byte entries) fill the chunks of 4 KiB to 2 MiB and
+ * part of a 4 MiB one. */
 #define MANY_REFS 80000u
 
 Test(fsm, snapshot_parts_are_the_snapshot_and_stay_so_while_apply_goes_on, .timeout = 60)
@@ -1643,8 +1645,9 @@ Test(fsm, snapshot_parts_are_the_snapshot_and_stay_so_while_apply_goes_on, .time
     lg_fsm_snap_init(&p);
     cr_assert_eq(lg_fsm_snapshot_parts(x.f, &p), LG_OK);
     cr_assert_eq(p.bytes, whole.len);
-    /* main: head, 2 chunks; other: head, 1 chunk (its references end the bytes); the hash */
-    cr_assert_eq(p.n_parts, 6, "%zu parts", p.n_parts);
+    /* main: head, chunks of 4 KiB doubling to 4 MiB (11 for 4.64 MB); other: head, 2 chunks
+     * (5.9 KB; its references end the bytes); the hash */
+    cr_assert_eq(p.n_parts, 16, "%zu parts", p.n_parts);
     cr_assert_geq(parts_borrowed(&p), (size_t)MANY_REFS * 58u, "borrowed %zu of %zu",
                   parts_borrowed(&p), p.bytes);
     /* Apply goes on while the snapshot is held and not yet sealed: new references land
@@ -1728,4 +1731,29 @@ Test(fsm, a_restore_while_a_snapshot_is_held_keeps_the_borrowed_bytes, .timeout 
     lg_buf_close(&ahead);
     fx_fini(&x);
     fx_fini(&a);
+}
+
+/* Ledgers are created by any submit: one with a single reference costs its reference's
+ * bytes, not a 4 MiB chunk (the first chunk is 4 KiB). Heap use is read with mallinfo2
+ * (a sanitizer's allocator may report nothing: then this checks nothing more). A ledger
+ * costs ~120 KB anyway today (its first account chunk: 1024 accounts), hence the bound. */
+Test(fsm, a_ledger_with_one_reference_costs_little_memory, .timeout = 60)
+{
+    struct fx x;
+    fx_init(&x);
+    fill_history(&x);
+    struct mallinfo2 before = mallinfo2();
+    for (int i = 0; i < 200; i++) {
+        char ledger[32];
+        snprintf(ledger, sizeof ledger, "customer-%03d", i);
+        fx_referenced(&x, ledger, "r", (uint32_t)i, 1);
+    }
+    struct mallinfo2 after = mallinfo2();
+    /* heap and mmap'd blocks (a 4 MiB block is mmap'd with malloc's default threshold) */
+    size_t was = before.uordblks + before.hblkhd;
+    size_t now = after.uordblks + after.hblkhd;
+    size_t grown = now > was ? now - was : 0;
+    cr_assert_lt(grown, 200u * 512u * 1024u, "200 ledgers with one reference each: %zu bytes",
+                 grown);
+    fx_fini(&x);
 }
