@@ -1,6 +1,8 @@
-/* fsm_adapter: struct raft_fsm (version 2) over an lg_fsm; the entry envelope. */
+/* fsm_adapter: struct raft_fsm (version 2 or 3) over an lg_fsm, applied on the loop or
+ * on a thread of its own; the entry envelope. */
 #include "fsm_adapter.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include "../lib/assert.h"
+#include "../lib/journal.h"
 
 /* A byte the batch decoder can never accept (msgpack's "never used" 0xc1): fed to the
  * FSM for an entry whose envelope is invalid, so that the FSM consumes the index with a
@@ -40,18 +43,18 @@ static void adapter_fatal(struct lg_raft_fsm *a, int code, const char *what)
     a->fatal(a->fatal_arg, code, a->errmsg);
 }
 
-/* Fill the adapter's own one-result slot with a rejection and point the result at it. */
-static void set_own_result(struct lg_raft_fsm *a, uint64_t index, int code, const char *msg)
+/* Fill a one-result slot with a rejection and point out's results at it. */
+static void set_own_result(struct lg_raft_result *out, struct lg_cmd_result *r,
+                           uint64_t index, int code, const char *msg)
 {
-    struct lg_cmd_result *r = &a->envelope_result;
     memset(r, 0, sizeof *r);
     r->code = code;
     r->raft_index = index;
     size_t n = strnlen(msg, sizeof r->message - 1u);
     memcpy(r->message, msg, n); /* truncated to the result's message size */
     r->message[n] = '\0';
-    a->result.results = r;
-    a->result.n_results = 1;
+    out->results = r;
+    out->n_results = 1;
 }
 
 /* Index of the entry being applied: libraft advances last_applied after apply returns,
@@ -62,7 +65,293 @@ static uint64_t entry_index(const struct lg_raft_fsm *a)
     return (uint64_t)raft_last_applied(a->raft) + 1u;
 }
 
-/* raft_fsm.apply: decode the envelope, apply the batch, never fail towards libraft. */
+/* Apply one entry to the FSM (the loop, or the apply thread which owns the FSM then):
+ * decode the envelope, apply the batch, fill out (results in the FSM's memory or in
+ * slot). gap_ok: the gap hook may be called (loop thread only). */
+static void apply_entry(struct lg_raft_fsm *a, uint64_t index, const void *base, size_t len,
+                        struct lg_raft_result *out, struct lg_cmd_result *slot, bool gap_ok)
+{
+    if (a->failed) {
+        set_own_result(out, slot, index, LG_EUNAVAIL, "node failed: not applying");
+        return;
+    }
+    const void *payload;
+    size_t payload_len;
+    char msg[LG_ERRMSG_SIZE];
+    int rc = lg_raft_entry_decode(base, len, &payload, &payload_len, msg);
+    if (rc != LG_OK) {
+        out->malformed = true;
+        payload = never_a_batch;
+        payload_len = sizeof never_a_batch;
+    }
+    const struct lg_cmd_result *res = NULL;
+    uint32_t n = 0;
+    int frc = lg_fsm_apply(a->ledger, index, payload, payload_len, &res, &n);
+    if (frc == LG_EUNAVAIL && gap_ok && a->gap != NULL && lg_fsm_journal_gap(a->ledger) > 0) {
+        a->gap(a->gap_arg, a->ledger);
+        frc = lg_fsm_apply(a->ledger, index, payload, payload_len, &res, &n);
+    }
+    if (frc != LG_OK) {
+        adapter_fatal(a, frc, "apply");
+        set_own_result(out, slot, index, LG_EUNAVAIL, "node failed: not applying");
+        return;
+    }
+    out->results = res;
+    out->n_results = n;
+    if (rc != LG_OK && n > 0) {
+        /* The FSM consumed the index; the client sees the envelope's reason. */
+        set_own_result(out, slot, index, LG_EBADREQ, msg);
+    }
+}
+
+/* ---- threaded apply ---- */
+
+/* One entry handed to the apply thread: a copy of its bytes, then its results. */
+struct lg_raft_ticket {
+    struct lg_raft_ticket *next;
+    struct lg_raft_result result; /* what libraft passes on: {index, ticket = this} */
+    struct lg_raft_result done;   /* written by the thread: the results, no ticket */
+    struct lg_cmd_result own;     /* a one-result answer (malformed entry, failed node) */
+    struct lg_cmd_result *copy;   /* the results, copied out of the FSM (keep) */
+    bool keep;                    /* proposed by this node as leader: keep the results */
+    lg_raft_result_cb cb;
+    void *cb_arg;
+    size_t len;
+    uint8_t bytes[];
+};
+
+static void ticket_free(struct lg_raft_ticket *t)
+{
+    free(t->copy);
+    free(t);
+}
+
+static void view_fill(struct lg_raft_fsm *a, struct lg_raft_fsm_view *v)
+{
+    v->applied_index = lg_fsm_applied_index(a->ledger);
+    v->last_seq = lg_fsm_last_seq(a->ledger);
+    v->journal_seq = lg_journal_last_seq(lg_fsm_journal(a->ledger));
+    v->journal_gap = lg_fsm_journal_gap(a->ledger);
+    lg_fsm_chain_head(a->ledger, v->chain_head);
+}
+
+/* The apply thread: entries in log order until stop with nothing left. */
+static void apply_thread(void *arg)
+{
+    struct lg_raft_fsm *a = arg;
+    uv_mutex_lock(&a->mu);
+    for (;;) {
+        while (a->todo == NULL && !a->stop) {
+            uv_cond_wait(&a->work, &a->mu);
+        }
+        struct lg_raft_ticket *t = a->todo;
+        if (t == NULL) {
+            break; /* stop, and nothing left */
+        }
+        a->todo = t->next;
+        if (a->todo == NULL) {
+            a->todo_tail = NULL;
+        }
+        a->todo_n--;
+        a->todo_bytes -= t->len;
+        a->busy = true;
+        uv_mutex_unlock(&a->mu);
+
+        /* t->result is read by the loop (apply callback) meanwhile: not written here */
+        struct lg_raft_result *r = &t->done;
+        *r = (struct lg_raft_result){.index = t->result.index};
+        apply_entry(a, r->index, t->bytes, t->len, r, &t->own, false);
+        if (t->keep && r->n_results > 0 && r->results != &t->own) {
+            t->copy = malloc(r->n_results * sizeof *t->copy);
+            if (t->copy != NULL) {
+                memcpy(t->copy, r->results, r->n_results * sizeof *t->copy);
+                r->results = t->copy;
+            } else {
+                set_own_result(r, &t->own, r->index, LG_EUNAVAIL,
+                               "out of memory for the results: outcome unknown, retry "
+                               "with the same reference");
+            }
+        } else if (!t->keep) {
+            r->results = NULL;
+            r->n_results = 0;
+        }
+        struct lg_raft_fsm_view v;
+        view_fill(a, &v);
+
+        uv_mutex_lock(&a->mu);
+        a->n_malformed += r->malformed ? 1u : 0u;
+        a->view = v;
+        a->busy = false;
+        t->next = NULL;
+        if (a->done_tail != NULL) {
+            a->done_tail->next = t;
+        } else {
+            a->done = t;
+        }
+        a->done_tail = t;
+        uv_cond_broadcast(&a->progress);
+        uv_async_send(&a->async);
+    }
+    uv_mutex_unlock(&a->mu);
+}
+
+/* Hand the done tickets to their callbacks (loop thread), in log order. */
+static void deliver(struct lg_raft_fsm *a)
+{
+    uv_mutex_lock(&a->mu);
+    struct lg_raft_ticket *t = a->done;
+    a->done = a->done_tail = NULL;
+    uv_mutex_unlock(&a->mu);
+    while (t != NULL) {
+        struct lg_raft_ticket *next = t->next;
+        if (t->cb != NULL) {
+            t->cb(t->cb_arg, &t->done);
+        }
+        ticket_free(t);
+        t = next;
+    }
+}
+
+static void async_cb(uv_async_t *h)
+{
+    deliver((struct lg_raft_fsm *)((char *)h - offsetof(struct lg_raft_fsm, async)));
+}
+
+int lg_raft_fsm_start(struct lg_raft_fsm *a, uv_loop_t *loop)
+{
+    LG_PRE(a != NULL && loop != NULL && !a->threaded && a->raft != NULL);
+    if (uv_mutex_init(&a->mu) != 0) {
+        return LG_ENOMEM;
+    }
+    if (uv_cond_init(&a->work) != 0) {
+        uv_mutex_destroy(&a->mu);
+        return LG_ENOMEM;
+    }
+    if (uv_cond_init(&a->progress) != 0) {
+        uv_cond_destroy(&a->work);
+        uv_mutex_destroy(&a->mu);
+        return LG_ENOMEM;
+    }
+    if (uv_async_init(loop, &a->async, async_cb) != 0) {
+        uv_cond_destroy(&a->progress);
+        uv_cond_destroy(&a->work);
+        uv_mutex_destroy(&a->mu);
+        return LG_ENOMEM;
+    }
+    view_fill(a, &a->view);
+    a->gap_open = a->view.journal_gap > 0;
+    a->stop = false;
+    if (uv_thread_create(&a->thread, apply_thread, a) != 0) {
+        uv_close((uv_handle_t *)&a->async, NULL); /* done by the next loop turn */
+        uv_cond_destroy(&a->progress);
+        uv_cond_destroy(&a->work);
+        uv_mutex_destroy(&a->mu);
+        return LG_ENOMEM;
+    }
+    a->threaded = true;
+    return LG_OK;
+}
+
+void lg_raft_fsm_sync(struct lg_raft_fsm *a)
+{
+    LG_PRE(a != NULL);
+    if (!a->threaded) {
+        return;
+    }
+    uv_mutex_lock(&a->mu);
+    while (a->todo != NULL || a->busy) {
+        uv_cond_wait(&a->progress, &a->mu);
+    }
+    uv_mutex_unlock(&a->mu);
+}
+
+void lg_raft_fsm_view(struct lg_raft_fsm *a, struct lg_raft_fsm_view *out)
+{
+    LG_PRE(a != NULL && out != NULL);
+    if (!a->threaded) {
+        view_fill(a, out);
+        out->applied_index = a->raft != NULL ? (uint64_t)raft_last_applied(a->raft)
+                                             : out->applied_index;
+        return;
+    }
+    uv_mutex_lock(&a->mu);
+    *out = a->view;
+    bool idle = a->todo == NULL && !a->busy;
+    uv_mutex_unlock(&a->mu);
+    if (idle) {
+        /* Barrier and configuration entries never reach the FSM: caught up, the FSM is at
+         * libraft's last_applied. */
+        out->applied_index = (uint64_t)raft_last_applied(a->raft);
+    }
+}
+
+void lg_raft_result_defer(const struct lg_raft_result *res, lg_raft_result_cb cb, void *arg)
+{
+    LG_PRE(res != NULL && res->ticket != NULL && cb != NULL);
+    /* Only the loop delivers, and not before this callback returns to libraft: the ticket
+     * is still queued, being applied, or done and waiting for the async callback. The
+     * thread does not read cb. */
+    res->ticket->cb = cb;
+    res->ticket->cb_arg = arg;
+}
+
+bool lg_raft_fsm_stop(struct lg_raft_fsm *a, uv_close_cb close_cb, void *close_data)
+{
+    LG_PRE(a != NULL);
+    if (!a->threaded) {
+        return false;
+    }
+    uv_mutex_lock(&a->mu);
+    a->stop = true;
+    uv_cond_signal(&a->work);
+    uv_mutex_unlock(&a->mu);
+    uv_thread_join(&a->thread);
+    a->threaded = false;
+    deliver(a);
+    a->async.data = close_data;
+    uv_close((uv_handle_t *)&a->async, close_cb);
+    uv_cond_destroy(&a->progress);
+    uv_cond_destroy(&a->work);
+    uv_mutex_destroy(&a->mu);
+    return true;
+}
+
+/* Hand an entry to the apply thread; false when out of memory (apply it inline). */
+static bool apply_later(struct lg_raft_fsm *a, uint64_t index, const struct raft_buffer *buf,
+                        void **result)
+{
+    struct lg_raft_ticket *t = malloc(sizeof *t + buf->len);
+    if (t == NULL) {
+        return false;
+    }
+    memset(t, 0, sizeof *t);
+    memcpy(t->bytes, buf->base, buf->len);
+    t->len = buf->len;
+    t->result.index = index;
+    t->result.ticket = t;
+    t->keep = raft_state(a->raft) == RAFT_LEADER;
+    *result = &t->result;
+    uv_mutex_lock(&a->mu);
+    while (a->todo_n >= LG_RAFT_APPLY_QUEUE_MAX ||
+           (a->todo_n > 0 && a->todo_bytes + t->len > LG_RAFT_APPLY_QUEUE_BYTES)) {
+        a->n_waits++;
+        uv_cond_wait(&a->progress, &a->mu);
+    }
+    if (a->todo_tail != NULL) {
+        a->todo_tail->next = t;
+    } else {
+        a->todo = t;
+    }
+    a->todo_tail = t;
+    a->todo_n++;
+    a->todo_bytes += t->len;
+    uv_cond_signal(&a->work);
+    uv_mutex_unlock(&a->mu);
+    return true;
+}
+
+/* raft_fsm.apply: apply the entry (or hand it to the apply thread); never fail towards
+ * libraft. */
 static int adapter_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     struct lg_raft_fsm *a = fsm->data;
@@ -70,39 +359,19 @@ static int adapter_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, vo
     uint64_t index = entry_index(a);
     a->n_entries++;
     a->entry_bytes += buf->len;
+    if (a->threaded && !a->gap_open && apply_later(a, index, buf, result)) {
+        return 0;
+    }
+    lg_raft_fsm_sync(a);
     a->result = (struct lg_raft_result){.index = index};
     *result = &a->result;
-    if (a->failed) {
-        set_own_result(a, index, LG_EUNAVAIL, "node failed: not applying");
-        return 0;
-    }
-    const void *payload;
-    size_t payload_len;
-    char msg[LG_ERRMSG_SIZE];
-    int rc = lg_raft_entry_decode(buf->base, buf->len, &payload, &payload_len, msg);
-    if (rc != LG_OK) {
+    apply_entry(a, index, buf->base, buf->len, &a->result, &a->envelope_result, true);
+    if (a->result.malformed) {
         a->n_malformed++;
-        a->result.malformed = true;
-        payload = never_a_batch;
-        payload_len = sizeof never_a_batch;
     }
-    const struct lg_cmd_result *res = NULL;
-    uint32_t n = 0;
-    int frc = lg_fsm_apply(a->ledger, index, payload, payload_len, &res, &n);
-    if (frc == LG_EUNAVAIL && a->gap != NULL && lg_fsm_journal_gap(a->ledger) > 0) {
-        a->gap(a->gap_arg, a->ledger);
-        frc = lg_fsm_apply(a->ledger, index, payload, payload_len, &res, &n);
-    }
-    if (frc != LG_OK) {
-        adapter_fatal(a, frc, "apply");
-        set_own_result(a, index, LG_EUNAVAIL, "node failed: not applying");
-        return 0;
-    }
-    a->result.results = res;
-    a->result.n_results = n;
-    if (rc != LG_OK && n > 0) {
-        /* The FSM consumed the index; the client sees the envelope's reason. */
-        set_own_result(a, index, LG_EBADREQ, msg);
+    if (a->threaded) {
+        view_fill(a, &a->view); /* the thread is idle */
+        a->gap_open = a->view.journal_gap > 0;
     }
     return 0;
 }
@@ -127,6 +396,7 @@ static int adapter_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], un
     LG_PRE(a != NULL && bufs != NULL && n != NULL);
     *bufs = NULL;
     *n = 0;
+    lg_raft_fsm_sync(a); /* the snapshot is at raft_last_applied: every entry applied */
     if (a->failed) {
         return RAFT_BUSY;
     }
@@ -210,6 +480,7 @@ static int adapter_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     struct lg_raft_fsm *a = fsm->data;
     LG_PRE(a != NULL && buf != NULL);
+    lg_raft_fsm_sync(a);
     if (a->failed) {
         return RAFT_SHUTDOWN; /* raft frees buf */
     }
@@ -223,6 +494,10 @@ static int adapter_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     a->n_restores++;
     if (a->gap != NULL && lg_fsm_journal_gap(a->ledger) > 0) {
         a->gap(a->gap_arg, a->ledger);
+    }
+    if (a->threaded) {
+        view_fill(a, &a->view); /* the thread is idle */
+        a->gap_open = a->view.journal_gap > 0;
     }
     return 0;
 }
@@ -288,6 +563,7 @@ void lg_raft_fsm_set_gap(struct lg_raft_fsm *a, lg_raft_gap_cb cb, void *arg)
 void lg_raft_fsm_close(struct lg_raft_fsm *a)
 {
     if (a != NULL) {
+        LG_ASSERT(!a->threaded); /* lg_raft_fsm_stop first */
         lg_fsm_snap_close(&a->snap); /* raft is closed: nothing reads it any more */
         a->snap_lent = false;
         a->raft = NULL;

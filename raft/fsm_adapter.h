@@ -19,12 +19,14 @@
  *   payload (a canonical batch, fsm/cmd.h), zero padding to a multiple of 8 bytes
  * so libraft 0.15.0's raft_uv never writes an unpadded entry (c-raft §0.3).
  *
- * Threading: the loop thread only, like every libraft callback. */
+ * Threading: the loop thread only, like every libraft callback, except for the apply
+ * thread of lg_raft_fsm_start. */
 #ifndef LG_RAFT_FSM_ADAPTER_H
 #define LG_RAFT_FSM_ADAPTER_H
 
 #include <raft.h>
 #include <stdbool.h>
+#include <uv.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,11 +47,30 @@
 /* What the apply callback of the proposing leader receives as `result`: the per-command
  * results of the entry at index. A view into the adapter, valid until the callback
  * returns. n_results is 0 when the entry was already applied before (a re-fed index). */
+struct lg_raft_ticket;
 struct lg_raft_result {
     uint64_t index;
     const struct lg_cmd_result *results;
     uint32_t n_results;
     bool malformed; /* the entry envelope was invalid: results[0] says why */
+    /* Threaded apply (lg_raft_fsm_start): the entry is handed to the apply thread and the
+     * fields above are not filled yet. The apply callback calls lg_raft_result_defer to
+     * get them later, on the loop thread. NULL: the result is complete. */
+    struct lg_raft_ticket *ticket;
+};
+
+/* Receives a deferred result (loop thread); res is valid during the call only. */
+typedef void (*lg_raft_result_cb)(void *arg, const struct lg_raft_result *res);
+
+/* What the apply thread last published: the FSM as of its last applied entry. */
+struct lg_raft_fsm_view {
+    /* libraft's last_applied when the thread has nothing left; otherwise the index of the
+     * last command entry the FSM applied (libraft may be ahead) */
+    uint64_t applied_index;
+    uint64_t last_seq;      /* lg_fsm_last_seq */
+    uint64_t journal_seq;   /* the local journal's last seq */
+    uint64_t journal_gap;
+    uint8_t chain_head[LG_HASH_BYTES];
 };
 
 /* Called when the node cannot go on (journal I/O error, failed restore, FSM failed):
@@ -93,6 +114,23 @@ struct lg_raft_fsm {
     bool snap_lent;
     uint64_t n_restores;       /* restores done */
     char errmsg[LG_ERRMSG_SIZE];
+    /* Threaded apply (lg_raft_fsm_start). The mutex guards the lists, the flags and the
+     * view; the FSM itself belongs to the apply thread while an entry is queued or being
+     * applied, and to the loop thread after lg_raft_fsm_sync. */
+    bool threaded;
+    bool gap_open;             /* loop: the FSM had a journal gap (apply inline) */
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t work;            /* the thread waits for entries */
+    uv_cond_t progress;        /* the loop waits for the thread */
+    uv_async_t async;          /* the thread tells the loop results are done */
+    struct lg_raft_ticket *todo, *todo_tail, *done, *done_tail;
+    uint32_t todo_n;
+    size_t todo_bytes;
+    bool busy;                 /* the thread is applying an entry */
+    bool stop;
+    struct lg_raft_fsm_view view;
+    uint64_t n_waits;          /* times the loop waited for the thread (backpressure) */
 };
 
 /* libraft keeps its log in memory from the last snapshot minus the trailing entries on,
@@ -116,6 +154,34 @@ void lg_raft_fsm_init(struct lg_raft_fsm *a, struct lg_fsm *ledger);
  * not on the loop. The raft_io must be version 2 with async_work (raft_uv 0.15.0 needs
  * io.version set to 2 by hand, c-raft §0.9). */
 void lg_raft_fsm_set_async(struct lg_raft_fsm *a);
+
+/* After lg_raft_fsm_attach and raft_start: apply on a thread of the adapter from now on.
+ * apply then copies each entry and hands it to the thread (in log order; the loop waits
+ * when more than LG_RAFT_APPLY_QUEUE_MAX entries or _BYTES bytes are queued) and returns
+ * at once; the proposing leader's callback gets its results through
+ * lg_raft_result_defer. Snapshot, restore and an entry that meets a journal gap wait for
+ * the thread first (lg_raft_fsm_sync) and run on the loop as before. Anything else on the
+ * loop thread that reads the FSM must call lg_raft_fsm_sync first. Returns LG_OK or
+ * LG_ENOMEM (thread or handle not created: apply stays on the loop). */
+#define LG_RAFT_APPLY_QUEUE_MAX 32u
+#define LG_RAFT_APPLY_QUEUE_BYTES ((size_t)16u << 20)
+int lg_raft_fsm_start(struct lg_raft_fsm *a, uv_loop_t *loop);
+
+/* Wait until every entry handed to the apply thread is applied: the FSM is then the
+ * loop's to read until it returns to libraft. Loop thread; no-op when not threaded. */
+void lg_raft_fsm_sync(struct lg_raft_fsm *a);
+
+/* The FSM as of its last applied entry without waiting (any time, loop thread). */
+void lg_raft_fsm_view(struct lg_raft_fsm *a, struct lg_raft_fsm_view *out);
+
+/* From a raft_apply callback that got a result with a ticket: cb(arg, results) is called
+ * on the loop thread once the thread applied the entry (also by lg_raft_fsm_stop). */
+void lg_raft_result_defer(const struct lg_raft_result *res, lg_raft_result_cb cb, void *arg);
+
+/* After raft_close's callback: apply what is queued, stop the thread, deliver every
+ * deferred result, then close the async handle (close_cb gets a handle whose data is
+ * close_data). No-op (close_cb not called, returns false) when not threaded. */
+bool lg_raft_fsm_stop(struct lg_raft_fsm *a, uv_close_cb close_cb, void *close_data);
 
 /* Tell the adapter which raft instance feeds it (after raft_init / raft_fixture_grow):
  * apply computes each entry's index as raft_last_applied(r) + 1 (c-raft §4). */

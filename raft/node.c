@@ -507,6 +507,7 @@ static void gap_turn(struct lg_node *n)
     if (n->gap_retry_ms == 0 || uv_now(n->loop) < n->gap_retry_ms) {
         return;
     }
+    lg_raft_fsm_sync(&n->adapter);
     if (lg_fsm_journal_gap(n->fsm) == 0) {
         n->gap_retry_ms = 0;
         return;
@@ -607,7 +608,9 @@ static void reads_process(struct lg_node *n)
         return;
     }
     uint64_t now = uv_now(n->loop);
-    uint64_t applied = raft_last_applied(&n->raft);
+    struct lg_raft_fsm_view v;
+    lg_raft_fsm_view(&n->adapter, &v); /* the FSM's applied index, not libraft's */
+    uint64_t applied = v.applied_index;
     bool leader = raft_state(&n->raft) == RAFT_LEADER;
     bool need_barrier = false;
     bool need_index = false;
@@ -733,6 +736,7 @@ static void log_changes(struct lg_node *n)
     }
     if (n->adapter.n_restores != n->last_restores) {
         n->last_restores = n->adapter.n_restores;
+        lg_raft_fsm_sync(&n->adapter);
         lg_log(LG_LOG_INFO, "snapshot_restored", "index=%llu journal_seq=%llu journal_gap=%llu",
                (unsigned long long)lg_fsm_applied_index(n->fsm),
                (unsigned long long)lg_fsm_last_seq(n->fsm),
@@ -1285,6 +1289,7 @@ int lg_node_start(struct lg_node **out, uv_loop_t *loop, const struct lg_node_co
     struct lg_raft_queue_options qo;
     memset(&qo, 0, sizeof qo);
     qo.now_us = wall_us;
+    qo.adapter = &n->adapter; /* its thread starts after raft_start */
     rc = lg_raft_queue_init(&n->queue, &n->raft, n->fsm, &qo);
     if (rc != LG_OK) {
         lg_errmsg_printf(msg, rc, "write queue: out of memory");
@@ -1322,6 +1327,10 @@ int lg_node_start(struct lg_node **out, uv_loop_t *loop, const struct lg_node_co
            (unsigned long long)lg_fsm_last_seq(n->fsm), hex, election, heartbeat,
            n->members_params.voters_target,
            (unsigned long long)n->members_params.dead_grace_ms);
+    /* Apply on a thread from now on (docs/raft.md "Apply off the loop"). */
+    if (lg_raft_fsm_start(&n->adapter, loop) != LG_OK) {
+        lg_log(LG_LOG_WARN, "apply_thread_failed", "detail=\"applying on the loop thread\"");
+    }
     if (!n->members_enabled) {
         lg_log(LG_LOG_WARN, "membership_disabled",
                "reason=no_key detail=\"gossip is unauthenticated (no --key-file): the leader "
@@ -1366,6 +1375,9 @@ int lg_node_submit(struct lg_node *n, struct lg_raft_submit *req, char *errmsg)
 
 struct lg_fsm *lg_node_fsm(struct lg_node *n)
 {
+    if (n->fsm != NULL) {
+        lg_raft_fsm_sync(&n->adapter); /* the FSM is the loop's until it returns */
+    }
     return n->fsm;
 }
 
@@ -1420,9 +1432,13 @@ void lg_node_status(struct lg_node *n, struct lg_node_status *out)
     out->commit_index = n->raft.commit_index;
     out->applied_index = raft_last_applied(&n->raft);
     if (n->fsm != NULL) { /* NULL once stopped */
-        out->journal_seq = lg_journal_last_seq(lg_fsm_journal(n->fsm));
-        out->journal_gap = lg_fsm_journal_gap(n->fsm);
-        lg_fsm_chain_head(n->fsm, out->chain_head);
+        /* What the FSM has applied (the apply thread may be behind libraft); no wait. */
+        struct lg_raft_fsm_view v;
+        lg_raft_fsm_view(&n->adapter, &v);
+        out->applied_index = v.applied_index;
+        out->journal_seq = v.journal_seq;
+        out->journal_gap = v.journal_gap;
+        memcpy(out->chain_head, v.chain_head, sizeof out->chain_head);
     }
 }
 
@@ -1482,6 +1498,11 @@ static void on_raft_closed(struct raft *r)
 {
     struct lg_node *n = r->data;
     n->raft_closed = true;
+    /* Apply what the thread still has (committed entries), answer their writers, and
+     * stop it: the FSM is the loop's again. */
+    if (lg_raft_fsm_stop(&n->adapter, handle_close_cb, n)) {
+        n->handles_open++;
+    }
     reads_process(n); /* closing: every waiting read gets LG_ESHUTDOWN */
     if (n->queue_inited) {
         lg_raft_queue_close(&n->queue);
@@ -1555,7 +1576,8 @@ static void stop_continue(struct lg_node *n)
 {
     uint64_t now = uv_now(n->loop);
     if (n->drain_deadline_ms != 0) {
-        bool drained = n->queue.n_queued == 0 && n->queue.n_inflight == 0;
+        bool drained = n->queue.n_queued == 0 && n->queue.n_inflight == 0 &&
+                       n->queue.n_deferred == 0;
         if (drained || now >= n->drain_deadline_ms || raft_state(&n->raft) != RAFT_LEADER) {
             lg_log(drained ? LG_LOG_INFO : LG_LOG_WARN, "writes_drained",
                    "complete=%s queued=%u inflight=%u", drained ? "true" : "false",

@@ -134,6 +134,9 @@ static void barrier_cb(struct raft_barrier *req, int status)
     if (status == 0 && q->state == LG_RAFT_QUEUE_BARRIER &&
         raft_state(q->raft) == RAFT_LEADER && q->raft->current_term == q->term) {
         q->state = LG_RAFT_QUEUE_READY;
+        if (q->o.adapter != NULL) {
+            lg_raft_fsm_sync(q->o.adapter);
+        }
         uint64_t ts = lg_fsm_last_timestamp(q->fsm);
         q->last_ts = ts > q->last_ts ? ts : q->last_ts;
         q->n_barriers++;
@@ -205,14 +208,10 @@ int lg_raft_queue_submit(struct lg_raft_queue *q, struct lg_raft_submit *req, ch
     return LG_OK;
 }
 
-/* apply callback of one entry: answer its requests from the FSM's results. */
-static void apply_cb(struct raft_apply *req, int status, void *result)
+/* Answer an entry's requests from its results (res NULL: from status). */
+static void answer_entry(struct inflight *e, int status, const struct lg_raft_result *res)
 {
-    struct inflight *e = req->data;
     struct lg_raft_queue *q = e->q;
-    LG_PRE(q->n_inflight > 0);
-    q->n_inflight--;
-    const struct lg_raft_result *res = status == 0 ? result : NULL;
     for (uint32_t i = 0; i < e->n; i++) {
         struct lg_raft_submit *s = e->reqs[i];
         if (res != NULL && res->n_results == e->n) {
@@ -229,6 +228,31 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
         }
     }
     free(e);
+}
+
+/* The apply thread applied the entry (lg_raft_result_defer). */
+static void deferred_cb(void *arg, const struct lg_raft_result *res)
+{
+    struct inflight *e = arg;
+    LG_PRE(e->q->n_deferred > 0);
+    e->q->n_deferred--;
+    answer_entry(e, 0, res);
+}
+
+/* apply callback of one entry: answer its requests from the FSM's results. */
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+    struct inflight *e = req->data;
+    struct lg_raft_queue *q = e->q;
+    LG_PRE(q->n_inflight > 0);
+    q->n_inflight--;
+    const struct lg_raft_result *res = status == 0 ? result : NULL;
+    if (res != NULL && res->ticket != NULL) {
+        lg_raft_result_defer(res, deferred_cb, e);
+        q->n_deferred++;
+        return;
+    }
+    answer_entry(e, status, res);
 }
 
 /* Take up to cmds_max requests / bytes_max bytes off the queue and propose them. */

@@ -7,7 +7,8 @@
  * barrier this node issued on becoming leader has applied: until then nothing is flushed
  * and no timestamp is handed out (DESIGN §7, c-raft §6). Several entries may be in flight.
  * Each request is answered exactly once through its callback with its lg_cmd_result:
- * - the FSM's result when the entry applied on this leader;
+ * - the FSM's result when the entry applied on this leader (with a threaded adapter:
+ *   when the apply thread has applied it, lg_raft_result_defer);
  * - LG_ENOTLEADER when this node is not (or no longer) leader before the entry was
  *   proposed: nothing was proposed, the client goes to the leader;
  * - LG_EUNAVAIL when leadership was lost after proposing (RAFT_LEADERSHIPLOST): the
@@ -59,6 +60,9 @@ struct lg_raft_queue_options {
     uint32_t depth_max;     /* queued requests before LG_EUNAVAIL; 0: default */
     uint64_t (*now_us)(void *arg); /* wall clock, µs since the epoch */
     void *now_arg;
+    struct lg_raft_fsm *adapter; /* the FSM's adapter when it applies on a thread
+                                  * (lg_raft_fsm_start): synced before the queue reads
+                                  * the FSM; NULL otherwise */
 };
 
 enum lg_raft_queue_state {
@@ -81,6 +85,7 @@ struct lg_raft_queue {
     uint32_t n_queued;
     size_t bytes_queued;
     uint32_t n_inflight;
+    uint32_t n_deferred;        /* committed, waiting for the apply thread's results */
     struct lg_cmd *scratch;     /* cmds_max commands: the batch being encoded */
     struct lg_cmd_result answer; /* synthesized answers */
     uint64_t n_entries;         /* entries proposed */
