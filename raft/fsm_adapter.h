@@ -163,8 +163,8 @@ void lg_raft_fsm_set_async(struct lg_raft_fsm *a);
  * the thread first (lg_raft_fsm_sync) and run on the loop as before. Anything else on the
  * loop thread that reads the FSM must call lg_raft_fsm_sync first. Returns LG_OK or
  * LG_ENOMEM (thread or handle not created: apply stays on the loop). */
-#define LG_RAFT_APPLY_QUEUE_MAX 32u
-#define LG_RAFT_APPLY_QUEUE_BYTES ((size_t)16u << 20)
+#define LG_RAFT_APPLY_QUEUE_MAX 8u
+#define LG_RAFT_APPLY_QUEUE_BYTES ((size_t)8u << 20)
 int lg_raft_fsm_start(struct lg_raft_fsm *a, uv_loop_t *loop);
 
 /* Wait until every entry handed to the apply thread is applied: the FSM is then the
