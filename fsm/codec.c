@@ -194,7 +194,15 @@ struct enc_sink {
 static int enc_write(void *data, const char *bytes, size_t n)
 {
     struct enc_sink *s = data;
-    if (s->oom || !lg_buf_append(s->out, bytes, n)) {
+    struct lg_buf *b = s->out;
+    /* Fast path: the packer writes 1 to ~30 bytes at a time, mostly into room the buffer
+     * already has (it is reset, not freed, between records). */
+    if (!s->oom && b->data != NULL && n <= b->cap - b->len) {
+        memcpy(b->data + b->len, bytes, n);
+        b->len += n;
+        return 0;
+    }
+    if (s->oom || !lg_buf_append(b, bytes, n)) {
         s->oom = true;
         return -1;
     }
