@@ -350,6 +350,20 @@ static bool apply_later(struct lg_raft_fsm *a, uint64_t index, const struct raft
     return true;
 }
 
+/* A small entry while the thread has nothing queued, running or undelivered: applied
+ * inline, so one write at a time does not pay two thread wake-ups (the order of the
+ * answers stays the log's). */
+static bool thread_idle(struct lg_raft_fsm *a, size_t len)
+{
+    if (len > LG_RAFT_APPLY_INLINE_BYTES) {
+        return false;
+    }
+    uv_mutex_lock(&a->mu);
+    bool idle = a->todo == NULL && !a->busy && a->done == NULL;
+    uv_mutex_unlock(&a->mu);
+    return idle;
+}
+
 /* raft_fsm.apply: apply the entry (or hand it to the apply thread); never fail towards
  * libraft. */
 static int adapter_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
@@ -359,7 +373,8 @@ static int adapter_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, vo
     uint64_t index = entry_index(a);
     a->n_entries++;
     a->entry_bytes += buf->len;
-    if (a->threaded && !a->gap_open && apply_later(a, index, buf, result)) {
+    if (a->threaded && !a->gap_open && !thread_idle(a, buf->len) &&
+        apply_later(a, index, buf, result)) {
         return 0;
     }
     lg_raft_fsm_sync(a);

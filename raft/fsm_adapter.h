@@ -159,10 +159,14 @@ void lg_raft_fsm_set_async(struct lg_raft_fsm *a);
  * apply then copies each entry and hands it to the thread (in log order; the loop waits
  * when more than LG_RAFT_APPLY_QUEUE_MAX entries or _BYTES bytes are queued) and returns
  * at once; the proposing leader's callback gets its results through
- * lg_raft_result_defer. Snapshot, restore and an entry that meets a journal gap wait for
- * the thread first (lg_raft_fsm_sync) and run on the loop as before. Anything else on the
+ * lg_raft_result_defer. An entry of at most LG_RAFT_APPLY_INLINE_BYTES while the thread
+ * is idle (nothing queued, applying or waiting for delivery) is applied inline instead.
+ * Snapshot, restore and an entry that meets a journal gap wait for the thread first
+ * (lg_raft_fsm_sync) and run on the loop as before. Anything else on the
  * loop thread that reads the FSM must call lg_raft_fsm_sync first. Returns LG_OK or
  * LG_ENOMEM (thread or handle not created: apply stays on the loop). */
+/* An entry up to this size is applied inline when the thread is idle (low load). */
+#define LG_RAFT_APPLY_INLINE_BYTES ((size_t)16u << 10)
 #define LG_RAFT_APPLY_QUEUE_MAX 8u
 #define LG_RAFT_APPLY_QUEUE_BYTES ((size_t)8u << 20)
 int lg_raft_fsm_start(struct lg_raft_fsm *a, uv_loop_t *loop);
