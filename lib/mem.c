@@ -42,6 +42,7 @@ void lg_mem_tune(void)
     (void)mallopt(M_TRIM_THRESHOLD, INT32_MAX);
     (void)mallopt(M_TOP_PAD, (int)LG_MEM_TOP_PAD);
     (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    (void)mallopt(M_ARENA_MAX, 1); /* one heap for every thread (mem.h) */
     void *top = sbrk(0);
     populated_end = top == (void *)-1 ? 0 : (uintptr_t)top;
 }
