@@ -240,6 +240,7 @@ int lg_raft_fsm_start(struct lg_raft_fsm *a, uv_loop_t *loop)
     }
     view_fill(a, &a->view);
     a->gap_open = a->view.journal_gap > 0;
+    a->inline_max = LG_RAFT_APPLY_INLINE_BYTES;
     a->stop = false;
     if (uv_thread_create(&a->thread, apply_thread, a) != 0) {
         uv_close((uv_handle_t *)&a->async, NULL); /* done by the next loop turn */
@@ -355,7 +356,7 @@ static bool apply_later(struct lg_raft_fsm *a, uint64_t index, const struct raft
  * answers stays the log's). */
 static bool thread_idle(struct lg_raft_fsm *a, size_t len)
 {
-    if (len > LG_RAFT_APPLY_INLINE_BYTES) {
+    if (len > a->inline_max) {
         return false;
     }
     uv_mutex_lock(&a->mu);

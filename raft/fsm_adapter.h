@@ -119,6 +119,7 @@ struct lg_raft_fsm {
      * applied, and to the loop thread after lg_raft_fsm_sync. */
     bool threaded;
     bool gap_open;             /* loop: the FSM had a journal gap (apply inline) */
+    size_t inline_max;         /* LG_RAFT_APPLY_INLINE_BYTES (tests set 0: always queue) */
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t work;            /* the thread waits for entries */

@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "fsm_adapter.h"
 #include "lgt.h"
@@ -1125,4 +1126,235 @@ Test(raft_log_limits, entry_counts_follow_the_mean_entry_size)
     lg_raft_log_limits(big, 100, 50, &thr, &trail); /* configured below the floor: caps */
     cr_assert_eq(thr, 100);
     cr_assert_eq(trail, 50);
+}
+
+/* ---- apply on the adapter's thread (lg_raft_fsm_start, docs/raft.md) ---- */
+
+/* A queue cluster whose adapters apply on their threads; the loop only delivers. */
+struct tcluster {
+    struct qcluster *qc;
+    uv_loop_t loop;
+    uint32_t max_deferred; /* the most answers seen waiting for the thread at once */
+};
+
+static struct tcluster *tcluster_start(unsigned n, uint32_t cmds_max, size_t inline_max,
+                                       unsigned threshold)
+{
+    struct tcluster *t = calloc(1, sizeof *t);
+    cr_assert_not_null(t);
+    cr_assert_eq(uv_loop_init(&t->loop), 0);
+    t->qc = qcluster_start(n, cmds_max, 8);
+    for (unsigned i = 0; i < n; i++) {
+        struct raft *r = raft_fixture_get(&t->qc->c->f, i);
+        if (threshold > 0) {
+            raft_set_snapshot_threshold(r, threshold);
+            raft_set_snapshot_trailing(r, threshold / 2u);
+        }
+        cr_assert_eq(lg_raft_fsm_start(&t->qc->c->ad[i], &t->loop), LG_OK);
+        t->qc->c->ad[i].inline_max = inline_max;
+        t->qc->q[i].o.adapter = &t->qc->c->ad[i];
+    }
+    return t;
+}
+
+/* Stop as the node does after raft_close: the threads apply what they hold and answer it
+ * before the queues close; every handle closes. */
+static void tcluster_stop(struct tcluster *t)
+{
+    struct qcluster *qc = t->qc;
+    raft_fixture_close(&qc->c->f);
+    for (unsigned i = 0; i < qc->c->n; i++) {
+        cr_assert(lg_raft_fsm_stop(&qc->c->ad[i], NULL, NULL));
+        cr_assert_eq(qc->q[i].n_deferred, 0, "server %u: answers left waiting", i);
+        lg_raft_queue_close(&qc->q[i]);
+    }
+    cr_assert_eq(uv_run(&t->loop, UV_RUN_DEFAULT), 0);
+    cr_assert_eq(uv_loop_close(&t->loop), 0, "a handle was left open");
+    for (unsigned i = 0; i < qc->c->n; i++) {
+        lg_raft_fsm_close(&qc->c->ad[i]);
+        cr_assert_eq(lg_fsm_close(qc->c->fsm[i]), LG_OK);
+        lgt_rmtree(qc->c->dir[i]);
+    }
+    free(qc->c);
+    free(qc);
+    free(t);
+}
+
+struct tturn {
+    struct tcluster *t;
+    struct sub *subs;
+    unsigned n;
+    bool deliver; /* run the loop (deliver answers) each turn */
+};
+
+static void tcluster_turn(struct tcluster *t, bool deliver)
+{
+    queues_turn(t->qc);
+    for (unsigned i = 0; i < t->qc->c->n; i++) {
+        uint32_t d = t->qc->q[i].n_deferred;
+        t->max_deferred = d > t->max_deferred ? d : t->max_deferred;
+    }
+    if (deliver) {
+        uv_run(&t->loop, UV_RUN_NOWAIT);
+    }
+}
+
+static bool tturn_all_done(struct raft_fixture *f, void *arg)
+{
+    (void)f;
+    struct tturn *x = arg;
+    tcluster_turn(x->t, x->deliver);
+    for (unsigned i = 0; i < x->n; i++) {
+        if (!x->subs[i].done) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Every entry the leader proposed was applied by libraft (so handed to the thread). */
+static bool tturn_all_handed(struct raft_fixture *f, void *arg)
+{
+    (void)f;
+    struct tturn *x = arg;
+    tcluster_turn(x->t, x->deliver);
+    struct lg_raft_queue *q = &x->t->qc->q[leader_of(x->t->qc->c)];
+    return q->state == LG_RAFT_QUEUE_READY && q->n_queued == 0 && q->n_inflight == 0;
+}
+
+static void tcluster_sync(struct tcluster *t)
+{
+    for (unsigned i = 0; i < t->qc->c->n; i++) {
+        lg_raft_fsm_sync(&t->qc->c->ad[i]);
+    }
+}
+
+/* Mutations caught: results delivered from the wrong ticket / before the thread applied
+ * (tx ids, codes), the thread skipping or reordering entries (chain heads, tx ids), the
+ * snapshot not syncing first (state differs or the restore fails), the view's applied
+ * index ignoring barrier entries. */
+Test(raft_thread, answers_come_from_the_thread_and_replicas_agree, .timeout = 120)
+{
+    names_init();
+    struct tcluster *t = tcluster_start(3, 10, 0, 16); /* snapshots every 16 entries */
+    struct cluster *c = t->qc->c;
+    unsigned l = leader_of(c);
+    enum { WAVES = 30, PER_WAVE = 20 };
+    static struct sub subs[WAVES * PER_WAVE];
+    for (unsigned w = 0; w < WAVES; w++) {
+        struct sub *s = subs + w * PER_WAVE;
+        for (unsigned k = 0; k < PER_WAVE; k++) {
+            sub_init(&s[k], w * PER_WAVE + k);
+            cr_assert_eq(lg_raft_queue_submit(&t->qc->q[l], &s[k].s, NULL), LG_OK);
+        }
+        struct tturn x = {t, s, PER_WAVE, true};
+        cr_assert(raft_fixture_step_until(&c->f, tturn_all_done, &x, STEP_MS));
+    }
+    cr_assert_gt(t->max_deferred, 0, "no answer ever waited for the apply thread");
+    for (unsigned k = 0; k < WAVES * PER_WAVE; k++) {
+        cr_assert_eq(subs[k].answers, 1, "request %u answered %u times", k, subs[k].answers);
+        cr_assert_eq(subs[k].res.code, LG_OK, "request %u: %s", k, subs[k].res.message);
+        cr_assert_eq(subs[k].res.tx_id, k, "request %u got tx %llu", k,
+                     (unsigned long long)subs[k].res.tx_id);
+        cr_assert_eq(subs[k].res.seq, k + 1u);
+    }
+    /* A barrier last: an entry the FSM never sees, which the view's applied index must
+     * still count once the thread is idle. */
+    struct raft *lr = raft_fixture_get(&c->f, l);
+    struct raft_barrier barrier = {0};
+    cr_assert_eq(raft_barrier(lr, &barrier, NULL), 0);
+    cr_assert(raft_fixture_step_until_applied(&c->f, 3, raft_last_applied(lr) + 1u, STEP_MS));
+    tcluster_sync(t);
+    cr_assert_gt(raft_last_applied(lr), lg_fsm_applied_index(c->fsm[l]));
+    check_identical(c);
+    cr_assert_eq(lg_fsm_last_seq(c->fsm[l]), WAVES * PER_WAVE);
+    for (unsigned i = 0; i < c->n; i++) {
+        struct raft *r = raft_fixture_get(&c->f, i);
+        cr_assert_gt(c->ad[i].n_snapshots, 0, "server %u took no snapshot", i);
+        struct lg_raft_fsm_view v;
+        lg_raft_fsm_view(&c->ad[i], &v);
+        cr_assert_eq(v.applied_index, raft_last_applied(r), "server %u", i);
+        uint8_t head[LG_HASH_BYTES];
+        lg_fsm_chain_head(c->fsm[i], head);
+        cr_assert_eq(memcmp(head, v.chain_head, LG_HASH_BYTES), 0);
+        cr_assert_eq(v.last_seq, lg_fsm_last_seq(c->fsm[i]));
+    }
+    tcluster_stop(t);
+}
+
+/* Mutations caught: lg_raft_fsm_stop not applying the queue or not delivering (answers
+ * missing, n_deferred > 0), or leaving the async handle open (uv_loop_close fails). */
+Test(raft_thread, stop_applies_what_is_queued_and_answers_it, .timeout = 60)
+{
+    names_init();
+    struct tcluster *t = tcluster_start(3, 10, 0, 0);
+    struct cluster *c = t->qc->c;
+    unsigned l = leader_of(c);
+    enum { N = 200 };
+    static struct sub subs[N];
+    for (unsigned k = 0; k < N; k++) {
+        sub_init(&subs[k], k);
+        cr_assert_eq(lg_raft_queue_submit(&t->qc->q[l], &subs[k].s, NULL), LG_OK);
+    }
+    /* The loop never runs: libraft applies every entry (hands it over), nothing is
+     * delivered. */
+    struct tturn x = {t, subs, N, false};
+    cr_assert(raft_fixture_step_until(&c->f, tturn_all_handed, &x, STEP_MS));
+    cr_assert_eq(t->qc->q[l].n_deferred, N / 10u, "every entry waits for its answers");
+    for (unsigned k = 0; k < N; k++) {
+        cr_assert(!subs[k].done, "request %u answered without the loop", k);
+    }
+    tcluster_stop(t); /* asserts n_deferred == 0 and a clean loop */
+    for (unsigned k = 0; k < N; k++) {
+        cr_assert_eq(subs[k].answers, 1, "request %u answered %u times", k, subs[k].answers);
+        cr_assert_eq(subs[k].res.code, LG_OK, "request %u: %s", k, subs[k].res.message);
+        cr_assert_eq(subs[k].res.tx_id, k);
+    }
+}
+
+/* Mutations caught: queueing small entries while idle (nothing applied inline, so the
+ * answer waits for the loop), or applying inline while the thread still holds entries
+ * (answers out of log order). */
+Test(raft_thread, a_small_entry_on_an_idle_thread_is_applied_inline, .timeout = 60)
+{
+    names_init();
+    struct tcluster *t = tcluster_start(3, 10, LG_RAFT_APPLY_INLINE_BYTES, 0);
+    struct cluster *c = t->qc->c;
+    unsigned l = leader_of(c);
+    static struct sub subs[30];
+    for (unsigned k = 0; k < 10; k++) {
+        sub_init(&subs[k], k);
+        cr_assert_eq(lg_raft_queue_submit(&t->qc->q[l], &subs[k].s, NULL), LG_OK);
+    }
+    /* Idle thread, 10 small commands: answered inside libraft's apply, no loop run. */
+    struct tturn x = {t, subs, 10, false};
+    cr_assert(raft_fixture_step_until(&c->f, tturn_all_done, &x, STEP_MS));
+    cr_assert_eq(t->max_deferred, 0);
+    /* Undelivered results on the thread: the next small entry must wait behind them. */
+    t->qc->c->ad[l].inline_max = 0;
+    for (unsigned k = 10; k < 20; k++) {
+        sub_init(&subs[k], k);
+        cr_assert_eq(lg_raft_queue_submit(&t->qc->q[l], &subs[k].s, NULL), LG_OK);
+    }
+    x = (struct tturn){t, subs + 10, 10, false};
+    cr_assert(raft_fixture_step_until(&c->f, tturn_all_handed, &x, STEP_MS));
+    t->qc->c->ad[l].inline_max = LG_RAFT_APPLY_INLINE_BYTES;
+    lg_raft_fsm_sync(&t->qc->c->ad[l]); /* applied, not delivered: the thread is not idle */
+    for (unsigned k = 20; k < 30; k++) {
+        sub_init(&subs[k], k);
+        cr_assert_eq(lg_raft_queue_submit(&t->qc->q[l], &subs[k].s, NULL), LG_OK);
+    }
+    x = (struct tturn){t, subs + 20, 10, false};
+    cr_assert(raft_fixture_step_until(&c->f, tturn_all_handed, &x, STEP_MS));
+    cr_assert_eq(t->qc->q[l].n_deferred, 2, "the entry behind undelivered ones was inline");
+    for (unsigned k = 10; k < 30; k++) {
+        cr_assert(!subs[k].done, "request %u answered before the earlier ones", k);
+    }
+    x = (struct tturn){t, subs, 30, true};
+    cr_assert(raft_fixture_step_until(&c->f, tturn_all_done, &x, STEP_MS));
+    for (unsigned k = 0; k < 30; k++) {
+        cr_assert_eq(subs[k].answers, 1);
+        cr_assert_eq(subs[k].res.tx_id, k);
+    }
+    tcluster_stop(t);
 }
