@@ -914,17 +914,22 @@ struct turn_arg {
     unsigned server; /* for turn_ready */
 };
 
+static bool subs_done(const struct sub *subs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (!subs[i].done) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool turn_all_done(struct raft_fixture *f, void *arg)
 {
     (void)f;
     struct turn_arg *t = arg;
     queues_turn(t->qc);
-    for (unsigned i = 0; i < t->n; i++) {
-        if (!t->subs[i].done) {
-            return false;
-        }
-    }
-    return true;
+    return subs_done(t->subs, t->n);
 }
 
 static bool turn_ready(struct raft_fixture *f, void *arg)
@@ -1204,12 +1209,7 @@ static bool tturn_all_done(struct raft_fixture *f, void *arg)
     (void)f;
     struct tturn *x = arg;
     tcluster_turn(x->t, x->deliver);
-    for (unsigned i = 0; i < x->n; i++) {
-        if (!x->subs[i].done) {
-            return false;
-        }
-    }
-    return true;
+    return subs_done(x->subs, x->n);
 }
 
 /* Every entry the leader proposed was applied by libraft (so handed to the thread). */
