@@ -143,15 +143,21 @@ static struct cluster *cluster_start(unsigned n, unsigned threshold, unsigned tr
     return c;
 }
 
-static void cluster_stop(struct cluster *c)
+/* After raft_fixture_close: the adapters, FSMs and directories. */
+static void cluster_free(struct cluster *c)
 {
-    raft_fixture_close(&c->f);
     for (unsigned i = 0; i < c->n; i++) {
         lg_raft_fsm_close(&c->ad[i]);
         cr_assert_eq(lg_fsm_close(c->fsm[i]), LG_OK);
         lgt_rmtree(c->dir[i]);
     }
     free(c);
+}
+
+static void cluster_stop(struct cluster *c)
+{
+    raft_fixture_close(&c->f);
+    cluster_free(c);
 }
 
 /* The current leader, stepping (bounded) until there is one. */
@@ -858,12 +864,7 @@ static void qcluster_stop(struct qcluster *qc)
     for (unsigned i = 0; i < qc->c->n; i++) {
         lg_raft_queue_close(&qc->q[i]);
     }
-    for (unsigned i = 0; i < qc->c->n; i++) {
-        lg_raft_fsm_close(&qc->c->ad[i]);
-        cr_assert_eq(lg_fsm_close(qc->c->fsm[i]), LG_OK);
-        lgt_rmtree(qc->c->dir[i]);
-    }
-    free(qc->c);
+    cluster_free(qc->c);
     free(qc);
 }
 
@@ -1175,12 +1176,7 @@ static void tcluster_stop(struct tcluster *t)
     }
     cr_assert_eq(uv_run(&t->loop, UV_RUN_DEFAULT), 0);
     cr_assert_eq(uv_loop_close(&t->loop), 0, "a handle was left open");
-    for (unsigned i = 0; i < qc->c->n; i++) {
-        lg_raft_fsm_close(&qc->c->ad[i]);
-        cr_assert_eq(lg_fsm_close(qc->c->fsm[i]), LG_OK);
-        lgt_rmtree(qc->c->dir[i]);
-    }
-    free(qc->c);
+    cluster_free(qc->c);
     free(qc);
     free(t);
 }
