@@ -1512,7 +1512,10 @@ static void serve_read_index(struct pending *p)
     }
     struct lg_proto_response r;
     memset(&r, 0, sizeof r);
-    r.u.read_index = st.applied_index;
+    /* The commit index, not the applied one: this node's apply thread may not have
+     * reached entries an earlier leader acknowledged (the view's applied index lags
+     * libraft's), and the follower must wait for every one of them. */
+    r.u.read_index = st.commit_index;
     pending_respond(p, &r);
 }
 
